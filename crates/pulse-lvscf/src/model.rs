@@ -1,0 +1,1114 @@
+//! The typed model of lvs.cf, with piranha's defaults, built from the syntax tree.
+//!
+//! Compatibility rule: a file piranha 0.8.6 accepts loads with the same meaning. Where piranha's
+//! reading is a known bug (CRLF files, piranha.md §2.1) the evident meaning is loaded and a warning
+//! says so; where it is merely surprising (octal numbers, `active` defaulting to 0, keywords
+//! nobody reads, the real-server port quirk) the piranha meaning is kept and a warning says so.
+
+use crate::diag::{Diagnostic, Diagnostics, Span};
+use crate::keywords::{self, Scope};
+use crate::syntax::{Block, BlockKind, Document, Item, LineKind, Token};
+use crate::value::{self, IntError};
+use serde::{Serialize, Serializer};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// A host: an address, or a name resolved when a daemon starts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// An IP address.
+    Ip(IpAddr),
+    /// A host name (piranha resolves it with `gethostbyname`).
+    Name(String),
+}
+
+impl Host {
+    /// The IPv4 address, if this is one.
+    pub fn ipv4(&self) -> Option<Ipv4Addr> {
+        match self {
+            Self::Ip(IpAddr::V4(a)) => Some(*a),
+            _ => None,
+        }
+    }
+
+    /// `0.0.0.0`, piranha's "not set".
+    pub fn is_unspecified(&self) -> bool {
+        matches!(self, Self::Ip(ip) if ip.is_unspecified())
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ip(ip) => ip.fmt(f),
+            Self::Name(n) => f.write_str(n),
+        }
+    }
+}
+
+impl Serialize for Host {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A duration in seconds with millisecond precision (`keepalive = 0.05` is a Pulse extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seconds {
+    /// Milliseconds.
+    pub millis: u64,
+}
+
+impl Seconds {
+    /// Whole seconds.
+    pub const fn from_secs(s: u64) -> Self {
+        Self { millis: s * 1000 }
+    }
+
+    /// As a `std::time::Duration`.
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.millis)
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.millis % 1000 == 0 {
+            write!(f, "{}", self.millis / 1000)
+        } else {
+            let s = format!("{}.{:03}", self.millis / 1000, self.millis % 1000);
+            f.write_str(s.trim_end_matches('0'))
+        }
+    }
+}
+
+impl Serialize for Seconds {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// `service = lvs|fos`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceMode {
+    /// IPVS virtual services (`lvsd`).
+    Lvs,
+    /// Failover services (`fos`).
+    Fos,
+}
+
+/// `network = nat|direct|tunnel`: the IPVS forwarding method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// Masquerading (`-m`).
+    Nat,
+    /// Direct routing (`-g`).
+    Direct,
+    /// IP-in-IP tunnelling (`-i`).
+    Tunnel,
+}
+
+/// `protocol = tcp|udp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        })
+    }
+}
+
+/// `reservation_conflict_action = nothing|preempt` (FOS shared SCSI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReservationConflictAction {
+    /// Wait for the partner.
+    Nothing,
+    /// Preempt the reservation.
+    Preempt,
+}
+
+/// `IP DEV`: an address and the interface alias it goes on (`address = 192.0.2.100 eth0:1`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AddressOnDevice {
+    /// The address.
+    pub addr: Host,
+    /// The device, with piranha's `:N` alias suffix if given.
+    pub device: String,
+}
+
+/// The whole file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LvsConfig {
+    /// `serial_no`: the file's version (never read by piranha; Pulse compares it between nodes).
+    pub serial_no: i64,
+    /// `service`.
+    pub service: ServiceMode,
+    /// `primary`: the node whose interfaces hold this address is the primary.
+    pub primary: Option<Host>,
+    /// `primary_private`: second heartbeat link (defaults to `primary`).
+    pub primary_private: Option<Host>,
+    /// `primary_shared`.
+    pub primary_shared: Option<String>,
+    /// `backup`; `None` when absent or `0.0.0.0`.
+    pub backup: Option<Host>,
+    /// `backup_private` (defaults to `backup`).
+    pub backup_private: Option<Host>,
+    /// `backup_shared`.
+    pub backup_shared: Option<String>,
+    /// `backup_active`.
+    pub backup_active: bool,
+    /// `heartbeat` (read by nobody).
+    pub heartbeat: bool,
+    /// `heartbeat_port`.
+    pub heartbeat_port: u16,
+    /// `keepalive`.
+    pub keepalive: Seconds,
+    /// `deadtime`.
+    pub deadtime: Seconds,
+    /// `network`.
+    pub network: Network,
+    /// `nat_router`.
+    pub nat_router: Option<AddressOnDevice>,
+    /// `nat_nmask`; `None` = no mask.
+    pub nat_nmask: Option<Ipv4Addr>,
+    /// `rsh_command`.
+    pub rsh_command: String,
+    /// `debug_level` (read by nobody).
+    pub debug_level: String,
+    /// `monitor_links` (any non-zero integer turns it on).
+    pub monitor_links: bool,
+    /// `syncdaemon`.
+    pub syncdaemon: bool,
+    /// `syncd_iface`.
+    pub syncd_iface: String,
+    /// `syncd_id` (piranha uses the low 8 bits).
+    pub syncd_id: u8,
+    /// `tcp_timeout` in seconds (0 = leave the kernel's value).
+    pub tcp_timeout: u32,
+    /// `tcpfin_timeout`.
+    pub tcpfin_timeout: u32,
+    /// `udp_timeout`.
+    pub udp_timeout: u32,
+    /// `hard_shutdown`.
+    pub hard_shutdown: bool,
+    /// `active_cmd`.
+    pub active_cmd: Option<String>,
+    /// `inactive_cmd`.
+    pub inactive_cmd: Option<String>,
+    /// `reservation_conflict_action`.
+    pub reservation_conflict_action: Option<ReservationConflictAction>,
+    /// `ipvsadm`.
+    pub ipvsadm: String,
+    /// `virtual NAME { ... }` blocks, in file order.
+    pub virtuals: Vec<VirtualService>,
+    /// `failover NAME { ... }` blocks, in file order.
+    pub failovers: Vec<VirtualService>,
+}
+
+/// A `virtual` (or `failover`) block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VirtualService {
+    /// The block's name.
+    pub name: String,
+    /// `active`.
+    pub active: bool,
+    /// `address = IP DEV`.
+    pub address: Option<AddressOnDevice>,
+    /// `vip_nmask`; `None` = no mask.
+    pub vip_nmask: Option<Ipv4Addr>,
+    /// `port`.
+    pub port: u16,
+    /// `fwmark` (non-zero: the IPVS service is keyed by mark, not address).
+    pub fwmark: u32,
+    /// `protocol`.
+    pub protocol: Protocol,
+    /// `scheduler`.
+    pub scheduler: String,
+    /// `persistent` in seconds (0 = off).
+    pub persistent: u32,
+    /// `pmask`; `None` = no mask.
+    pub pmask: Option<Ipv4Addr>,
+    /// `send`, as lvsd passes it to the checker (one pair of double quotes stripped).
+    pub send: Option<String>,
+    /// `expect`.
+    pub expect: Option<String>,
+    /// `use_regex`.
+    pub use_regex: bool,
+    /// `send_program`.
+    pub send_program: Option<String>,
+    /// `load_monitor`.
+    pub load_monitor: Option<String>,
+    /// `timeout` in seconds: check period and connect/read timeout.
+    pub timeout: u32,
+    /// `reentry` in seconds.
+    pub reentry: u32,
+    /// `quiesce_server`.
+    pub quiesce_server: bool,
+    /// `sorry_server`.
+    pub sorry_server: Option<Ipv4Addr>,
+    /// `client_monitor`.
+    pub client_monitor: String,
+    /// `start_cmd` (fos).
+    pub start_cmd: Option<String>,
+    /// `stop_cmd` (fos).
+    pub stop_cmd: Option<String>,
+    /// `server NAME { ... }` blocks.
+    pub servers: Vec<RealServer>,
+}
+
+impl VirtualService {
+    /// What identifies the service in IPVS (and to piranha's lvsd on reload).
+    pub fn identity(&self) -> ServiceIdentity {
+        if self.fwmark != 0 {
+            ServiceIdentity::Fwmark(self.fwmark)
+        } else {
+            ServiceIdentity::Address {
+                protocol: self.protocol,
+                addr: self.address.as_ref().map(|a| a.addr.clone()),
+                port: self.port,
+            }
+        }
+    }
+}
+
+/// An IPVS service key: `-f FWMARK`, or `-t|-u VIP:PORT`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ServiceIdentity {
+    /// Firewall-mark service.
+    Fwmark(u32),
+    /// Address service.
+    Address {
+        /// `tcp` or `udp`.
+        protocol: Protocol,
+        /// The VIP, if set.
+        addr: Option<Host>,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl fmt::Display for ServiceIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fwmark(m) => write!(f, "fwmark {m}"),
+            Self::Address { protocol, addr: Some(a), port } => write!(f, "{protocol} {a}:{port}"),
+            Self::Address { protocol, addr: None, port } => write!(f, "{protocol} (no address):{port}"),
+        }
+    }
+}
+
+/// A `server` block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RealServer {
+    /// The block's name.
+    pub name: String,
+    /// `address`.
+    pub address: Option<Host>,
+    /// `active`.
+    pub active: bool,
+    /// `weight` (piranha accepts any integer).
+    pub weight: i32,
+    /// `port`: defaults to the virtual's port as parsed *so far* (piranha.md §2.4).
+    pub port: u16,
+}
+
+impl Default for LvsConfig {
+    fn default() -> Self {
+        Self {
+            serial_no: 0,
+            service: ServiceMode::Lvs,
+            primary: None,
+            primary_private: None,
+            primary_shared: None,
+            backup: None,
+            backup_private: None,
+            backup_shared: None,
+            backup_active: false,
+            heartbeat: false,
+            heartbeat_port: 539,
+            keepalive: Seconds::from_secs(2),
+            deadtime: Seconds::from_secs(5),
+            network: Network::Nat,
+            nat_router: None,
+            nat_nmask: None,
+            rsh_command: "rsh".into(),
+            debug_level: "NONE".into(),
+            monitor_links: false,
+            syncdaemon: false,
+            syncd_iface: "eth0".into(),
+            syncd_id: 0,
+            tcp_timeout: 0,
+            tcpfin_timeout: 0,
+            udp_timeout: 0,
+            hard_shutdown: true,
+            active_cmd: None,
+            inactive_cmd: None,
+            reservation_conflict_action: None,
+            ipvsadm: "/sbin/ipvsadm".into(),
+            virtuals: Vec::new(),
+            failovers: Vec::new(),
+        }
+    }
+}
+
+impl VirtualService {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            active: false,
+            address: None,
+            vip_nmask: None,
+            port: 80,
+            fwmark: 0,
+            protocol: Protocol::Tcp,
+            scheduler: "wlc".into(),
+            persistent: 0,
+            pmask: None,
+            send: None,
+            expect: None,
+            use_regex: false,
+            send_program: None,
+            load_monitor: None,
+            timeout: 10,
+            reentry: 180,
+            quiesce_server: false,
+            sorry_server: None,
+            client_monitor: "/usr/sbin/nanny".into(),
+            start_cmd: None,
+            stop_cmd: None,
+            servers: Vec::new(),
+        }
+    }
+}
+
+/// Build the model from a parsed document; push every finding to `diags`.
+pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
+    let mut b = Builder { doc, diags, global_lines: HashMap::new() };
+    let mut cfg = LvsConfig::default();
+    let mut seen = HashMap::new();
+    let mut names: HashMap<(BlockKind, String), usize> = HashMap::new();
+    let mut primary_private_set = false;
+    let mut backup_private: Option<Host> = None;
+    let mut virtual_lines = Vec::new();
+    for item in doc.items() {
+        match item {
+            Item::Line(i) => {
+                let Some(st) = b.stmt(*i, Scope::Global, &mut seen) else { continue };
+                if st.key == "primary_private" {
+                    primary_private_set = true;
+                }
+                if st.key == "backup_private" {
+                    // Applied after the loop: piranha overwrites it when primary_private is absent.
+                    backup_private = b.host(&st, false).map(Some).unwrap_or(None);
+                    continue;
+                }
+                b.global(&st, &mut cfg);
+            }
+            Item::Block(blk) if blk.kind != BlockKind::Server => {
+                b.check_unique_name(blk, None, &mut names);
+                let vs = b.virtual_block(blk);
+                let list = if blk.kind == BlockKind::Virtual { &mut cfg.virtuals } else { &mut cfg.failovers };
+                if blk.kind == BlockKind::Virtual {
+                    virtual_lines.push(blk.open);
+                }
+                list.push(vs);
+            }
+            // A `server` at top level: the syntax layer already reported it.
+            Item::Block(_) => {}
+        }
+    }
+    // piranha.md §2.1 post-processing: without primary_private both private addresses are the
+    // public ones (a given backup_private is overwritten).
+    if primary_private_set || cfg.primary.is_none() {
+        cfg.backup_private = backup_private.or_else(|| cfg.backup.clone());
+        if !primary_private_set {
+            cfg.primary_private = cfg.primary.clone();
+        }
+    } else {
+        if backup_private.is_some() && backup_private != cfg.backup {
+            let sp = b.global_lines.get("backup_private").map(|&l| doc.line_span(l));
+            b.diags.push(
+                Diagnostic::warning("backup-private-ignored", sp, "`backup_private` is ignored because `primary_private` is not set")
+                    .with_help("piranha uses the public addresses for both links unless `primary_private` is set"),
+            );
+        }
+        cfg.primary_private = cfg.primary.clone();
+        cfg.backup_private = cfg.backup.clone();
+    }
+    b.cross_checks(&cfg, &virtual_lines);
+    cfg
+}
+
+/// One `key = values` statement being read.
+struct Stmt<'a> {
+    line: usize,
+    key: &'a str,
+    text: &'a str,
+    values: Vec<Token>,
+    scope: Scope,
+}
+
+struct Builder<'a> {
+    doc: &'a Document,
+    diags: &'a mut Diagnostics,
+    /// Line of each global keyword, for cross-field diagnostics.
+    global_lines: HashMap<&'static str, usize>,
+}
+
+impl<'a> Builder<'a> {
+    /// Read line `i` as a statement of `scope`: unknown keywords, duplicates and ignored
+    /// keywords are reported here. `None` for anything that is not a usable statement.
+    fn stmt(&mut self, i: usize, scope: Scope, seen: &mut HashMap<&'static str, usize>) -> Option<Stmt<'a>> {
+        let doc = self.doc;
+        let LineKind::Assign { key, values, .. } = &doc.lines()[i].kind else { return None };
+        let text = doc.line_text(i);
+        let name = key.raw(text);
+        let Some(kw) = keywords::lookup(name, scope) else {
+            self.unknown_keyword(i, key, name, scope);
+            return None;
+        };
+        if let Some(prev) = seen.insert(kw.name, i) {
+            self.diags.push(
+                Diagnostic::warning("duplicate-keyword", Some(doc.token_span(i, key)), format!("`{name}` is set more than once; the last value wins"))
+                    .with_help(format!("the value on line {} is ignored; remove one of them", prev + 1)),
+            );
+        }
+        if kw.ignored {
+            self.diags.push(
+                Diagnostic::warning("ignored-keyword", Some(doc.token_span(i, key)), format!("`{name}` is ignored"))
+                    .with_help("piranha parses it but no program reads it; Pulse does the same"),
+            );
+        }
+        if scope == Scope::Global {
+            self.global_lines.insert(kw.name, i);
+        }
+        Some(Stmt { line: i, key: kw.name, text, values: values.clone(), scope })
+    }
+
+    fn unknown_keyword(&mut self, i: usize, key: &Token, name: &str, scope: Scope) {
+        let mut d = Diagnostic::error("unknown-keyword", Some(self.doc.token_span(i, key)), format!("unknown keyword \"{name}\""));
+        let elsewhere = keywords::other_scopes(name, scope);
+        if let Some(other) = elsewhere.first() {
+            d = d.with_help(format!("`{name}` is {}, not valid here", other.describe()));
+        } else if let Some(s) = keywords::suggest(name, scope) {
+            d = d.with_help(format!("did you mean \"{s}\"?"));
+        } else if name == "debug" {
+            d = d.with_help("the keyword is `debug_level` (the man page's `debug` is not accepted by piranha either)");
+        } else if BlockKind::from_keyword(name).is_some() {
+            d = d.with_help(format!("a block is written `{name} NAME {{`"));
+        }
+        self.diags.push(d);
+    }
+
+    fn span(&self, st: &Stmt<'_>, t: &Token) -> Span {
+        self.doc.token_span(st.line, t)
+    }
+
+    fn err(&mut self, st: &Stmt<'_>, t: &Token, code: &'static str, msg: String) -> &mut Diagnostic {
+        let sp = self.span(st, t);
+        self.diags.push(Diagnostic::error(code, Some(sp), msg));
+        self.diags.0.last_mut().expect("just pushed")
+    }
+
+    /// Exactly `n` values, else "missing"/"unexpected" diagnostics.
+    fn values(&mut self, st: &Stmt<'_>, n: usize) -> Option<Vec<Token>> {
+        if st.values.len() == n {
+            return Some(st.values.clone());
+        }
+        let key_tok = match &self.doc.lines()[st.line].kind {
+            LineKind::Assign { key, .. } => *key,
+            _ => return None,
+        };
+        if st.values.len() < n {
+            let what = if n == 2 { "an address and a device" } else { "a value" };
+            let help = if n == 2 {
+                format!("write `{} = ADDRESS DEVICE`, e.g. `{} = 192.0.2.100 eth0:1`", st.key, st.key)
+            } else {
+                format!("write `{} = VALUE`", st.key)
+            };
+            self.err(st, &key_tok, "missing-value", format!("`{}` needs {what}", st.key)).help = Some(help);
+        } else {
+            let extra = st.values[n];
+            let last = st.values[st.values.len() - 1];
+            let sp = Span { len: self.span(st, &last).col + self.span(st, &last).len - self.span(st, &extra).col, ..self.span(st, &extra) };
+            let help = if n == 1 { "quote a value that contains blanks: `key = \"a b\"`" } else { "remove the extra words" };
+            self.diags.push(Diagnostic::error("unexpected-value", Some(sp), format!("too many values for `{}`", st.key)).with_help(help));
+        }
+        None
+    }
+
+    fn one(&mut self, st: &Stmt<'_>) -> Option<Token> {
+        self.values(st, 1).map(|v| v[0])
+    }
+
+    fn int(&mut self, st: &Stmt<'_>) -> Option<i64> {
+        let t = self.one(st)?;
+        self.int_token(st, &t)
+    }
+
+    fn int_token(&mut self, st: &Stmt<'_>, t: &Token) -> Option<i64> {
+        let raw = t.unquoted(st.text);
+        match value::parse_c_int(raw) {
+            Ok(c) => {
+                if c.octal && c.value != 0 {
+                    let sp = self.span(st, t);
+                    self.diags.push(
+                        Diagnostic::warning("octal-number", Some(sp), format!("`{raw}` is read as octal, i.e. {}", c.value))
+                            .with_help(format!("piranha reads a leading zero as octal; write `{}` if that is what you mean", c.value)),
+                    );
+                }
+                Some(c.value)
+            }
+            Err(IntError::BadOctal) => {
+                let fixed = raw.trim_start_matches('0');
+                self.err(st, t, "bad-integer", format!("`{raw}` is not a valid number")).help =
+                    Some(format!("a leading zero makes it octal, which has no 8 or 9; write `{fixed}`"));
+                None
+            }
+            Err(IntError::Overflow) => {
+                self.err(st, t, "bad-integer", format!("`{raw}` is too large")).help = None;
+                None
+            }
+            Err(IntError::NotInteger) => {
+                let help = if value::parse_decimal_millis(raw).is_some() {
+                    format!("`{}` takes whole numbers", st.key)
+                } else {
+                    "write a number: decimal, 0x hex, or 0-prefixed octal".to_string()
+                };
+                self.err(st, t, "bad-integer", format!("integer expected, found `{raw}`")).help = Some(help);
+                None
+            }
+        }
+    }
+
+    /// An integer in `lo..=hi`.
+    fn ranged<T: TryFrom<i64>>(&mut self, st: &Stmt<'_>, lo: i64, hi: i64) -> Option<T> {
+        let t = self.one(st)?;
+        let v = self.int_token(st, &t)?;
+        if v < lo || v > hi {
+            self.err(st, &t, "out-of-range", format!("`{}` must be between {lo} and {hi}, found {v}", st.key));
+            return None;
+        }
+        T::try_from(v).ok()
+    }
+
+    fn bool(&mut self, st: &Stmt<'_>) -> Option<bool> {
+        let t = self.one(st)?;
+        let v = self.int_token(st, &t)?;
+        match v {
+            0 => Some(false),
+            1 => Some(true),
+            _ => {
+                self.err(st, &t, "bad-boolean", format!("`{}` is 0 or 1, found {}", st.key, t.raw(st.text))).help =
+                    Some("boolean keywords take 0 (off) or 1 (on)".into());
+                None
+            }
+        }
+    }
+
+    /// A string value as the daemons see it (piranha.md §2.1 quoting rules).
+    fn string(&mut self, st: &Stmt<'_>) -> Option<String> {
+        let t = self.one(st)?;
+        let keeps_quotes = keywords::lookup(st.key, st.scope).is_some_and(|k| k.form == keywords::Form::Quoted);
+        if keeps_quotes && t.quote == Some('\'') {
+            let sp = self.span(st, &t);
+            self.diags.push(
+                Diagnostic::warning("single-quoted", Some(sp), format!("the single quotes are part of the `{}` value", st.key))
+                    .with_help("piranha strips only double quotes from this keyword; use \"...\" unless the quotes are meant to be sent"),
+            );
+            return Some(t.raw(st.text).to_string());
+        }
+        Some(t.unquoted(st.text).to_string())
+    }
+
+    fn choice(&mut self, st: &Stmt<'_>, valid: &[&str], extension: &[&str]) -> Option<String> {
+        let t = self.one(st)?;
+        let v = t.unquoted(st.text);
+        if valid.contains(&v) {
+            return Some(v.to_string());
+        }
+        if extension.contains(&v) {
+            let sp = self.span(st, &t);
+            self.diags.push(
+                Diagnostic::warning("pulse-extension", Some(sp), format!("`{} = {v}` is a Pulse extension", st.key))
+                    .with_help(format!("piranha 0.8.6 accepts only: {}", valid.join(", ")))
+                    .pulse_only(),
+            );
+            return Some(v.to_string());
+        }
+        let all: Vec<&str> = valid.iter().chain(extension).copied().collect();
+        let help = match keywords::closest(v, all.iter().copied()) {
+            Some(s) => format!("did you mean \"{s}\"? valid values: {}", all.join(", ")),
+            None => format!("valid values: {}", all.join(", ")),
+        };
+        let what = st.key.replace('_', " ");
+        self.err(st, &t, "bad-choice", format!("unknown {what} \"{v}\"")).help = Some(help);
+        None
+    }
+
+    /// A host token: inet_aton form, IPv6 (extension) or a host name.
+    fn host_token(&mut self, st: &Stmt<'_>, t: &Token, allow_zero: bool) -> Option<Host> {
+        let raw = t.unquoted(st.text);
+        let sp = self.span(st, t);
+        if let Some(a) = value::inet_aton(raw) {
+            if a.is_unspecified() && !allow_zero {
+                self.diags.push(
+                    Diagnostic::error("bad-address", Some(sp), format!("`{}` cannot be 0.0.0.0", st.key))
+                        .with_help("piranha rejects 0.0.0.0 here: \"invalid host name or ip address\""),
+                );
+                return None;
+            }
+            if !value::is_dotted_quad(raw) {
+                self.diags.push(
+                    Diagnostic::warning("unusual-address", Some(sp), format!("`{raw}` is read as {a}"))
+                        .with_help(format!("inet_aton accepts short and hex forms; write `{a}` to be clear")),
+                );
+            }
+            return Some(Host::Ip(IpAddr::V4(a)));
+        }
+        if raw.contains(':') {
+            if let Ok(a) = raw.parse::<std::net::Ipv6Addr>() {
+                self.diags.push(
+                    Diagnostic::warning("ipv6-address", Some(sp), "IPv6 addresses are a Pulse extension")
+                        .with_help("piranha 0.8.6 is IPv4 only")
+                        .pulse_only(),
+                );
+                return Some(Host::Ip(IpAddr::V6(a)));
+            }
+        }
+        if value::is_host_name(raw) {
+            self.diags.push(
+                Diagnostic::warning("host-name", Some(sp), format!("`{raw}` is a host name; it is resolved when a daemon starts"))
+                    .with_help("a failover should not depend on DNS: write the IP address"),
+            );
+            return Some(Host::Name(raw.to_string()));
+        }
+        self.diags.push(
+            Diagnostic::error("bad-address", Some(sp), format!("invalid address `{raw}`"))
+                .with_help("write an IPv4 address such as 192.0.2.10"),
+        );
+        None
+    }
+
+    fn host(&mut self, st: &Stmt<'_>, allow_zero: bool) -> Option<Host> {
+        let t = self.one(st)?;
+        self.host_token(st, &t, allow_zero)
+    }
+
+    /// `IP DEV`.
+    fn address_on_device(&mut self, st: &Stmt<'_>) -> Option<AddressOnDevice> {
+        let v = self.values(st, 2)?;
+        let addr = self.host_token(st, &v[0], true)?;
+        let dev = v[1].unquoted(st.text);
+        let base = dev.split(':').next().unwrap_or(dev);
+        // Linux interface names are at most 15 bytes (IFNAMSIZ - 1), with no '/' or blanks.
+        if base.is_empty() || base.len() > 15 || base.contains(['/', ' ', '\t']) || dev.matches(':').count() > 1 {
+            self.err(st, &v[1], "bad-device", format!("invalid interface name `{dev}`")).help =
+                Some("write a device such as `eth0` or an alias such as `eth0:1`".into());
+            return None;
+        }
+        Some(AddressOnDevice { addr, device: dev.to_string() })
+    }
+
+    /// A netmask (`vip_nmask`, `nat_nmask`): dotted form only; `0.0.0.0` means none.
+    fn mask(&mut self, st: &Stmt<'_>) -> Option<Option<Ipv4Addr>> {
+        let t = self.one(st)?;
+        let raw = t.unquoted(st.text);
+        let Some(m) = value::inet_aton(raw) else {
+            self.err(st, &t, "bad-netmask", format!("bad subnet mask `{raw}`")).help = Some("write a mask such as 255.255.255.0".into());
+            return None;
+        };
+        if !value::is_contiguous_mask(m) {
+            self.err(st, &t, "bad-netmask", format!("netmask {m} is not contiguous")).help =
+                Some("a netmask is a run of one-bits then zero-bits, such as 255.255.255.0".into());
+            return None;
+        }
+        Some((!m.is_unspecified()).then_some(m))
+    }
+
+    /// A port: a number, or (if `names`) a service name such as `http`.
+    fn port(&mut self, st: &Stmt<'_>, names: bool) -> Option<u16> {
+        let t = self.one(st)?;
+        let raw = t.unquoted(st.text);
+        if names && !raw.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') {
+            if let Some(p) = value::service_port(raw) {
+                return Some(p);
+            }
+            self.err(st, &t, "bad-port", format!("unknown service name `{raw}`")).help = Some("write the port number".into());
+            return None;
+        }
+        let v = self.int_token(st, &t)?;
+        match u16::try_from(v) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.err(st, &t, "bad-port", format!("port {v} is out of range")).help = Some("ports are 0 to 65535".into());
+                None
+            }
+        }
+    }
+
+    /// `keepalive`/`deadtime`: whole seconds, or decimal seconds as a Pulse extension.
+    fn seconds(&mut self, st: &Stmt<'_>) -> Option<Seconds> {
+        let t = self.one(st)?;
+        let raw = t.unquoted(st.text);
+        let secs = if raw.contains('.') {
+            let Some(ms) = value::parse_decimal_millis(raw) else {
+                self.err(st, &t, "bad-duration", format!("invalid duration `{raw}`")).help =
+                    Some("write seconds, e.g. `2` or `0.05` (at most 3 decimals)".into());
+                return None;
+            };
+            let sp = self.span(st, &t);
+            self.diags.push(
+                Diagnostic::warning("decimal-seconds", Some(sp), format!("decimal seconds for `{}` are a Pulse extension", st.key))
+                    .with_help("piranha 0.8.6 takes whole seconds only")
+                    .pulse_only(),
+            );
+            Seconds { millis: ms }
+        } else {
+            let v = self.int_token(st, &t)?;
+            match u64::try_from(v) {
+                Ok(s) if s <= 86_400 => Seconds::from_secs(s),
+                _ => {
+                    self.err(st, &t, "out-of-range", format!("`{}` must be between 0 and 86400 seconds, found {v}", st.key));
+                    return None;
+                }
+            }
+        };
+        if secs.millis == 0 {
+            self.err(st, &t, "out-of-range", format!("`{}` must be greater than zero", st.key));
+            return None;
+        }
+        Some(secs)
+    }
+
+    fn global(&mut self, st: &Stmt<'_>, c: &mut LvsConfig) {
+        macro_rules! set {
+            ($field:expr, $v:expr) => {
+                if let Some(v) = $v {
+                    $field = v;
+                }
+            };
+        }
+        match st.key {
+            "serial_no" => set!(c.serial_no, self.int(st)),
+            "service" => set!(
+                c.service,
+                self.choice(st, &["lvs", "fos"], &[]).map(|v| if v == "fos" { ServiceMode::Fos } else { ServiceMode::Lvs })
+            ),
+            "primary" => set!(c.primary, self.host(st, false).map(Some)),
+            "primary_private" => set!(c.primary_private, self.host(st, false).map(Some)),
+            "primary_shared" => set!(c.primary_shared, self.string(st).map(Some)),
+            "backup" => set!(c.backup, self.host(st, true).map(|h| (!h.is_unspecified()).then_some(h))),
+            "backup_shared" => set!(c.backup_shared, self.string(st).map(Some)),
+            "backup_active" => set!(c.backup_active, self.bool(st)),
+            "heartbeat" => set!(c.heartbeat, self.bool(st)),
+            "heartbeat_port" => set!(c.heartbeat_port, self.port(st, true)),
+            "keepalive" => set!(c.keepalive, self.seconds(st)),
+            "deadtime" => set!(c.deadtime, self.seconds(st)),
+            "network" => set!(
+                c.network,
+                self.choice(st, &["nat", "direct", "tunnel"], &[]).map(|v| match v.as_str() {
+                    "direct" => Network::Direct,
+                    "tunnel" => Network::Tunnel,
+                    _ => Network::Nat,
+                })
+            ),
+            "nat_router" => set!(c.nat_router, self.address_on_device(st).map(Some)),
+            "nat_nmask" => set!(c.nat_nmask, self.mask(st)),
+            "rsh_command" => set!(c.rsh_command, self.string(st)),
+            "debug_level" => set!(c.debug_level, self.string(st)),
+            "monitor_links" => set!(c.monitor_links, self.int(st).map(|v| v != 0)),
+            "syncdaemon" => set!(c.syncdaemon, self.bool(st)),
+            "syncd_iface" => set!(c.syncd_iface, self.string(st)),
+            "syncd_id" => set!(c.syncd_id, self.int(st).map(|v| (v & 0xff) as u8)),
+            "tcp_timeout" => set!(c.tcp_timeout, self.ranged(st, 0, i64::from(i32::MAX))),
+            "tcpfin_timeout" => set!(c.tcpfin_timeout, self.ranged(st, 0, i64::from(i32::MAX))),
+            "udp_timeout" => set!(c.udp_timeout, self.ranged(st, 0, i64::from(i32::MAX))),
+            "hard_shutdown" => set!(c.hard_shutdown, self.bool(st)),
+            "active_cmd" => set!(c.active_cmd, self.string(st).map(Some)),
+            "inactive_cmd" => set!(c.inactive_cmd, self.string(st).map(Some)),
+            "reservation_conflict_action" => set!(
+                c.reservation_conflict_action,
+                self.choice(st, &["nothing", "preempt"], &[]).map(|v| Some(if v == "preempt" {
+                    ReservationConflictAction::Preempt
+                } else {
+                    ReservationConflictAction::Nothing
+                }))
+            ),
+            "ipvsadm" => set!(c.ipvsadm, self.string(st)),
+            "sync" => {
+                let _ = self.bool(st);
+            }
+            _ => {}
+        }
+    }
+
+    fn check_unique_name(&mut self, blk: &Block, parent: Option<&str>, names: &mut HashMap<(BlockKind, String), usize>) {
+        if let Some(first) = names.insert((blk.kind, blk.name.clone()), blk.open) {
+            let sp = self.doc.line_span(blk.open);
+            let place = parent.map(|p| format!(" in `{p}`")).unwrap_or_default();
+            self.diags.push(
+                Diagnostic::error("duplicate-block", Some(sp), format!("duplicate {} name \"{}\"{place}", blk.kind.keyword(), blk.name))
+                    .with_help(format!("the first one is on line {}; names must be unique", first + 1)),
+            );
+        }
+    }
+
+    fn virtual_block(&mut self, blk: &Block) -> VirtualService {
+        let mut vs = VirtualService::new(&blk.name);
+        let mut seen = HashMap::new();
+        let mut servers = HashMap::new();
+        // Servers without their own `port`, which took the virtual's port as parsed so far.
+        let mut defaulted_ports: Vec<(usize, usize)> = Vec::new();
+        for item in &blk.items {
+            match item {
+                Item::Line(i) => {
+                    let Some(st) = self.stmt(*i, Scope::Virtual, &mut seen) else { continue };
+                    self.virtual_stmt(&st, &mut vs);
+                    if st.key == "port" {
+                        for &(idx, open) in &defaulted_ports {
+                            let rs = &vs.servers[idx];
+                            if rs.port != vs.port {
+                                self.diags.push(
+                                    Diagnostic::warning("server-port-before-virtual-port", Some(self.doc.line_span(open)), format!("`server {}` uses port {}, not the virtual's port {}", rs.name, rs.port, vs.port))
+                                        .with_help(format!("piranha gives a server without `port` the virtual's port as read so far; the `port` line (line {}) comes after this server, so move it up or set the server's `port`", st.line + 1)),
+                                );
+                            }
+                        }
+                        defaulted_ports.clear();
+                    }
+                }
+                Item::Block(sb) if sb.kind == BlockKind::Server => {
+                    self.check_unique_name(sb, Some(&blk.name), &mut servers);
+                    let (rs, own_port) = self.server_block(sb, vs.port, &blk.name);
+                    if !own_port {
+                        defaulted_ports.push((vs.servers.len(), sb.open));
+                    }
+                    vs.servers.push(rs);
+                }
+                Item::Block(_) => {}
+            }
+        }
+        let kw = blk.kind.keyword();
+        if !seen.contains_key("active") {
+            let sp = self.doc.line_span(blk.open);
+            self.diags.push(
+                Diagnostic::warning("inactive-by-default", Some(sp), format!("`{kw} {}` has no `active` line, so it is inactive", blk.name))
+                    .with_help("piranha's default is `active = 0`; add `active = 1` to use it"),
+            );
+        }
+        if vs.address.is_none() && (vs.active || !vs.servers.is_empty()) {
+            let why = if vs.active { "is active" } else { "has servers" };
+            self.diags.push(
+                Diagnostic::error("missing-address", Some(self.doc.line_span(blk.open)), format!("`{kw} {}` {why} but has no `address`", blk.name))
+                    .with_help("add `address = VIP DEVICE`, e.g. `address = 192.0.2.100 eth0:1`"),
+            );
+        }
+        vs
+    }
+
+    fn virtual_stmt(&mut self, st: &Stmt<'_>, vs: &mut VirtualService) {
+        macro_rules! set {
+            ($field:expr, $v:expr) => {
+                if let Some(v) = $v {
+                    $field = v;
+                }
+            };
+        }
+        match st.key {
+            "active" => set!(vs.active, self.bool(st)),
+            "address" => set!(vs.address, self.address_on_device(st).map(Some)),
+            "vip_nmask" => set!(vs.vip_nmask, self.mask(st)),
+            "port" => set!(vs.port, self.port(st, true)),
+            "fwmark" => set!(vs.fwmark, self.ranged(st, 0, i64::from(u32::MAX))),
+            "protocol" => set!(
+                vs.protocol,
+                self.choice(st, &["tcp", "udp"], &[]).map(|v| if v == "udp" { Protocol::Udp } else { Protocol::Tcp })
+            ),
+            "scheduler" => set!(vs.scheduler, self.choice(st, keywords::PIRANHA_SCHEDULERS, keywords::PULSE_SCHEDULERS)),
+            "persistent" => set!(vs.persistent, self.ranged(st, 0, i64::from(i32::MAX))),
+            "pmask" => {
+                // piranha.md §2.1: an unparsable pmask is silently ignored; 255.255.255.255 means none.
+                let Some(t) = self.one(st) else { return };
+                let raw = t.unquoted(st.text);
+                match value::inet_aton(raw) {
+                    Some(m) => vs.pmask = (!m.is_unspecified() && m != Ipv4Addr::BROADCAST).then_some(m),
+                    None => {
+                        let sp = self.span(st, &t);
+                        self.diags.push(
+                            Diagnostic::warning("pmask-ignored", Some(sp), format!("`pmask = {raw}` is not a netmask and is ignored"))
+                                .with_help("piranha ignores it silently; write a mask such as 255.255.255.0 or remove the line"),
+                        );
+                    }
+                }
+            }
+            "send" => set!(vs.send, self.string(st).map(Some)),
+            "expect" => set!(vs.expect, self.string(st).map(Some)),
+            "use_regex" => set!(vs.use_regex, self.bool(st)),
+            "send_program" => set!(vs.send_program, self.string(st).map(Some)),
+            "load_monitor" => set!(vs.load_monitor, self.string(st).map(|s| (s != "none").then_some(s))),
+            "timeout" => set!(vs.timeout, self.ranged(st, 1, 86_400)),
+            "reentry" => set!(vs.reentry, self.ranged(st, 0, i64::from(i32::MAX))),
+            "quiesce_server" => set!(vs.quiesce_server, self.bool(st)),
+            "sorry_server" => {
+                let Some(t) = self.one(st) else { return };
+                match value::inet_aton(t.unquoted(st.text)) {
+                    Some(a) => vs.sorry_server = Some(a),
+                    None => {
+                        self.err(st, &t, "bad-address", format!("invalid sorry_server address `{}`", t.unquoted(st.text))).help =
+                            Some("write an IPv4 address (host names are not accepted here)".into());
+                    }
+                }
+            }
+            "client_monitor" => set!(vs.client_monitor, self.string(st)),
+            "start_cmd" => set!(vs.start_cmd, self.string(st).map(Some)),
+            "stop_cmd" => set!(vs.stop_cmd, self.string(st).map(Some)),
+            "master" => {
+                let _ = self.host(st, true);
+            }
+            "dirs" => {
+                let ok = st.values.len() >= 2
+                    && st.values[0].raw(st.text) == "["
+                    && st.values[st.values.len() - 1].raw(st.text) == "]";
+                if !ok {
+                    let t = st.values.first().copied().unwrap_or(Token { start: 0, end: st.text.len(), quote: None });
+                    self.err(st, &t, "bad-list", "list expected".to_string()).help = Some("write `dirs = [ a b ]`".into());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Returns the server and whether it set its own `port`.
+    fn server_block(&mut self, blk: &Block, port_so_far: u16, virtual_name: &str) -> (RealServer, bool) {
+        let mut rs = RealServer { name: blk.name.clone(), address: None, active: false, weight: 1, port: port_so_far };
+        let mut seen = HashMap::new();
+        for item in &blk.items {
+            let Item::Line(i) = item else { continue };
+            let Some(st) = self.stmt(*i, Scope::Server, &mut seen) else { continue };
+            match st.key {
+                "address" => {
+                    if let Some(h) = self.host(&st, true) {
+                        rs.address = (!h.is_unspecified()).then_some(h);
+                    }
+                }
+                "active" => {
+                    if let Some(v) = self.bool(&st) {
+                        rs.active = v;
+                    }
+                }
+                "weight" => {
+                    if let Some(v) = self.ranged::<i32>(&st, i64::from(i32::MIN), i64::from(i32::MAX)) {
+                        if v < 0 {
+                            let sp = self.doc.line_span(st.line);
+                            self.diags.push(
+                                Diagnostic::warning("negative-weight", Some(sp), format!("negative weight {v}"))
+                                    .with_help("piranha accepts it, but IPVS weights are 0 or more; the server gets weight 0"),
+                            );
+                        }
+                        rs.weight = v;
+                    }
+                }
+                // Real-server ports are numbers only (piranha.md §2.1).
+                "port" => {
+                    if let Some(p) = self.port(&st, false) {
+                        rs.port = p;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !seen.contains_key("active") {
+            self.diags.push(
+                Diagnostic::warning("inactive-by-default", Some(self.doc.line_span(blk.open)), format!("`server {}` in `{virtual_name}` has no `active` line, so it is inactive", blk.name))
+                    .with_help("piranha's default is `active = 0`; add `active = 1` to use it"),
+            );
+        }
+        if rs.active && rs.address.is_none() {
+            self.diags.push(
+                Diagnostic::error("missing-address", Some(self.doc.line_span(blk.open)), format!("active `server {}` in `{virtual_name}` has no `address`", blk.name))
+                    .with_help("add `address = IP` inside the server block"),
+            );
+        }
+        (rs, seen.contains_key("port"))
+    }
+
+    /// Checks that need the whole file.
+    fn cross_checks(&mut self, c: &LvsConfig, virtual_lines: &[usize]) {
+        let doc = self.doc;
+        let gline = |k: &str| self.global_lines.get(k).copied();
+        if let (Some(p), Some(b)) = (&c.primary, &c.backup) {
+            if p == b {
+                let sp = gline("backup").map(|l| doc.line_span(l));
+                self.diags.push(
+                    Diagnostic::error("primary-is-backup", sp, format!("`primary` and `backup` are both {p}"))
+                        .with_help("each director needs its own address: `backup` is the other node"),
+                );
+            }
+        }
+        if c.deadtime <= c.keepalive {
+            let l = gline("deadtime").or_else(|| gline("keepalive"));
+            self.diags.push(
+                Diagnostic::error("deadtime-not-above-keepalive", l.map(|l| doc.line_span(l)), format!("`deadtime` ({}s) must be greater than `keepalive` ({}s)", c.deadtime, c.keepalive))
+                    .with_help("the partner would be declared dead between two heartbeats; a deadtime of 3 keepalives is usual"),
+            );
+        }
+        if c.backup_active && c.backup.is_none() {
+            let sp = gline("backup_active").map(|l| doc.line_span(l));
+            self.diags.push(
+                Diagnostic::warning("backup-active-without-backup", sp, "`backup_active = 1` but no `backup` is set")
+                    .with_help("piranha logs \"Undefined backup node marked as active? -- clearing that!\" and runs without a partner"),
+            );
+        }
+        let mut by_identity: HashMap<ServiceIdentity, usize> = HashMap::new();
+        for (idx, vs) in c.virtuals.iter().enumerate() {
+            if vs.address.is_none() && vs.fwmark == 0 {
+                continue;
+            }
+            let id = vs.identity();
+            match by_identity.get(&id) {
+                Some(&first) => {
+                    let other = &c.virtuals[first];
+                    let both = other.active && vs.active;
+                    let msg = format!("`virtual {}` and `virtual {}` are the same service ({id})", other.name, vs.name);
+                    let sp = Some(doc.line_span(virtual_lines[idx]));
+                    let d = if both {
+                        Diagnostic::error("duplicate-service", sp, msg).with_help("two active virtual services cannot share an address, port and protocol (or fwmark)")
+                    } else {
+                        Diagnostic::warning("duplicate-service", sp, msg).with_help("only one of them may be active at a time")
+                    };
+                    self.diags.push(d);
+                    if vs.active {
+                        by_identity.insert(id, idx);
+                    }
+                }
+                None => {
+                    by_identity.insert(id, idx);
+                }
+            }
+        }
+        let (list, what) = match c.service {
+            ServiceMode::Lvs => (&c.virtuals, "lvs"),
+            ServiceMode::Fos => (&c.failovers, "fos"),
+        };
+        if !list.iter().any(|v| v.active) {
+            self.diags.push(
+                Diagnostic::warning("no-active-service", None, format!("no active {what} services are defined"))
+                    .with_help("pulse refuses to start without one; set `active = 1` in a block"),
+            );
+        }
+    }
+}
