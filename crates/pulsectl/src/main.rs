@@ -1,1 +1,70 @@
-fn main() {}
+//! `pulsectl`: the operator's tool for a Pulse director pair.
+//!
+//! `pulsectl config …` reads, checks, edits and compares lvs.cf. Later subcommands (status,
+//! takeover, release, key) talk to the running `pulse`.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// `print!` that reports a closed stdout (`pulsectl … | head`) as an error instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*).context("cannot write to stdout")?;
+    }};
+}
+
+/// `println!` without the panic on a closed stdout.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*).context("cannot write to stdout")?;
+    }};
+}
+
+mod config;
+mod safe_write;
+
+/// Exit codes shared by every subcommand.
+pub(crate) mod exit {
+    /// Success (for `config diff`: no differences).
+    pub(crate) const OK: u8 = 0;
+    /// The configuration is invalid, or an edit was refused (for `config diff`: differences).
+    pub(crate) const INVALID: u8 = 1;
+    /// `config diff`: the files differ.
+    pub(crate) const DIFFERENT: u8 = 1;
+    /// Could not run: bad arguments, unreadable file, I/O error.
+    pub(crate) const TROUBLE: u8 = 2;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "pulsectl", version, about = "Operate a Pulse (piranha-compatible) LVS director pair")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check, read, edit and compare lvs.cf (every edit bumps `serial_no`).
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Config(c) => config::run(c),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        // The reader went away (`pulsectl config get … | head -1`): nothing left to say.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => {
+            eprintln!("pulsectl: error: {e:#}");
+            ExitCode::from(exit::TROUBLE)
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! `pulsectl config`: check, get, set, add, rm, bump and diff lvs.cf.
+
+use crate::exit;
+use crate::safe_write::LockedFile;
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use pulse_lvscf::diff::{Change, diff};
+use pulse_lvscf::edit::{self, EditError, Got, Path as KeyPath};
+use pulse_lvscf::syntax::BlockKind;
+use pulse_lvscf::{Diagnostic, Diagnostics, Document, Parsed, Span};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// piranha's (and Pulse's) configuration file.
+const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
+
+/// Text output shows at most this many diagnostics (JSON shows all).
+const MAX_SHOWN: usize = 50;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Check a file: exit 0 if valid (warnings on stderr), 1 if it has errors.
+    Check {
+        /// The file to check.
+        #[arg(default_value = DEFAULT_CONFIG)]
+        file: PathBuf,
+        /// Output format for diagnostics.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Treat everything piranha 0.8.6 would not read the same way as an error, so the file
+        /// can be copied to a piranha node.
+        #[arg(long)]
+        piranha: bool,
+    },
+    /// Print a value (or piranha's default if unset) or a whole block.
+    Get {
+        /// The file to read.
+        file: PathBuf,
+        /// Dotted path: `keepalive`, `virtual.NAME.port`, `virtual.NAME.server.SNAME.weight`, `virtual.NAME`.
+        key: String,
+    },
+    /// Set a value; only that line and `serial_no` change.
+    Set {
+        /// The file to edit.
+        file: PathBuf,
+        /// Dotted path of the key.
+        key: String,
+        /// The new value (written verbatim; quoted where lvs.cf needs it).
+        value: String,
+        #[command(flatten)]
+        write: WriteOpts,
+    },
+    /// Add a block: `add FILE virtual NAME`, `add FILE virtual.NAME.server SNAME`, `add FILE failover NAME`.
+    Add {
+        /// The file to edit.
+        file: PathBuf,
+        /// `virtual`, `failover`, `virtual.NAME.server` or `failover.NAME.server`.
+        kind: String,
+        /// The new block's name.
+        name: String,
+        /// Initial settings for the new block, as KEY=VALUE.
+        settings: Vec<String>,
+        #[command(flatten)]
+        write: WriteOpts,
+    },
+    /// Remove a key (so its default applies) or a whole block.
+    Rm {
+        /// The file to edit.
+        file: PathBuf,
+        /// Dotted path of the key or block.
+        key: String,
+        #[command(flatten)]
+        write: WriteOpts,
+    },
+    /// Increase `serial_no` by one (insert `serial_no = 1` if absent) and change nothing else.
+    Bump {
+        /// The file to edit.
+        file: PathBuf,
+        /// Print a unified diff instead of writing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show what a reload from OLD to NEW would change, ignoring comments and formatting.
+    /// Exit 0 if nothing, 1 if something would change.
+    Diff {
+        /// The file in use.
+        old: PathBuf,
+        /// The candidate.
+        new: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WriteOpts {
+    /// Do not bump `serial_no`.
+    #[arg(long)]
+    no_bump: bool,
+    /// Print a unified diff instead of writing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
+    match cmd {
+        ConfigCommand::Check { file, format, piranha } => check(&file, format, piranha),
+        ConfigCommand::Get { file, key } => get(&file, &key),
+        ConfigCommand::Set { file, key, value, write } => {
+            let path = KeyPath::parse(&key)?;
+            let what = format!("set {key} = {value}");
+            edit_file(&file, &write, &what, |doc| edit::set(doc, &path, &value))
+        }
+        ConfigCommand::Add { file, kind, name, settings, write } => {
+            let (parent, kind) = collection(&kind)?;
+            let what = format!("added `{} {name}`", kind.keyword());
+            edit_file(&file, &write, &what, |doc| add_with_settings(doc, &parent, kind, &name, &settings))
+        }
+        ConfigCommand::Rm { file, key, write } => {
+            let path = KeyPath::parse(&key)?;
+            edit_file(&file, &write, &format!("removed {key}"), |doc| edit::remove(doc, &path))
+        }
+        ConfigCommand::Bump { file, dry_run } => {
+            // The bump is the edit itself; don't bump twice.
+            let opts = WriteOpts { no_bump: true, dry_run };
+            edit_file(&file, &opts, "bumped serial_no", edit::bump_serial)
+        }
+        ConfigCommand::Diff { old, new, format } => diff_files(&old, &new, format),
+    }
+}
+
+/// Decode a file's bytes; lvs.cf is text, so invalid UTF-8 is a diagnostic, not a crash.
+fn decode(bytes: Vec<u8>) -> Result<String, (String, Diagnostic)> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.into_bytes();
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let d = Diagnostic::error("not-utf8", Some(Span { line, col, len: 1 }), "file is not valid UTF-8 text")
+            .with_help("lvs.cf is a text file; check the encoding of this line");
+        (String::from_utf8_lossy(&bytes).into_owned(), d)
+    })
+}
+
+/// Read and parse a file (no lock: for read-only commands).
+fn load(path: &Path) -> Result<(String, Parsed)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(parse_bytes(bytes))
+}
+
+fn parse_bytes(bytes: Vec<u8>) -> (String, Parsed) {
+    match decode(bytes) {
+        Ok(src) => {
+            let p = pulse_lvscf::parse(&src);
+            (src, p)
+        }
+        Err((lossy, d)) => {
+            let mut p = pulse_lvscf::parse(&lossy);
+            p.diagnostics = Diagnostics(vec![d]);
+            (lossy, p)
+        }
+    }
+}
+
+fn print_diagnostics(name: &str, src: &str, diags: &Diagnostics) {
+    for d in diags.iter().take(MAX_SHOWN) {
+        eprint!("{}", d.render(name, src));
+    }
+    if diags.0.len() > MAX_SHOWN {
+        eprintln!("... and {} more (use --format json to see all)", diags.0.len() - MAX_SHOWN);
+    }
+}
+
+fn counts(diags: &Diagnostics) -> (usize, usize) {
+    let errors = diags.error_count();
+    (errors, diags.0.len() - errors)
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    file: String,
+    valid: bool,
+    errors: usize,
+    warnings: usize,
+    serial_no: Option<i64>,
+    diagnostics: &'a Diagnostics,
+}
+
+fn check(file: &Path, format: Format, piranha: bool) -> Result<u8> {
+    let (src, mut parsed) = load(file)?;
+    if piranha {
+        parsed.diagnostics.promote_for_piranha();
+    }
+    let name = file.display().to_string();
+    let (errors, warnings) = counts(&parsed.diagnostics);
+    let valid = errors == 0;
+    match format {
+        Format::Json => {
+            let report = CheckReport {
+                file: name,
+                valid,
+                errors,
+                warnings,
+                serial_no: valid.then_some(parsed.config.serial_no),
+                diagnostics: &parsed.diagnostics,
+            };
+            outln!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Format::Text => {
+            print_diagnostics(&name, &src, &parsed.diagnostics);
+            if valid {
+                let c = &parsed.config;
+                let servers: Vec<_> = c.virtuals.iter().flat_map(|v| &v.servers).collect();
+                outln!(
+                    "{name}: valid: serial_no {}, {} of {} virtual services active, {} of {} real servers active, {}",
+                    c.serial_no,
+                    c.virtuals.iter().filter(|v| v.active).count(),
+                    c.virtuals.len(),
+                    servers.iter().filter(|s| s.active).count(),
+                    servers.len(),
+                    plural(warnings, "warning"),
+                );
+            } else {
+                eprintln!("{name}: invalid: {}, {}", plural(errors, "error"), plural(warnings, "warning"));
+            }
+        }
+    }
+    Ok(if valid { exit::OK } else { exit::INVALID })
+}
+
+fn get(file: &Path, key: &str) -> Result<u8> {
+    let path = KeyPath::parse(key)?;
+    let (_, parsed) = load(file)?;
+    match edit::get(&parsed.doc, &path)? {
+        Got::Value(v) => outln!("{v}"),
+        Got::Default(d) => {
+            outln!("{d}");
+            eprintln!("note: {key} is not set in {}; this is the default", file.display());
+        }
+        Got::Block(text) => out!("{text}"),
+    }
+    Ok(exit::OK)
+}
+
+/// `virtual` → top level; `virtual.NAME.server` → inside that block.
+fn collection(s: &str) -> Result<(Vec<(BlockKind, String)>, BlockKind)> {
+    match s {
+        "virtual" => Ok((Vec::new(), BlockKind::Virtual)),
+        "failover" => Ok((Vec::new(), BlockKind::Failover)),
+        _ => {
+            let parent = s
+                .strip_suffix(".server")
+                .map(KeyPath::parse)
+                .transpose()?
+                .filter(|p| p.blocks.len() == 1 && p.key.is_none())
+                .with_context(|| format!("cannot add to `{s}`: use `virtual`, `failover` or `virtual.NAME.server`"))?;
+            Ok((parent.blocks, BlockKind::Server))
+        }
+    }
+}
+
+/// Add a block and apply `KEY=VALUE` settings inside it, as one edit.
+fn add_with_settings(
+    doc: &Document,
+    parent: &[(BlockKind, String)],
+    kind: BlockKind,
+    name: &str,
+    settings: &[String],
+) -> Result<String, EditError> {
+    let mut src = edit::add_block(doc, parent, kind, name)?;
+    let mut blocks = parent.to_vec();
+    blocks.push((kind, name.to_string()));
+    for s in settings {
+        let (k, v) = s.split_once('=').ok_or_else(|| EditError::BadPath {
+            path: s.clone(),
+            why: "settings are KEY=VALUE".into(),
+        })?;
+        let doc = Document::parse(&src, &mut Diagnostics::default());
+        let path = KeyPath { blocks: blocks.clone(), key: Some(k.trim().to_string()) };
+        src = edit::set(&doc, &path, v.trim())?;
+    }
+    Ok(src)
+}
+
+/// Lock, read, edit, bump, validate, then write atomically (or print the diff).
+fn edit_file(
+    file: &Path,
+    opts: &WriteOpts,
+    what: &str,
+    change: impl FnOnce(&Document) -> Result<String, EditError>,
+) -> Result<u8> {
+    let name = file.display().to_string();
+    let locked = LockedFile::open(file)?;
+    let (old_src, before) = parse_bytes(locked.content.clone());
+    if before.diagnostics.iter().any(|d| d.code == "not-utf8") {
+        print_diagnostics(&name, &old_src, &before.diagnostics);
+        eprintln!("{name}: not edited: the file is not text");
+        return Ok(exit::INVALID);
+    }
+    let mut new_src = change(&before.doc).with_context(|| format!("cannot edit {name}"))?;
+    if new_src == old_src {
+        eprintln!("{name}: no change");
+        return Ok(exit::OK);
+    }
+    if !opts.no_bump {
+        let doc = Document::parse(&new_src, &mut Diagnostics::default());
+        new_src = edit::bump_serial(&doc).with_context(|| format!("cannot bump serial_no in {name}"))?;
+    }
+    let after = pulse_lvscf::parse(&new_src);
+    // An edit may not make the file worse: a valid file stays valid; a broken one may be
+    // repaired step by step.
+    if after.diagnostics.error_count() > before.diagnostics.error_count() || (before.is_valid() && !after.is_valid()) {
+        let errors = Diagnostics(after.diagnostics.iter().filter(|d| d.is_error()).cloned().collect());
+        print_diagnostics(&format!("{name} (after the edit)"), &new_src, &errors);
+        eprintln!("{name}: not changed: the edit would make it invalid");
+        return Ok(exit::INVALID);
+    }
+    if opts.dry_run {
+        let diff = similar::TextDiff::from_lines(&old_src, &new_src);
+        out!("{}", diff.unified_diff().context_radius(3).header(&name, &name));
+        return Ok(exit::OK);
+    }
+    locked.replace(new_src.as_bytes())?;
+    let serial = if before.config.serial_no == after.config.serial_no {
+        String::new()
+    } else {
+        format!(" (serial_no {} -> {})", before.config.serial_no, after.config.serial_no)
+    };
+    eprintln!("{name}: {what}{serial}");
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct DiffReport<'a> {
+    old: String,
+    new: String,
+    changes: &'a [Change],
+}
+
+fn diff_files(old: &Path, new: &Path, format: Format) -> Result<u8> {
+    let mut models = Vec::new();
+    for f in [old, new] {
+        let (src, parsed) = load(f)?;
+        if !parsed.is_valid() {
+            print_diagnostics(&f.display().to_string(), &src, &parsed.diagnostics);
+            eprintln!("{}: invalid; fix it before comparing", f.display());
+            return Ok(exit::TROUBLE);
+        }
+        models.push(parsed.config);
+    }
+    let changes = diff(&models[0], &models[1]);
+    match format {
+        Format::Json => {
+            let r = DiffReport { old: old.display().to_string(), new: new.display().to_string(), changes: &changes };
+            outln!("{}", serde_json::to_string_pretty(&r)?);
+        }
+        Format::Text => {
+            for c in &changes {
+                match (&c.old, &c.new) {
+                    (None, Some(n)) => outln!("+ {} ({n})", c.path),
+                    (Some(o), None) => outln!("- {} ({o})", c.path),
+                    (Some(o), Some(n)) => outln!("~ {}: {o} -> {n}", c.path),
+                    (None, None) => {}
+                }
+            }
+            if changes.is_empty() {
+                eprintln!("no differences");
+            }
+        }
+    }
+    Ok(if changes.is_empty() { exit::OK } else { exit::DIFFERENT })
+}
