@@ -116,7 +116,11 @@ impl Diagnostic {
             }
             return out;
         };
-        let _ = writeln!(out, "{file}:{}:{}: {sev}: {}", span.line, span.col, self.message);
+        let _ = writeln!(
+            out,
+            "{file}:{}:{}: {sev}: {}",
+            span.line, span.col, self.message
+        );
         let text = src_line(src, span.line);
         let num = span.line.to_string();
         let pad = " ".repeat(num.len());

@@ -23,7 +23,11 @@ pub struct Change {
 /// Every difference between `old` and `new`, globals first, then blocks in the new file's order.
 pub fn diff(old: &LvsConfig, new: &LvsConfig) -> Vec<Change> {
     let mut out = Vec::new();
-    let strip = |c: &LvsConfig| LvsConfig { virtuals: Vec::new(), failovers: Vec::new(), ..c.clone() };
+    let strip = |c: &LvsConfig| LvsConfig {
+        virtuals: Vec::new(),
+        failovers: Vec::new(),
+        ..c.clone()
+    };
     fields(&mut out, "", &strip(old), &strip(new));
     blocks(&mut out, "virtual", &old.virtuals, &new.virtuals);
     blocks(&mut out, "failover", &old.failovers, &new.failovers);
@@ -32,7 +36,11 @@ pub fn diff(old: &LvsConfig, new: &LvsConfig) -> Vec<Change> {
 
 fn blocks(out: &mut Vec<Change>, kind: &str, old: &[VirtualService], new: &[VirtualService]) {
     let key = |v: &VirtualService| {
-        if v.address.is_some() || v.fwmark != 0 { v.identity().to_string() } else { format!("name {}", v.name) }
+        if v.address.is_some() || v.fwmark != 0 {
+            v.identity().to_string()
+        } else {
+            format!("name {}", v.name)
+        }
     };
     let mut matched = vec![false; old.len()];
     for n in new {
@@ -45,18 +53,34 @@ fn blocks(out: &mut Vec<Change>, kind: &str, old: &[VirtualService], new: &[Virt
                 matched[i] = true;
                 let o = &old[i];
                 if o.name != n.name {
-                    out.push(Change { path: format!("{path}.name"), old: Some(o.name.clone()), new: Some(n.name.clone()) });
+                    out.push(Change {
+                        path: format!("{path}.name"),
+                        old: Some(o.name.clone()),
+                        new: Some(n.name.clone()),
+                    });
                 }
-                let strip = |v: &VirtualService| VirtualService { servers: Vec::new(), name: String::new(), ..v.clone() };
+                let strip = |v: &VirtualService| VirtualService {
+                    servers: Vec::new(),
+                    name: String::new(),
+                    ..v.clone()
+                };
                 fields(out, &path, &strip(o), &strip(n));
                 servers(out, &path, &o.servers, &n.servers);
             }
-            None => out.push(Change { path, old: None, new: Some(key(n)) }),
+            None => out.push(Change {
+                path,
+                old: None,
+                new: Some(key(n)),
+            }),
         }
     }
     for (i, o) in old.iter().enumerate() {
         if !matched[i] {
-            out.push(Change { path: format!("{kind}.{}", o.name), old: Some(key(o)), new: None });
+            out.push(Change {
+                path: format!("{kind}.{}", o.name),
+                old: Some(key(o)),
+                new: None,
+            });
         }
     }
 }
@@ -74,12 +98,23 @@ fn servers(out: &mut Vec<Change>, parent: &str, old: &[RealServer], new: &[RealS
                 matched[i] = true;
                 let o = &old[i];
                 if o.name != n.name {
-                    out.push(Change { path: format!("{path}.name"), old: Some(o.name.clone()), new: Some(n.name.clone()) });
+                    out.push(Change {
+                        path: format!("{path}.name"),
+                        old: Some(o.name.clone()),
+                        new: Some(n.name.clone()),
+                    });
                 }
-                let strip = |s: &RealServer| RealServer { name: String::new(), ..s.clone() };
+                let strip = |s: &RealServer| RealServer {
+                    name: String::new(),
+                    ..s.clone()
+                };
                 fields(out, &path, &strip(o), &strip(n));
             }
-            None => out.push(Change { path, old: None, new: Some(key(n).unwrap_or_else(|| "(no address)".into())) }),
+            None => out.push(Change {
+                path,
+                old: None,
+                new: Some(key(n).unwrap_or_else(|| "(no address)".into())),
+            }),
         }
     }
     for (i, o) in old.iter().enumerate() {
@@ -99,8 +134,16 @@ fn fields<T: Serialize>(out: &mut Vec<Change>, prefix: &str, old: &T, new: &T) {
     for (k, nv) in &n {
         let ov = o.get(k).unwrap_or(&Value::Null);
         if ov != nv && !nv.is_array() {
-            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-            out.push(Change { path, old: Some(show(ov)), new: Some(show(nv)) });
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            out.push(Change {
+                path,
+                old: Some(show(ov)),
+                new: Some(show(nv)),
+            });
         }
     }
 }
@@ -132,15 +175,24 @@ mod tests {
     #[test]
     fn formatting_and_defaults_make_no_difference() {
         let a = cfg("keepalive = 2\nvirtual w {\n active = 1\n address = 192.0.2.1 eth0:1\n}\n");
-        let b = cfg("# comment\nvirtual w {\n\taddress  =  192.0.2.1 eth0:1\n\tactive = 1\n\tport = 80\n}\n");
+        let b = cfg(
+            "# comment\nvirtual w {\n\taddress  =  192.0.2.1 eth0:1\n\tactive = 1\n\tport = 80\n}\n",
+        );
         assert_eq!(diff(&a, &b), vec![]);
     }
 
     #[test]
     fn reports_changed_added_and_removed() {
-        let a = cfg("virtual w {\n active = 1\n address = 192.0.2.1 eth0:1\n server a {\n  address = 192.0.2.5\n  active = 1\n }\n}\n");
-        let b = cfg("virtual w {\n active = 1\n address = 192.0.2.1 eth0:1\n scheduler = rr\n server b {\n  address = 192.0.2.6\n  active = 1\n }\n}\n");
-        let paths: Vec<String> = diff(&a, &b).into_iter().map(|c| format!("{} {:?} {:?}", c.path, c.old, c.new)).collect();
+        let a = cfg(
+            "virtual w {\n active = 1\n address = 192.0.2.1 eth0:1\n server a {\n  address = 192.0.2.5\n  active = 1\n }\n}\n",
+        );
+        let b = cfg(
+            "virtual w {\n active = 1\n address = 192.0.2.1 eth0:1\n scheduler = rr\n server b {\n  address = 192.0.2.6\n  active = 1\n }\n}\n",
+        );
+        let paths: Vec<String> = diff(&a, &b)
+            .into_iter()
+            .map(|c| format!("{} {:?} {:?}", c.path, c.old, c.new))
+            .collect();
         assert_eq!(
             paths,
             vec![

@@ -7,7 +7,7 @@
 //! copy the indentation of their neighbours and the file's line terminator.
 
 use crate::keywords::{self, Form, Keyword, Scope};
-use crate::syntax::{blocks_of, Block, BlockKind, Document, Eol, Item, LineKind};
+use crate::syntax::{Block, BlockKind, Document, Eol, Item, LineKind, blocks_of};
 use crate::value;
 use std::fmt;
 use std::ops::Range;
@@ -63,7 +63,9 @@ pub enum EditError {
         why: String,
     },
     /// A block name that cannot be written or addressed.
-    #[error("invalid block name {0:?}: names are one word without blanks, quotes, braces, `#` or `.`")]
+    #[error(
+        "invalid block name {0:?}: names are one word without blanks, quotes, braces, `#` or `.`"
+    )]
     BadName(String),
     /// `serial_no` is not a number, so it cannot be bumped.
     #[error("`serial_no = {0}` is not a number; fix it before bumping")]
@@ -96,7 +98,10 @@ impl fmt::Display for Path {
 impl Path {
     /// Parse `keepalive`, `virtual.web.port`, `virtual.web.server.web01.weight`, …
     pub fn parse(s: &str) -> Result<Self, EditError> {
-        let bad = |why: &str| EditError::BadPath { path: s.to_string(), why: why.to_string() };
+        let bad = |why: &str| EditError::BadPath {
+            path: s.to_string(),
+            why: why.to_string(),
+        };
         let segs: Vec<&str> = s.split('.').collect();
         if segs.iter().any(|p| p.is_empty()) {
             return Err(bad("empty segment"));
@@ -116,12 +121,19 @@ impl Path {
         } else if let [kind @ ("virtual" | "failover" | "server")] = rest {
             return Err(bad(&format!("`{kind}` needs a name: {kind}.NAME")));
         } else if let ["server", ..] = rest {
-            return Err(bad("servers live in a virtual block: virtual.NAME.server.SNAME"));
+            return Err(bad(
+                "servers live in a virtual block: virtual.NAME.server.SNAME",
+            ));
         }
         match rest {
             [] => Ok(Self { blocks, key: None }),
-            [key] => Ok(Self { blocks, key: Some((*key).to_string()) }),
-            _ => Err(bad("too many segments (keys are `KEY`, `virtual.NAME.KEY` or `virtual.NAME.server.SNAME.KEY`)")),
+            [key] => Ok(Self {
+                blocks,
+                key: Some((*key).to_string()),
+            }),
+            _ => Err(bad(
+                "too many segments (keys are `KEY`, `virtual.NAME.KEY` or `virtual.NAME.server.SNAME.KEY`)",
+            )),
         }
     }
 
@@ -157,8 +169,16 @@ pub fn get(doc: &Document, path: &Path) -> Result<Got, EditError> {
     match assigns(doc, items, kw.name).last() {
         Some(&i) => {
             let text = doc.line_text(i);
-            let LineKind::Assign { values, .. } = &doc.lines()[i].kind else { return Err(EditError::NotSet(path.to_string())) };
-            Ok(Got::Value(values.iter().map(|t| t.unquoted(text)).collect::<Vec<_>>().join(" ")))
+            let LineKind::Assign { values, .. } = &doc.lines()[i].kind else {
+                return Err(EditError::NotSet(path.to_string()));
+            };
+            Ok(Got::Value(
+                values
+                    .iter()
+                    .map(|t| t.unquoted(text))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ))
         }
         None => Ok(Got::Default(kw.default)),
     }
@@ -167,19 +187,28 @@ pub fn get(doc: &Document, path: &Path) -> Result<Got, EditError> {
 /// Set a key to `value`, replacing the value of its last occurrence or adding a line.
 pub fn set(doc: &Document, path: &Path, value: &str) -> Result<String, EditError> {
     let Some(key) = &path.key else {
-        return Err(EditError::BadPath { path: path.to_string(), why: "names a block, not a key".into() });
+        return Err(EditError::BadPath {
+            path: path.to_string(),
+            why: "names a block, not a key".into(),
+        });
     };
     let kw = keyword(path, key)?;
     let written = format_value(kw, value)?;
     let items = resolve(doc, &path.blocks)?;
     if let Some(&i) = assigns(doc, items, kw.name).last() {
         let text = doc.line_text(i);
-        let LineKind::Assign { key, values, .. } = &doc.lines()[i].kind else { return Err(EditError::NotSet(path.to_string())) };
+        let LineKind::Assign { key, values, .. } = &doc.lines()[i].kind else {
+            return Err(EditError::NotSet(path.to_string()));
+        };
         let new_line = match (values.first(), values.last()) {
-            (Some(first), Some(last)) => format!("{}{written}{}", &text[..first.start], &text[last.end..]),
+            (Some(first), Some(last)) => {
+                format!("{}{written}{}", &text[..first.start], &text[last.end..])
+            }
             _ => {
                 // `key =` with nothing after it: put the value after the `=`.
-                let eq = text[key.end..].find('=').map_or(text.len(), |p| key.end + p + 1);
+                let eq = text[key.end..]
+                    .find('=')
+                    .map_or(text.len(), |p| key.end + p + 1);
                 format!("{} {written}{}", &text[..eq], &text[eq..])
             }
         };
@@ -187,7 +216,11 @@ pub fn set(doc: &Document, path: &Path, value: &str) -> Result<String, EditError
     }
     let (at, indent) = key_insertion(doc, &path.blocks)?;
     let eol = doc.eol_style();
-    Ok(insert_lines(doc, at, &format!("{indent}{} = {written}{}", kw.name, eol.as_str())))
+    Ok(insert_lines(
+        doc,
+        at,
+        &format!("{indent}{} = {written}{}", kw.name, eol.as_str()),
+    ))
 }
 
 /// Remove a key (every occurrence, so the default applies) or a whole block.
@@ -212,15 +245,23 @@ pub fn remove(doc: &Document, path: &Path) -> Result<String, EditError> {
 
 /// Add an empty `KIND NAME { }` block under `parent` (the top level, or a virtual/failover block
 /// for servers), after the last block of the same kind.
-pub fn add_block(doc: &Document, parent: &[(BlockKind, String)], kind: BlockKind, name: &str) -> Result<String, EditError> {
+pub fn add_block(
+    doc: &Document,
+    parent: &[(BlockKind, String)],
+    kind: BlockKind,
+    name: &str,
+) -> Result<String, EditError> {
     if name.is_empty() || name.contains([' ', '\t', '"', '\'', '{', '}', '#', '.', '\r', '\n']) {
         return Err(EditError::BadName(name.to_string()));
     }
-    let ok_here = match (kind, parent.last().map(|p| p.0)) {
-        (BlockKind::Virtual | BlockKind::Failover, None) => true,
-        (BlockKind::Server, Some(BlockKind::Virtual | BlockKind::Failover)) => true,
-        _ => false,
-    };
+    let ok_here = matches!(
+        (kind, parent.last().map(|p| p.0)),
+        (BlockKind::Virtual | BlockKind::Failover, None)
+            | (
+                BlockKind::Server,
+                Some(BlockKind::Virtual | BlockKind::Failover)
+            )
+    );
     if !ok_here {
         return Err(EditError::BadPath {
             path: kind.keyword().into(),
@@ -229,7 +270,10 @@ pub fn add_block(doc: &Document, parent: &[(BlockKind, String)], kind: BlockKind
     }
     let items = resolve(doc, parent)?;
     if blocks_of(items).any(|b| b.kind == kind && b.name == name) {
-        return Err(EditError::BlockExists { kind: kind.keyword(), name: name.to_string() });
+        return Err(EditError::BlockExists {
+            kind: kind.keyword(),
+            name: name.to_string(),
+        });
     }
     let siblings: Vec<&Block> = blocks_of(items).filter(|b| b.kind == kind).collect();
     let at = match (siblings.last(), parent.is_empty()) {
@@ -246,28 +290,49 @@ pub fn add_block(doc: &Document, parent: &[(BlockKind, String)], kind: BlockKind
         None => key_insertion(doc, parent)?.1,
     };
     let eol = doc.eol_style().as_str();
-    Ok(insert_lines(doc, at, &format!("{indent}{} {name} {{{eol}{indent}}}{eol}", kind.keyword())))
+    Ok(insert_lines(
+        doc,
+        at,
+        &format!("{indent}{} {name} {{{eol}{indent}}}{eol}", kind.keyword()),
+    ))
 }
 
 /// Set `serial_no` to its value plus one, or insert `serial_no = 1` as the first line.
 pub fn bump_serial(doc: &Document) -> Result<String, EditError> {
-    let path = Path { blocks: Vec::new(), key: Some("serial_no".into()) };
+    let path = Path {
+        blocks: Vec::new(),
+        key: Some("serial_no".into()),
+    };
     match get(doc, &path)? {
         Got::Value(v) => {
-            let n = value::parse_c_int(&v).map_err(|_| EditError::BadSerial(v.clone()))?.value;
-            let next = n.checked_add(1).ok_or_else(|| EditError::BadSerial(v.clone()))?;
+            let n = value::parse_c_int(&v)
+                .map_err(|_| EditError::BadSerial(v.clone()))?
+                .value;
+            let next = n
+                .checked_add(1)
+                .ok_or_else(|| EditError::BadSerial(v.clone()))?;
             set(doc, &path, &next.to_string())
         }
-        _ => Ok(insert_lines(doc, 0, &format!("serial_no = 1{}", doc.eol_style().as_str()))),
+        _ => Ok(insert_lines(
+            doc,
+            0,
+            &format!("serial_no = 1{}", doc.eol_style().as_str()),
+        )),
     }
 }
 
 /// The value `set` would write for `value`: quoted as piranha's GUI would, or an error if lvs.cf
 /// cannot express it (it has no escape for quote characters).
 pub fn format_value(kw: &Keyword, value: &str) -> Result<String, EditError> {
-    let bad = |why: &str| EditError::BadValue { key: kw.name.into(), value: value.into(), why: why.into() };
+    let bad = |why: &str| EditError::BadValue {
+        key: kw.name.into(),
+        value: value.into(),
+        why: why.into(),
+    };
     if value.contains(['\n', '\r']) {
-        return Err(bad("values cannot span lines (write \\n for a newline in send/expect)"));
+        return Err(bad(
+            "values cannot span lines (write \\n for a newline in send/expect)",
+        ));
     }
     match kw.form {
         Form::TwoWords => {
@@ -278,7 +343,10 @@ pub fn format_value(kw: &Keyword, value: &str) -> Result<String, EditError> {
             Ok(words.join(" "))
         }
         Form::List => {
-            let words: Vec<&str> = value.split_whitespace().filter(|w| *w != "[" && *w != "]").collect();
+            let words: Vec<&str> = value
+                .split_whitespace()
+                .filter(|w| *w != "[" && *w != "]")
+                .collect();
             Ok(format!("[ {} ]", words.join(" ")))
         }
         Form::Quoted => {
@@ -299,7 +367,9 @@ pub fn format_value(kw: &Keyword, value: &str) -> Result<String, EditError> {
             } else if !value.contains('\'') {
                 Ok(format!("'{value}'"))
             } else {
-                Err(bad("contains both quote characters, which lvs.cf cannot express"))
+                Err(bad(
+                    "contains both quote characters, which lvs.cf cannot express",
+                ))
             }
         }
     }
@@ -325,17 +395,26 @@ fn resolve<'d>(doc: &'d Document, blocks: &[(BlockKind, String)]) -> Result<&'d 
     Ok(&path_block(doc, blocks)?.items)
 }
 
-fn path_block<'d>(doc: &'d Document, blocks: &[(BlockKind, String)]) -> Result<&'d Block, EditError> {
+fn path_block<'d>(
+    doc: &'d Document,
+    blocks: &[(BlockKind, String)],
+) -> Result<&'d Block, EditError> {
     let mut items = doc.items();
     let mut found = None;
     for (kind, name) in blocks {
         let b = blocks_of(items)
             .find(|b| b.kind == *kind && b.name == *name)
-            .ok_or_else(|| EditError::NoSuchBlock { kind: kind.keyword(), name: name.clone() })?;
+            .ok_or_else(|| EditError::NoSuchBlock {
+                kind: kind.keyword(),
+                name: name.clone(),
+            })?;
         items = &b.items;
         found = Some(b);
     }
-    found.ok_or_else(|| EditError::BadPath { path: String::new(), why: "no block named".into() })
+    found.ok_or_else(|| EditError::BadPath {
+        path: String::new(),
+        why: "no block named".into(),
+    })
 }
 
 /// Lines directly in `items` that assign `key`, in order.
@@ -357,12 +436,18 @@ fn indent_of(text: &str) -> &str {
 }
 
 /// Where a new key line goes in a block, and its indentation.
-fn key_insertion(doc: &Document, blocks: &[(BlockKind, String)]) -> Result<(usize, String), EditError> {
+fn key_insertion(
+    doc: &Document,
+    blocks: &[(BlockKind, String)],
+) -> Result<(usize, String), EditError> {
     let items = resolve(doc, blocks)?;
     let is_assign = |it: &Item| matches!(it, Item::Line(i) if matches!(doc.lines()[*i].kind, LineKind::Assign { .. }));
     // After the last assignment that comes before the first nested block, so piranha's
     // "server port = virtual port so far" reading picks up a new `port` (piranha.md §2.4).
-    let first_block = items.iter().position(|it| matches!(it, Item::Block(_))).unwrap_or(items.len());
+    let first_block = items
+        .iter()
+        .position(|it| matches!(it, Item::Block(_)))
+        .unwrap_or(items.len());
     let last_assign = items[..first_block].iter().rposition(is_assign);
     let indent_from = |it: &Item| match it {
         Item::Line(i) => indent_of(doc.line_text(*i)).to_string(),
@@ -380,12 +465,24 @@ fn key_insertion(doc: &Document, blocks: &[(BlockKind, String)]) -> Result<(usiz
         Some(p) => item_end(&items[p]),
         None => block.open + 1,
     };
-    let indent = match items.iter().rev().find(|it| is_assign(it)).or_else(|| items.iter().find(|it| matches!(it, Item::Block(_)))) {
+    let indent = match items
+        .iter()
+        .rev()
+        .find(|it| is_assign(it))
+        .or_else(|| items.iter().find(|it| matches!(it, Item::Block(_))))
+    {
         Some(it) => indent_from(it),
         None => sibling_style(doc, block.kind).unwrap_or_else(|| {
             let own = indent_of(doc.line_text(block.open));
             // piranha's GUI: 5 spaces for virtual-level keys, 9 for server keys (piranha.md §2.5).
-            format!("{own}{}", if block.kind == BlockKind::Server { "    " } else { "     " })
+            format!(
+                "{own}{}",
+                if block.kind == BlockKind::Server {
+                    "    "
+                } else {
+                    "     "
+                }
+            )
         }),
     };
     Ok((at, indent))
@@ -397,10 +494,10 @@ fn sibling_style(doc: &Document, kind: BlockKind) -> Option<String> {
         for b in blocks_of(items) {
             if b.kind == kind {
                 for it in &b.items {
-                    if let Item::Line(i) = it {
-                        if matches!(doc.lines()[*i].kind, LineKind::Assign { .. }) {
-                            return Some(indent_of(doc.line_text(*i)).to_string());
-                        }
+                    if let Item::Line(i) = it
+                        && matches!(doc.lines()[*i].kind, LineKind::Assign { .. })
+                    {
+                        return Some(indent_of(doc.line_text(*i)).to_string());
                     }
                 }
             }
@@ -430,8 +527,15 @@ fn item_end(it: &Item) -> usize {
 /// Byte range of whole lines (terminators included).
 fn line_bytes(doc: &Document, lines: Range<usize>) -> Range<usize> {
     let ls = doc.lines();
-    let start = ls.get(lines.start).map_or(doc.src().len(), |l| l.text.start);
-    let end = if lines.end == 0 { start } else { ls.get(lines.end - 1).map_or(doc.src().len(), |l| l.text.end + l.eol.as_str().len()) };
+    let start = ls
+        .get(lines.start)
+        .map_or(doc.src().len(), |l| l.text.start);
+    let end = if lines.end == 0 {
+        start
+    } else {
+        ls.get(lines.end - 1)
+            .map_or(doc.src().len(), |l| l.text.end + l.eol.as_str().len())
+    };
     start..end.max(start)
 }
 
@@ -480,10 +584,22 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(p("keepalive"), Path { blocks: vec![], key: Some("keepalive".into()) });
+        assert_eq!(
+            p("keepalive"),
+            Path {
+                blocks: vec![],
+                key: Some("keepalive".into())
+            }
+        );
         assert_eq!(
             p("virtual.web.server.w1.weight"),
-            Path { blocks: vec![(BlockKind::Virtual, "web".into()), (BlockKind::Server, "w1".into())], key: Some("weight".into()) }
+            Path {
+                blocks: vec![
+                    (BlockKind::Virtual, "web".into()),
+                    (BlockKind::Server, "w1".into())
+                ],
+                key: Some("weight".into())
+            }
         );
         assert!(Path::parse("virtual").is_err());
         assert!(Path::parse("virtual.web.server").is_err());
@@ -494,7 +610,10 @@ mod tests {
     #[test]
     fn set_replaces_only_the_value() {
         let d = doc("a = 1\nkeepalive  =  6 # six\n");
-        assert_eq!(set(&d, &p("keepalive"), "2"), Ok("a = 1\nkeepalive  =  2 # six\n".into()));
+        assert_eq!(
+            set(&d, &p("keepalive"), "2"),
+            Ok("a = 1\nkeepalive  =  2 # six\n".into())
+        );
     }
 
     #[test]
@@ -513,26 +632,52 @@ mod tests {
     #[test]
     fn quoted_keywords_are_quoted() {
         let d = doc("virtual v {\n     send = \"x\"\n}\n");
-        assert_eq!(set(&d, &p("virtual.v.send"), "GET / HTTP/1.0\\r\\n\\r\\n").as_deref(), Ok("virtual v {\n     send = \"GET / HTTP/1.0\\r\\n\\r\\n\"\n}\n"));
+        assert_eq!(
+            set(&d, &p("virtual.v.send"), "GET / HTTP/1.0\\r\\n\\r\\n").as_deref(),
+            Ok("virtual v {\n     send = \"GET / HTTP/1.0\\r\\n\\r\\n\"\n}\n")
+        );
         assert!(set(&d, &p("virtual.v.send"), "a\"b").is_err());
     }
 
     #[test]
     fn bump_inserts_or_increments() {
-        assert_eq!(bump_serial(&doc("a = 1\n")).as_deref(), Ok("serial_no = 1\na = 1\n"));
-        assert_eq!(bump_serial(&doc("serial_no = 41\r\n")).as_deref(), Ok("serial_no = 42\r\n"));
-        assert!(matches!(bump_serial(&doc("serial_no = x\n")), Err(EditError::BadSerial(_))));
+        assert_eq!(
+            bump_serial(&doc("a = 1\n")).as_deref(),
+            Ok("serial_no = 1\na = 1\n")
+        );
+        assert_eq!(
+            bump_serial(&doc("serial_no = 41\r\n")).as_deref(),
+            Ok("serial_no = 42\r\n")
+        );
+        assert!(matches!(
+            bump_serial(&doc("serial_no = x\n")),
+            Err(EditError::BadSerial(_))
+        ));
     }
 
     #[test]
     fn add_and_remove_blocks() {
-        let d = doc("x = 1\nvirtual a {\n     active = 1\n     server s1 {\n         active = 1\n     }\n}\n");
-        let added = add_block(&d, &[(BlockKind::Virtual, "a".into())], BlockKind::Server, "s2").expect("add");
-        assert_eq!(added, "x = 1\nvirtual a {\n     active = 1\n     server s1 {\n         active = 1\n     }\n     server s2 {\n     }\n}\n");
+        let d = doc(
+            "x = 1\nvirtual a {\n     active = 1\n     server s1 {\n         active = 1\n     }\n}\n",
+        );
+        let added = add_block(
+            &d,
+            &[(BlockKind::Virtual, "a".into())],
+            BlockKind::Server,
+            "s2",
+        )
+        .expect("add");
+        assert_eq!(
+            added,
+            "x = 1\nvirtual a {\n     active = 1\n     server s1 {\n         active = 1\n     }\n     server s2 {\n     }\n}\n"
+        );
         let added = add_block(&d, &[], BlockKind::Virtual, "b").expect("add");
         assert!(added.ends_with("}\nvirtual b {\n}\n"));
         let removed = remove(&d, &p("virtual.a.server.s1")).expect("rm");
         assert_eq!(removed, "x = 1\nvirtual a {\n     active = 1\n}\n");
-        assert!(matches!(add_block(&d, &[], BlockKind::Virtual, "a"), Err(EditError::BlockExists { .. })));
+        assert!(matches!(
+            add_block(&d, &[], BlockKind::Virtual, "a"),
+            Err(EditError::BlockExists { .. })
+        ));
     }
 }

@@ -54,15 +54,28 @@ pub struct Keyword {
 }
 
 const fn kw(name: &'static str, scope: Scope, default: &'static str) -> Keyword {
-    Keyword { name, scope, default, form: Form::Word, piranha: true, ignored: false }
+    Keyword {
+        name,
+        scope,
+        default,
+        form: Form::Word,
+        piranha: true,
+        ignored: false,
+    }
 }
 
 const fn quoted(k: Keyword) -> Keyword {
-    Keyword { form: Form::Quoted, ..k }
+    Keyword {
+        form: Form::Quoted,
+        ..k
+    }
 }
 
 const fn two(k: Keyword) -> Keyword {
-    Keyword { form: Form::TwoWords, ..k }
+    Keyword {
+        form: Form::TwoWords,
+        ..k
+    }
 }
 
 const fn ignored(k: Keyword) -> Keyword {
@@ -126,7 +139,10 @@ pub const KEYWORDS: &[Keyword] = &[
     quoted(kw("start_cmd", V, "")),
     quoted(kw("stop_cmd", V, "")),
     ignored(kw("master", V, "")),
-    ignored(Keyword { form: Form::List, ..kw("dirs", V, "") }),
+    ignored(Keyword {
+        form: Form::List,
+        ..kw("dirs", V, "")
+    }),
     kw("address", S, "0.0.0.0"),
     kw("active", S, "0"),
     kw("weight", S, "1"),
@@ -140,12 +156,19 @@ pub fn lookup(name: &str, scope: Scope) -> Option<&'static Keyword> {
 
 /// Keywords valid in `scope`, and other scopes where `name` is valid.
 pub fn other_scopes(name: &str, scope: Scope) -> Vec<Scope> {
-    KEYWORDS.iter().filter(|k| k.name == name && k.scope != scope).map(|k| k.scope).collect()
+    KEYWORDS
+        .iter()
+        .filter(|k| k.name == name && k.scope != scope)
+        .map(|k| k.scope)
+        .collect()
 }
 
 /// The closest keyword of `scope` to a misspelt `name`, if any is close.
 pub fn suggest(name: &str, scope: Scope) -> Option<&'static str> {
-    closest(name, KEYWORDS.iter().filter(|k| k.scope == scope).map(|k| k.name))
+    closest(
+        name,
+        KEYWORDS.iter().filter(|k| k.scope == scope).map(|k| k.name),
+    )
 }
 
 /// The closest candidate to `word` by edit distance, if it is close enough to be a typo.

@@ -53,18 +53,28 @@ pub fn parse(src: &str) -> Parsed {
             Diagnostic::error("empty-file", None, "empty configuration")
                 .with_help("an lvs.cf needs at least `primary`, `backup` and one `virtual` block"),
         );
-        return Parsed { doc, config: LvsConfig::default(), diagnostics };
+        return Parsed {
+            doc,
+            config: LvsConfig::default(),
+            diagnostics,
+        };
     }
     let config = model::build(&doc, &mut diagnostics);
     diagnostics.sort();
-    Parsed { doc, config, diagnostics }
+    Parsed {
+        doc,
+        config,
+        diagnostics,
+    }
 }
 
 /// Entry points for fuzzers and the stable replay of their corpus.
 pub mod fuzzing {
     /// Parse arbitrary bytes and check the lossless round trip. Panics only on a broken invariant.
     pub fn roundtrip(data: &[u8]) {
-        let Ok(src) = std::str::from_utf8(data) else { return };
+        let Ok(src) = std::str::from_utf8(data) else {
+            return;
+        };
         let parsed = crate::parse(src);
         assert_eq!(parsed.doc.render(), src, "render(parse(s)) != s");
         let _ = parsed.diagnostics.render("fuzz.cf", src);

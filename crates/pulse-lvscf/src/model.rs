@@ -74,7 +74,7 @@ impl Seconds {
 
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.millis % 1000 == 0 {
+        if self.millis.is_multiple_of(1000) {
             write!(f, "{}", self.millis / 1000)
         } else {
             let s = format!("{}.{:03}", self.millis / 1000, self.millis % 1000);
@@ -304,8 +304,16 @@ impl fmt::Display for ServiceIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Fwmark(m) => write!(f, "fwmark {m}"),
-            Self::Address { protocol, addr: Some(a), port } => write!(f, "{protocol} {a}:{port}"),
-            Self::Address { protocol, addr: None, port } => write!(f, "{protocol} (no address):{port}"),
+            Self::Address {
+                protocol,
+                addr: Some(a),
+                port,
+            } => write!(f, "{protocol} {a}:{port}"),
+            Self::Address {
+                protocol,
+                addr: None,
+                port,
+            } => write!(f, "{protocol} (no address):{port}"),
         }
     }
 }
@@ -396,7 +404,11 @@ impl VirtualService {
 
 /// Build the model from a parsed document; push every finding to `diags`.
 pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
-    let mut b = Builder { doc, diags, global_lines: HashMap::new() };
+    let mut b = Builder {
+        doc,
+        diags,
+        global_lines: HashMap::new(),
+    };
     let mut cfg = LvsConfig::default();
     let mut seen = HashMap::new();
     let mut names: HashMap<(BlockKind, String), usize> = HashMap::new();
@@ -406,7 +418,9 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
     for item in doc.items() {
         match item {
             Item::Line(i) => {
-                let Some(st) = b.stmt(*i, Scope::Global, &mut seen) else { continue };
+                let Some(st) = b.stmt(*i, Scope::Global, &mut seen) else {
+                    continue;
+                };
                 if st.key == "primary_private" {
                     primary_private_set = true;
                 }
@@ -420,7 +434,11 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
             Item::Block(blk) if blk.kind != BlockKind::Server => {
                 b.check_unique_name(blk, None, &mut names);
                 let vs = b.virtual_block(blk);
-                let list = if blk.kind == BlockKind::Virtual { &mut cfg.virtuals } else { &mut cfg.failovers };
+                let list = if blk.kind == BlockKind::Virtual {
+                    &mut cfg.virtuals
+                } else {
+                    &mut cfg.failovers
+                };
                 if blk.kind == BlockKind::Virtual {
                     virtual_lines.push(blk.open);
                 }
@@ -439,7 +457,10 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
         }
     } else {
         if backup_private.is_some() && backup_private != cfg.backup {
-            let sp = b.global_lines.get("backup_private").map(|&l| doc.line_span(l));
+            let sp = b
+                .global_lines
+                .get("backup_private")
+                .map(|&l| doc.line_span(l));
             b.diags.push(
                 Diagnostic::warning("backup-private-ignored", sp, "`backup_private` is ignored because `primary_private` is not set")
                     .with_help("piranha uses the public addresses for both links unless `primary_private` is set"),
@@ -471,9 +492,16 @@ struct Builder<'a> {
 impl<'a> Builder<'a> {
     /// Read line `i` as a statement of `scope`: unknown keywords, duplicates and ignored
     /// keywords are reported here. `None` for anything that is not a usable statement.
-    fn stmt(&mut self, i: usize, scope: Scope, seen: &mut HashMap<&'static str, usize>) -> Option<Stmt<'a>> {
+    fn stmt(
+        &mut self,
+        i: usize,
+        scope: Scope,
+        seen: &mut HashMap<&'static str, usize>,
+    ) -> Option<Stmt<'a>> {
         let doc = self.doc;
-        let LineKind::Assign { key, values, .. } = &doc.lines()[i].kind else { return None };
+        let LineKind::Assign { key, values, .. } = &doc.lines()[i].kind else {
+            return None;
+        };
         let text = doc.line_text(i);
         let name = key.raw(text);
         let Some(kw) = keywords::lookup(name, scope) else {
@@ -482,24 +510,45 @@ impl<'a> Builder<'a> {
         };
         if let Some(prev) = seen.insert(kw.name, i) {
             self.diags.push(
-                Diagnostic::warning("duplicate-keyword", Some(doc.token_span(i, key)), format!("`{name}` is set more than once; the last value wins"))
-                    .with_help(format!("the value on line {} is ignored; remove one of them", prev + 1)),
+                Diagnostic::warning(
+                    "duplicate-keyword",
+                    Some(doc.token_span(i, key)),
+                    format!("`{name}` is set more than once; the last value wins"),
+                )
+                .with_help(format!(
+                    "the value on line {} is ignored; remove one of them",
+                    prev + 1
+                )),
             );
         }
         if kw.ignored {
             self.diags.push(
-                Diagnostic::warning("ignored-keyword", Some(doc.token_span(i, key)), format!("`{name}` is ignored"))
-                    .with_help("piranha parses it but no program reads it; Pulse does the same"),
+                Diagnostic::warning(
+                    "ignored-keyword",
+                    Some(doc.token_span(i, key)),
+                    format!("`{name}` is ignored"),
+                )
+                .with_help("piranha parses it but no program reads it; Pulse does the same"),
             );
         }
         if scope == Scope::Global {
             self.global_lines.insert(kw.name, i);
         }
-        Some(Stmt { line: i, key: kw.name, text, values: values.clone(), scope })
+        Some(Stmt {
+            line: i,
+            key: kw.name,
+            text,
+            values: values.clone(),
+            scope,
+        })
     }
 
     fn unknown_keyword(&mut self, i: usize, key: &Token, name: &str, scope: Scope) {
-        let mut d = Diagnostic::error("unknown-keyword", Some(self.doc.token_span(i, key)), format!("unknown keyword \"{name}\""));
+        let mut d = Diagnostic::error(
+            "unknown-keyword",
+            Some(self.doc.token_span(i, key)),
+            format!("unknown keyword \"{name}\""),
+        );
         let elsewhere = keywords::other_scopes(name, scope);
         if let Some(other) = elsewhere.first() {
             d = d.with_help(format!("`{name}` is {}, not valid here", other.describe()));
@@ -517,7 +566,13 @@ impl<'a> Builder<'a> {
         self.doc.token_span(st.line, t)
     }
 
-    fn err(&mut self, st: &Stmt<'_>, t: &Token, code: &'static str, msg: String) -> &mut Diagnostic {
+    fn err(
+        &mut self,
+        st: &Stmt<'_>,
+        t: &Token,
+        code: &'static str,
+        msg: String,
+    ) -> &mut Diagnostic {
         let sp = self.span(st, t);
         self.diags.push(Diagnostic::error(code, Some(sp), msg));
         self.diags.0.last_mut().expect("just pushed")
@@ -533,19 +588,47 @@ impl<'a> Builder<'a> {
             _ => return None,
         };
         if st.values.len() < n {
-            let what = if n == 2 { "an address and a device" } else { "a value" };
+            let what = if n == 2 {
+                "an address and a device"
+            } else {
+                "a value"
+            };
             let help = if n == 2 {
-                format!("write `{} = ADDRESS DEVICE`, e.g. `{} = 192.0.2.100 eth0:1`", st.key, st.key)
+                format!(
+                    "write `{} = ADDRESS DEVICE`, e.g. `{} = 192.0.2.100 eth0:1`",
+                    st.key, st.key
+                )
             } else {
                 format!("write `{} = VALUE`", st.key)
             };
-            self.err(st, &key_tok, "missing-value", format!("`{}` needs {what}", st.key)).help = Some(help);
+            self.err(
+                st,
+                &key_tok,
+                "missing-value",
+                format!("`{}` needs {what}", st.key),
+            )
+            .help = Some(help);
         } else {
             let extra = st.values[n];
             let last = st.values[st.values.len() - 1];
-            let sp = Span { len: self.span(st, &last).col + self.span(st, &last).len - self.span(st, &extra).col, ..self.span(st, &extra) };
-            let help = if n == 1 { "quote a value that contains blanks: `key = \"a b\"`" } else { "remove the extra words" };
-            self.diags.push(Diagnostic::error("unexpected-value", Some(sp), format!("too many values for `{}`", st.key)).with_help(help));
+            let sp = Span {
+                len: self.span(st, &last).col + self.span(st, &last).len
+                    - self.span(st, &extra).col,
+                ..self.span(st, &extra)
+            };
+            let help = if n == 1 {
+                "quote a value that contains blanks: `key = \"a b\"`"
+            } else {
+                "remove the extra words"
+            };
+            self.diags.push(
+                Diagnostic::error(
+                    "unexpected-value",
+                    Some(sp),
+                    format!("too many values for `{}`", st.key),
+                )
+                .with_help(help),
+            );
         }
         None
     }
@@ -574,12 +657,20 @@ impl<'a> Builder<'a> {
             }
             Err(IntError::BadOctal) => {
                 let fixed = raw.trim_start_matches('0');
-                self.err(st, t, "bad-integer", format!("`{raw}` is not a valid number")).help =
-                    Some(format!("a leading zero makes it octal, which has no 8 or 9; write `{fixed}`"));
+                self.err(
+                    st,
+                    t,
+                    "bad-integer",
+                    format!("`{raw}` is not a valid number"),
+                )
+                .help = Some(format!(
+                    "a leading zero makes it octal, which has no 8 or 9; write `{fixed}`"
+                ));
                 None
             }
             Err(IntError::Overflow) => {
-                self.err(st, t, "bad-integer", format!("`{raw}` is too large")).help = None;
+                self.err(st, t, "bad-integer", format!("`{raw}` is too large"))
+                    .help = None;
                 None
             }
             Err(IntError::NotInteger) => {
@@ -588,7 +679,13 @@ impl<'a> Builder<'a> {
                 } else {
                     "write a number: decimal, 0x hex, or 0-prefixed octal".to_string()
                 };
-                self.err(st, t, "bad-integer", format!("integer expected, found `{raw}`")).help = Some(help);
+                self.err(
+                    st,
+                    t,
+                    "bad-integer",
+                    format!("integer expected, found `{raw}`"),
+                )
+                .help = Some(help);
                 None
             }
         }
@@ -599,7 +696,12 @@ impl<'a> Builder<'a> {
         let t = self.one(st)?;
         let v = self.int_token(st, &t)?;
         if v < lo || v > hi {
-            self.err(st, &t, "out-of-range", format!("`{}` must be between {lo} and {hi}, found {v}", st.key));
+            self.err(
+                st,
+                &t,
+                "out-of-range",
+                format!("`{}` must be between {lo} and {hi}, found {v}", st.key),
+            );
             return None;
         }
         T::try_from(v).ok()
@@ -612,8 +714,13 @@ impl<'a> Builder<'a> {
             0 => Some(false),
             1 => Some(true),
             _ => {
-                self.err(st, &t, "bad-boolean", format!("`{}` is 0 or 1, found {}", st.key, t.raw(st.text))).help =
-                    Some("boolean keywords take 0 (off) or 1 (on)".into());
+                self.err(
+                    st,
+                    &t,
+                    "bad-boolean",
+                    format!("`{}` is 0 or 1, found {}", st.key, t.raw(st.text)),
+                )
+                .help = Some("boolean keywords take 0 (off) or 1 (on)".into());
                 None
             }
         }
@@ -622,7 +729,8 @@ impl<'a> Builder<'a> {
     /// A string value as the daemons see it (piranha.md §2.1 quoting rules).
     fn string(&mut self, st: &Stmt<'_>) -> Option<String> {
         let t = self.one(st)?;
-        let keeps_quotes = keywords::lookup(st.key, st.scope).is_some_and(|k| k.form == keywords::Form::Quoted);
+        let keeps_quotes =
+            keywords::lookup(st.key, st.scope).is_some_and(|k| k.form == keywords::Form::Quoted);
         if keeps_quotes && t.quote == Some('\'') {
             let sp = self.span(st, &t);
             self.diags.push(
@@ -643,9 +751,13 @@ impl<'a> Builder<'a> {
         if extension.contains(&v) {
             let sp = self.span(st, &t);
             self.diags.push(
-                Diagnostic::warning("pulse-extension", Some(sp), format!("`{} = {v}` is a Pulse extension", st.key))
-                    .with_help(format!("piranha 0.8.6 accepts only: {}", valid.join(", ")))
-                    .pulse_only(),
+                Diagnostic::warning(
+                    "pulse-extension",
+                    Some(sp),
+                    format!("`{} = {v}` is a Pulse extension", st.key),
+                )
+                .with_help(format!("piranha 0.8.6 accepts only: {}", valid.join(", ")))
+                .pulse_only(),
             );
             return Some(v.to_string());
         }
@@ -655,7 +767,8 @@ impl<'a> Builder<'a> {
             None => format!("valid values: {}", all.join(", ")),
         };
         let what = st.key.replace('_', " ");
-        self.err(st, &t, "bad-choice", format!("unknown {what} \"{v}\"")).help = Some(help);
+        self.err(st, &t, "bad-choice", format!("unknown {what} \"{v}\""))
+            .help = Some(help);
         None
     }
 
@@ -666,33 +779,51 @@ impl<'a> Builder<'a> {
         if let Some(a) = value::inet_aton(raw) {
             if a.is_unspecified() && !allow_zero {
                 self.diags.push(
-                    Diagnostic::error("bad-address", Some(sp), format!("`{}` cannot be 0.0.0.0", st.key))
-                        .with_help("piranha rejects 0.0.0.0 here: \"invalid host name or ip address\""),
+                    Diagnostic::error(
+                        "bad-address",
+                        Some(sp),
+                        format!("`{}` cannot be 0.0.0.0", st.key),
+                    )
+                    .with_help("piranha rejects 0.0.0.0 here: \"invalid host name or ip address\""),
                 );
                 return None;
             }
             if !value::is_dotted_quad(raw) {
                 self.diags.push(
-                    Diagnostic::warning("unusual-address", Some(sp), format!("`{raw}` is read as {a}"))
-                        .with_help(format!("inet_aton accepts short and hex forms; write `{a}` to be clear")),
+                    Diagnostic::warning(
+                        "unusual-address",
+                        Some(sp),
+                        format!("`{raw}` is read as {a}"),
+                    )
+                    .with_help(format!(
+                        "inet_aton accepts short and hex forms; write `{a}` to be clear"
+                    )),
                 );
             }
             return Some(Host::Ip(IpAddr::V4(a)));
         }
-        if raw.contains(':') {
-            if let Ok(a) = raw.parse::<std::net::Ipv6Addr>() {
-                self.diags.push(
-                    Diagnostic::warning("ipv6-address", Some(sp), "IPv6 addresses are a Pulse extension")
-                        .with_help("piranha 0.8.6 is IPv4 only")
-                        .pulse_only(),
-                );
-                return Some(Host::Ip(IpAddr::V6(a)));
-            }
+        if raw.contains(':')
+            && let Ok(a) = raw.parse::<std::net::Ipv6Addr>()
+        {
+            self.diags.push(
+                Diagnostic::warning(
+                    "ipv6-address",
+                    Some(sp),
+                    "IPv6 addresses are a Pulse extension",
+                )
+                .with_help("piranha 0.8.6 is IPv4 only")
+                .pulse_only(),
+            );
+            return Some(Host::Ip(IpAddr::V6(a)));
         }
         if value::is_host_name(raw) {
             self.diags.push(
-                Diagnostic::warning("host-name", Some(sp), format!("`{raw}` is a host name; it is resolved when a daemon starts"))
-                    .with_help("a failover should not depend on DNS: write the IP address"),
+                Diagnostic::warning(
+                    "host-name",
+                    Some(sp),
+                    format!("`{raw}` is a host name; it is resolved when a daemon starts"),
+                )
+                .with_help("a failover should not depend on DNS: write the IP address"),
             );
             return Some(Host::Name(raw.to_string()));
         }
@@ -715,12 +846,24 @@ impl<'a> Builder<'a> {
         let dev = v[1].unquoted(st.text);
         let base = dev.split(':').next().unwrap_or(dev);
         // Linux interface names are at most 15 bytes (IFNAMSIZ - 1), with no '/' or blanks.
-        if base.is_empty() || base.len() > 15 || base.contains(['/', ' ', '\t']) || dev.matches(':').count() > 1 {
-            self.err(st, &v[1], "bad-device", format!("invalid interface name `{dev}`")).help =
-                Some("write a device such as `eth0` or an alias such as `eth0:1`".into());
+        if base.is_empty()
+            || base.len() > 15
+            || base.contains(['/', ' ', '\t'])
+            || dev.matches(':').count() > 1
+        {
+            self.err(
+                st,
+                &v[1],
+                "bad-device",
+                format!("invalid interface name `{dev}`"),
+            )
+            .help = Some("write a device such as `eth0` or an alias such as `eth0:1`".into());
             return None;
         }
-        Some(AddressOnDevice { addr, device: dev.to_string() })
+        Some(AddressOnDevice {
+            addr,
+            device: dev.to_string(),
+        })
     }
 
     /// A netmask (`vip_nmask`, `nat_nmask`): dotted form only; `0.0.0.0` means none.
@@ -728,11 +871,18 @@ impl<'a> Builder<'a> {
         let t = self.one(st)?;
         let raw = t.unquoted(st.text);
         let Some(m) = value::inet_aton(raw) else {
-            self.err(st, &t, "bad-netmask", format!("bad subnet mask `{raw}`")).help = Some("write a mask such as 255.255.255.0".into());
+            self.err(st, &t, "bad-netmask", format!("bad subnet mask `{raw}`"))
+                .help = Some("write a mask such as 255.255.255.0".into());
             return None;
         };
         if !value::is_contiguous_mask(m) {
-            self.err(st, &t, "bad-netmask", format!("netmask {m} is not contiguous")).help =
+            self.err(
+                st,
+                &t,
+                "bad-netmask",
+                format!("netmask {m} is not contiguous"),
+            )
+            .help =
                 Some("a netmask is a run of one-bits then zero-bits, such as 255.255.255.0".into());
             return None;
         }
@@ -747,14 +897,21 @@ impl<'a> Builder<'a> {
             if let Some(p) = value::service_port(raw) {
                 return Some(p);
             }
-            self.err(st, &t, "bad-port", format!("unknown service name `{raw}`")).help = Some("write the port number".into());
+            self.err(st, &t, "bad-port", format!("unknown service name `{raw}`"))
+                .help = Some("write the port number".into());
+            return None;
+        }
+        if !names && value::service_port(raw).is_some() {
+            self.err(st, &t, "bad-port", format!("integer expected, found `{raw}`")).help =
+                Some("a real server's `port` takes a number only (piranha looks up service names for the virtual's `port`, not here)".into());
             return None;
         }
         let v = self.int_token(st, &t)?;
         match u16::try_from(v) {
             Ok(p) => Some(p),
             Err(_) => {
-                self.err(st, &t, "bad-port", format!("port {v} is out of range")).help = Some("ports are 0 to 65535".into());
+                self.err(st, &t, "bad-port", format!("port {v} is out of range"))
+                    .help = Some("ports are 0 to 65535".into());
                 None
             }
         }
@@ -766,15 +923,19 @@ impl<'a> Builder<'a> {
         let raw = t.unquoted(st.text);
         let secs = if raw.contains('.') {
             let Some(ms) = value::parse_decimal_millis(raw) else {
-                self.err(st, &t, "bad-duration", format!("invalid duration `{raw}`")).help =
-                    Some("write seconds, e.g. `2` or `0.05` (at most 3 decimals)".into());
+                self.err(st, &t, "bad-duration", format!("invalid duration `{raw}`"))
+                    .help = Some("write seconds, e.g. `2` or `0.05` (at most 3 decimals)".into());
                 return None;
             };
             let sp = self.span(st, &t);
             self.diags.push(
-                Diagnostic::warning("decimal-seconds", Some(sp), format!("decimal seconds for `{}` are a Pulse extension", st.key))
-                    .with_help("piranha 0.8.6 takes whole seconds only")
-                    .pulse_only(),
+                Diagnostic::warning(
+                    "decimal-seconds",
+                    Some(sp),
+                    format!("decimal seconds for `{}` are a Pulse extension", st.key),
+                )
+                .with_help("piranha 0.8.6 takes whole seconds only")
+                .pulse_only(),
             );
             Seconds { millis: ms }
         } else {
@@ -782,13 +943,26 @@ impl<'a> Builder<'a> {
             match u64::try_from(v) {
                 Ok(s) if s <= 86_400 => Seconds::from_secs(s),
                 _ => {
-                    self.err(st, &t, "out-of-range", format!("`{}` must be between 0 and 86400 seconds, found {v}", st.key));
+                    self.err(
+                        st,
+                        &t,
+                        "out-of-range",
+                        format!(
+                            "`{}` must be between 0 and 86400 seconds, found {v}",
+                            st.key
+                        ),
+                    );
                     return None;
                 }
             }
         };
         if secs.millis == 0 {
-            self.err(st, &t, "out-of-range", format!("`{}` must be greater than zero", st.key));
+            self.err(
+                st,
+                &t,
+                "out-of-range",
+                format!("`{}` must be greater than zero", st.key),
+            );
             return None;
         }
         Some(secs)
@@ -806,12 +980,21 @@ impl<'a> Builder<'a> {
             "serial_no" => set!(c.serial_no, self.int(st)),
             "service" => set!(
                 c.service,
-                self.choice(st, &["lvs", "fos"], &[]).map(|v| if v == "fos" { ServiceMode::Fos } else { ServiceMode::Lvs })
+                self.choice(st, &["lvs", "fos"], &[])
+                    .map(|v| if v == "fos" {
+                        ServiceMode::Fos
+                    } else {
+                        ServiceMode::Lvs
+                    })
             ),
             "primary" => set!(c.primary, self.host(st, false).map(Some)),
             "primary_private" => set!(c.primary_private, self.host(st, false).map(Some)),
             "primary_shared" => set!(c.primary_shared, self.string(st).map(Some)),
-            "backup" => set!(c.backup, self.host(st, true).map(|h| (!h.is_unspecified()).then_some(h))),
+            "backup" => set!(
+                c.backup,
+                self.host(st, true)
+                    .map(|h| (!h.is_unspecified()).then_some(h))
+            ),
             "backup_shared" => set!(c.backup_shared, self.string(st).map(Some)),
             "backup_active" => set!(c.backup_active, self.bool(st)),
             "heartbeat" => set!(c.heartbeat, self.bool(st)),
@@ -820,11 +1003,12 @@ impl<'a> Builder<'a> {
             "deadtime" => set!(c.deadtime, self.seconds(st)),
             "network" => set!(
                 c.network,
-                self.choice(st, &["nat", "direct", "tunnel"], &[]).map(|v| match v.as_str() {
-                    "direct" => Network::Direct,
-                    "tunnel" => Network::Tunnel,
-                    _ => Network::Nat,
-                })
+                self.choice(st, &["nat", "direct", "tunnel"], &[])
+                    .map(|v| match v.as_str() {
+                        "direct" => Network::Direct,
+                        "tunnel" => Network::Tunnel,
+                        _ => Network::Nat,
+                    })
             ),
             "nat_router" => set!(c.nat_router, self.address_on_device(st).map(Some)),
             "nat_nmask" => set!(c.nat_nmask, self.mask(st)),
@@ -842,11 +1026,12 @@ impl<'a> Builder<'a> {
             "inactive_cmd" => set!(c.inactive_cmd, self.string(st).map(Some)),
             "reservation_conflict_action" => set!(
                 c.reservation_conflict_action,
-                self.choice(st, &["nothing", "preempt"], &[]).map(|v| Some(if v == "preempt" {
-                    ReservationConflictAction::Preempt
-                } else {
-                    ReservationConflictAction::Nothing
-                }))
+                self.choice(st, &["nothing", "preempt"], &[])
+                    .map(|v| Some(if v == "preempt" {
+                        ReservationConflictAction::Preempt
+                    } else {
+                        ReservationConflictAction::Nothing
+                    }))
             ),
             "ipvsadm" => set!(c.ipvsadm, self.string(st)),
             "sync" => {
@@ -856,13 +1041,29 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn check_unique_name(&mut self, blk: &Block, parent: Option<&str>, names: &mut HashMap<(BlockKind, String), usize>) {
+    fn check_unique_name(
+        &mut self,
+        blk: &Block,
+        parent: Option<&str>,
+        names: &mut HashMap<(BlockKind, String), usize>,
+    ) {
         if let Some(first) = names.insert((blk.kind, blk.name.clone()), blk.open) {
             let sp = self.doc.line_span(blk.open);
             let place = parent.map(|p| format!(" in `{p}`")).unwrap_or_default();
             self.diags.push(
-                Diagnostic::error("duplicate-block", Some(sp), format!("duplicate {} name \"{}\"{place}", blk.kind.keyword(), blk.name))
-                    .with_help(format!("the first one is on line {}; names must be unique", first + 1)),
+                Diagnostic::error(
+                    "duplicate-block",
+                    Some(sp),
+                    format!(
+                        "duplicate {} name \"{}\"{place}",
+                        blk.kind.keyword(),
+                        blk.name
+                    ),
+                )
+                .with_help(format!(
+                    "the first one is on line {}; names must be unique",
+                    first + 1
+                )),
             );
         }
     }
@@ -876,7 +1077,9 @@ impl<'a> Builder<'a> {
         for item in &blk.items {
             match item {
                 Item::Line(i) => {
-                    let Some(st) = self.stmt(*i, Scope::Virtual, &mut seen) else { continue };
+                    let Some(st) = self.stmt(*i, Scope::Virtual, &mut seen) else {
+                        continue;
+                    };
                     self.virtual_stmt(&st, &mut vs);
                     if st.key == "port" {
                         for &(idx, open) in &defaulted_ports {
@@ -906,15 +1109,30 @@ impl<'a> Builder<'a> {
         if !seen.contains_key("active") {
             let sp = self.doc.line_span(blk.open);
             self.diags.push(
-                Diagnostic::warning("inactive-by-default", Some(sp), format!("`{kw} {}` has no `active` line, so it is inactive", blk.name))
-                    .with_help("piranha's default is `active = 0`; add `active = 1` to use it"),
+                Diagnostic::warning(
+                    "inactive-by-default",
+                    Some(sp),
+                    format!(
+                        "`{kw} {}` has no `active` line, so it is inactive",
+                        blk.name
+                    ),
+                )
+                .with_help("piranha's default is `active = 0`; add `active = 1` to use it"),
             );
         }
-        if vs.address.is_none() && (vs.active || !vs.servers.is_empty()) {
-            let why = if vs.active { "is active" } else { "has servers" };
+        if !seen.contains_key("address") && (vs.active || !vs.servers.is_empty()) {
+            let why = if vs.active {
+                "is active"
+            } else {
+                "has servers"
+            };
             self.diags.push(
-                Diagnostic::error("missing-address", Some(self.doc.line_span(blk.open)), format!("`{kw} {}` {why} but has no `address`", blk.name))
-                    .with_help("add `address = VIP DEVICE`, e.g. `address = 192.0.2.100 eth0:1`"),
+                Diagnostic::error(
+                    "missing-address",
+                    Some(self.doc.line_span(blk.open)),
+                    format!("`{kw} {}` {why} but has no `address`", blk.name),
+                )
+                .with_help("add `address = VIP DEVICE`, e.g. `address = 192.0.2.100 eth0:1`"),
             );
         }
         vs
@@ -936,16 +1154,26 @@ impl<'a> Builder<'a> {
             "fwmark" => set!(vs.fwmark, self.ranged(st, 0, i64::from(u32::MAX))),
             "protocol" => set!(
                 vs.protocol,
-                self.choice(st, &["tcp", "udp"], &[]).map(|v| if v == "udp" { Protocol::Udp } else { Protocol::Tcp })
+                self.choice(st, &["tcp", "udp"], &[])
+                    .map(|v| if v == "udp" {
+                        Protocol::Udp
+                    } else {
+                        Protocol::Tcp
+                    })
             ),
-            "scheduler" => set!(vs.scheduler, self.choice(st, keywords::PIRANHA_SCHEDULERS, keywords::PULSE_SCHEDULERS)),
+            "scheduler" => set!(
+                vs.scheduler,
+                self.choice(st, keywords::PIRANHA_SCHEDULERS, keywords::PULSE_SCHEDULERS)
+            ),
             "persistent" => set!(vs.persistent, self.ranged(st, 0, i64::from(i32::MAX))),
             "pmask" => {
                 // piranha.md §2.1: an unparsable pmask is silently ignored; 255.255.255.255 means none.
                 let Some(t) = self.one(st) else { return };
                 let raw = t.unquoted(st.text);
                 match value::inet_aton(raw) {
-                    Some(m) => vs.pmask = (!m.is_unspecified() && m != Ipv4Addr::BROADCAST).then_some(m),
+                    Some(m) => {
+                        vs.pmask = (!m.is_unspecified() && m != Ipv4Addr::BROADCAST).then_some(m)
+                    }
                     None => {
                         let sp = self.span(st, &t);
                         self.diags.push(
@@ -959,7 +1187,10 @@ impl<'a> Builder<'a> {
             "expect" => set!(vs.expect, self.string(st).map(Some)),
             "use_regex" => set!(vs.use_regex, self.bool(st)),
             "send_program" => set!(vs.send_program, self.string(st).map(Some)),
-            "load_monitor" => set!(vs.load_monitor, self.string(st).map(|s| (s != "none").then_some(s))),
+            "load_monitor" => set!(
+                vs.load_monitor,
+                self.string(st).map(|s| (s != "none").then_some(s))
+            ),
             "timeout" => set!(vs.timeout, self.ranged(st, 1, 86_400)),
             "reentry" => set!(vs.reentry, self.ranged(st, 0, i64::from(i32::MAX))),
             "quiesce_server" => set!(vs.quiesce_server, self.bool(st)),
@@ -968,7 +1199,13 @@ impl<'a> Builder<'a> {
                 match value::inet_aton(t.unquoted(st.text)) {
                     Some(a) => vs.sorry_server = Some(a),
                     None => {
-                        self.err(st, &t, "bad-address", format!("invalid sorry_server address `{}`", t.unquoted(st.text))).help =
+                        self.err(
+                            st,
+                            &t,
+                            "bad-address",
+                            format!("invalid sorry_server address `{}`", t.unquoted(st.text)),
+                        )
+                        .help =
                             Some("write an IPv4 address (host names are not accepted here)".into());
                     }
                 }
@@ -984,8 +1221,13 @@ impl<'a> Builder<'a> {
                     && st.values[0].raw(st.text) == "["
                     && st.values[st.values.len() - 1].raw(st.text) == "]";
                 if !ok {
-                    let t = st.values.first().copied().unwrap_or(Token { start: 0, end: st.text.len(), quote: None });
-                    self.err(st, &t, "bad-list", "list expected".to_string()).help = Some("write `dirs = [ a b ]`".into());
+                    let t = st.values.first().copied().unwrap_or(Token {
+                        start: 0,
+                        end: st.text.len(),
+                        quote: None,
+                    });
+                    self.err(st, &t, "bad-list", "list expected".to_string())
+                        .help = Some("write `dirs = [ a b ]`".into());
                 }
             }
             _ => {}
@@ -993,12 +1235,25 @@ impl<'a> Builder<'a> {
     }
 
     /// Returns the server and whether it set its own `port`.
-    fn server_block(&mut self, blk: &Block, port_so_far: u16, virtual_name: &str) -> (RealServer, bool) {
-        let mut rs = RealServer { name: blk.name.clone(), address: None, active: false, weight: 1, port: port_so_far };
+    fn server_block(
+        &mut self,
+        blk: &Block,
+        port_so_far: u16,
+        virtual_name: &str,
+    ) -> (RealServer, bool) {
+        let mut rs = RealServer {
+            name: blk.name.clone(),
+            address: None,
+            active: false,
+            weight: 1,
+            port: port_so_far,
+        };
         let mut seen = HashMap::new();
         for item in &blk.items {
             let Item::Line(i) = item else { continue };
-            let Some(st) = self.stmt(*i, Scope::Server, &mut seen) else { continue };
+            let Some(st) = self.stmt(*i, Scope::Server, &mut seen) else {
+                continue;
+            };
             match st.key {
                 "address" => {
                     if let Some(h) = self.host(&st, true) {
@@ -1011,7 +1266,9 @@ impl<'a> Builder<'a> {
                     }
                 }
                 "weight" => {
-                    if let Some(v) = self.ranged::<i32>(&st, i64::from(i32::MIN), i64::from(i32::MAX)) {
+                    if let Some(v) =
+                        self.ranged::<i32>(&st, i64::from(i32::MIN), i64::from(i32::MAX))
+                    {
                         if v < 0 {
                             let sp = self.doc.line_span(st.line);
                             self.diags.push(
@@ -1033,14 +1290,28 @@ impl<'a> Builder<'a> {
         }
         if !seen.contains_key("active") {
             self.diags.push(
-                Diagnostic::warning("inactive-by-default", Some(self.doc.line_span(blk.open)), format!("`server {}` in `{virtual_name}` has no `active` line, so it is inactive", blk.name))
-                    .with_help("piranha's default is `active = 0`; add `active = 1` to use it"),
+                Diagnostic::warning(
+                    "inactive-by-default",
+                    Some(self.doc.line_span(blk.open)),
+                    format!(
+                        "`server {}` in `{virtual_name}` has no `active` line, so it is inactive",
+                        blk.name
+                    ),
+                )
+                .with_help("piranha's default is `active = 0`; add `active = 1` to use it"),
             );
         }
-        if rs.active && rs.address.is_none() {
+        if rs.active && !seen.contains_key("address") {
             self.diags.push(
-                Diagnostic::error("missing-address", Some(self.doc.line_span(blk.open)), format!("active `server {}` in `{virtual_name}` has no `address`", blk.name))
-                    .with_help("add `address = IP` inside the server block"),
+                Diagnostic::error(
+                    "missing-address",
+                    Some(self.doc.line_span(blk.open)),
+                    format!(
+                        "active `server {}` in `{virtual_name}` has no `address`",
+                        blk.name
+                    ),
+                )
+                .with_help("add `address = IP` inside the server block"),
             );
         }
         (rs, seen.contains_key("port"))
@@ -1050,14 +1321,18 @@ impl<'a> Builder<'a> {
     fn cross_checks(&mut self, c: &LvsConfig, virtual_lines: &[usize]) {
         let doc = self.doc;
         let gline = |k: &str| self.global_lines.get(k).copied();
-        if let (Some(p), Some(b)) = (&c.primary, &c.backup) {
-            if p == b {
-                let sp = gline("backup").map(|l| doc.line_span(l));
-                self.diags.push(
-                    Diagnostic::error("primary-is-backup", sp, format!("`primary` and `backup` are both {p}"))
-                        .with_help("each director needs its own address: `backup` is the other node"),
-                );
-            }
+        if let (Some(p), Some(b)) = (&c.primary, &c.backup)
+            && p == b
+        {
+            let sp = gline("backup").map(|l| doc.line_span(l));
+            self.diags.push(
+                Diagnostic::error(
+                    "primary-is-backup",
+                    sp,
+                    format!("`primary` and `backup` are both {p}"),
+                )
+                .with_help("each director needs its own address: `backup` is the other node"),
+            );
         }
         if c.deadtime <= c.keepalive {
             let l = gline("deadtime").or_else(|| gline("keepalive"));
@@ -1083,12 +1358,16 @@ impl<'a> Builder<'a> {
                 Some(&first) => {
                     let other = &c.virtuals[first];
                     let both = other.active && vs.active;
-                    let msg = format!("`virtual {}` and `virtual {}` are the same service ({id})", other.name, vs.name);
+                    let msg = format!(
+                        "`virtual {}` and `virtual {}` are the same service ({id})",
+                        other.name, vs.name
+                    );
                     let sp = Some(doc.line_span(virtual_lines[idx]));
                     let d = if both {
                         Diagnostic::error("duplicate-service", sp, msg).with_help("two active virtual services cannot share an address, port and protocol (or fwmark)")
                     } else {
-                        Diagnostic::warning("duplicate-service", sp, msg).with_help("only one of them may be active at a time")
+                        Diagnostic::warning("duplicate-service", sp, msg)
+                            .with_help("only one of them may be active at a time")
                     };
                     self.diags.push(d);
                     if vs.active {
@@ -1106,8 +1385,12 @@ impl<'a> Builder<'a> {
         };
         if !list.iter().any(|v| v.active) {
             self.diags.push(
-                Diagnostic::warning("no-active-service", None, format!("no active {what} services are defined"))
-                    .with_help("pulse refuses to start without one; set `active = 1` in a block"),
+                Diagnostic::warning(
+                    "no-active-service",
+                    None,
+                    format!("no active {what} services are defined"),
+                )
+                .with_help("pulse refuses to start without one; set `active = 1` in a block"),
             );
         }
     }

@@ -182,12 +182,14 @@ pub struct Block {
 impl Block {
     /// Every line index this block covers, first to last.
     pub fn line_range(&self) -> Range<usize> {
-        let last = self.close.unwrap_or_else(|| last_line(&self.items).unwrap_or(self.open));
+        let last = self
+            .close
+            .unwrap_or_else(|| last_line(&self.items).unwrap_or(self.open));
         self.open..last + 1
     }
 
     /// Nested blocks.
-    pub fn blocks(&self) -> impl Iterator<Item = &Block> {
+    pub fn blocks(&self) -> impl Iterator<Item = &Self> {
         blocks_of(&self.items)
     }
 }
@@ -228,7 +230,11 @@ impl Document {
                 diags.push(
                     Diagnostic::warning(
                         "crlf-line-endings",
-                        Some(Span { line: n + 1, col: text.chars().count() + 1, len: 1 }),
+                        Some(Span {
+                            line: n + 1,
+                            col: text.chars().count() + 1,
+                            len: 1,
+                        }),
                         "file has DOS (CRLF) line endings; they are read as plain line ends",
                     )
                     .with_help(
@@ -239,7 +245,11 @@ impl Document {
                     .pulse_only(),
                 );
             }
-            lines.push(Line { text: offset..offset + text.len(), eol, kind });
+            lines.push(Line {
+                text: offset..offset + text.len(),
+                eol,
+                kind,
+            });
             offset += text.len() + eol.as_str().len();
         }
         if lines.iter().any(|l| l.eol == Eol::Cr) && lines.iter().any(|l| l.eol == Eol::Lf) {
@@ -254,7 +264,11 @@ impl Document {
             );
         }
         let items = build_tree(src, &lines, diags);
-        Self { src: src.to_string(), lines, items }
+        Self {
+            src: src.to_string(),
+            lines,
+            items,
+        }
     }
 
     /// The source text, unchanged.
@@ -410,7 +424,11 @@ fn tokens(
                         .pulse_only(),
                     );
                 }
-                out.push(Token { start: i, end, quote: Some(q as char) });
+                out.push(Token {
+                    start: i,
+                    end,
+                    quote: Some(q as char),
+                });
                 i = end;
             }
             _ => {
@@ -418,7 +436,11 @@ fn tokens(
                 while i < b.len() && !is_blank(b[i]) {
                     i += 1;
                 }
-                out.push(Token { start, end: i, quote: None });
+                out.push(Token {
+                    start,
+                    end: i,
+                    quote: None,
+                });
             }
         }
     }
@@ -439,19 +461,42 @@ fn lex_line(text: &str, line: usize, diags: &mut Diagnostics) -> LineKind {
     while i < b.len() && !is_blank(b[i]) && b[i] != b'=' {
         i += 1;
     }
-    let key = Token { start, end: i, quote: None };
+    let key = Token {
+        start,
+        end: i,
+        quote: None,
+    };
     let word = key.raw(text);
     if word.is_empty() {
         diags.push(
-            Diagnostic::error("missing-keyword", Some(span_of(text, line, start, start + 1)), "expected a keyword before `=`")
-                .with_help("a statement is `keyword = value`"),
+            Diagnostic::error(
+                "missing-keyword",
+                Some(span_of(text, line, start, start + 1)),
+                "expected a keyword before `=`",
+            )
+            .with_help("a statement is `keyword = value`"),
         );
         return LineKind::Invalid;
     }
     if word.starts_with(['"', '\'']) {
         diags.push(
-            Diagnostic::error("missing-keyword", Some(span_of(text, line, start, i)), "expected a keyword, found a quoted value")
-                .with_help("a statement is `keyword = value`"),
+            Diagnostic::error(
+                "missing-keyword",
+                Some(span_of(text, line, start, i)),
+                "expected a keyword, found a quoted value",
+            )
+            .with_help("a statement is `keyword = value`"),
+        );
+        return LineKind::Invalid;
+    }
+    if word == "{" {
+        diags.push(
+            Diagnostic::error(
+                "lone-brace",
+                Some(span_of(text, line, start, i)),
+                "`{` on a line of its own",
+            )
+            .with_help("put the `{` at the end of the block header: `virtual NAME {`"),
         );
         return LineKind::Invalid;
     }
@@ -462,7 +507,12 @@ fn lex_line(text: &str, line: usize, diags: &mut Diagnostics) -> LineKind {
                 diags.push(
                     Diagnostic::warning(
                         "text-after-brace",
-                        Some(span_of(text, line, extra[0].start, text[..end].trim_end().len())),
+                        Some(span_of(
+                            text,
+                            line,
+                            extra[0].start,
+                            text[..end].trim_end().len(),
+                        )),
                         "text after `}` is ignored",
                     )
                     .with_help("piranha ignores it too; remove it to avoid confusion"),
@@ -490,20 +540,24 @@ fn lex_line(text: &str, line: usize, diags: &mut Diagnostics) -> LineKind {
                 .pulse_only(),
             );
         }
-        if let Some(c) = comment {
-            if !values.is_empty() {
-                diags.push(
-                    Diagnostic::warning(
-                        "trailing-comment",
-                        Some(span_of(text, line, c, text.trim_end().len().max(c + 1))),
-                        "comment after a value",
-                    )
-                    .with_help("piranha 0.8.6 has no trailing comments; move it to its own line")
-                    .pulse_only(),
-                );
-            }
+        if let Some(c) = comment
+            && !values.is_empty()
+        {
+            diags.push(
+                Diagnostic::warning(
+                    "trailing-comment",
+                    Some(span_of(text, line, c, text.trim_end().len().max(c + 1))),
+                    "comment after a value",
+                )
+                .with_help("piranha 0.8.6 has no trailing comments; move it to its own line")
+                .pulse_only(),
+            );
         }
-        return LineKind::Assign { key, values, comment };
+        return LineKind::Assign {
+            key,
+            values,
+            comment,
+        };
     }
     let Ok((rest, comment)) = tokens(text, i, line, diags) else {
         return LineKind::Invalid;
@@ -520,20 +574,35 @@ fn lex_line(text: &str, line: usize, diags: &mut Diagnostics) -> LineKind {
         } else {
             match crate::keywords::closest(word, crate::keywords::KEYWORDS.iter().map(|k| k.name)) {
                 Some(s) => format!("did you mean \"{s}\"?"),
-                None => "statements are `keyword = value`; see lvs.cf(5) for the keywords".to_string(),
+                None => {
+                    "statements are `keyword = value`; see lvs.cf(5) for the keywords".to_string()
+                }
             }
         };
         diags.push(
-            Diagnostic::error("unknown-keyword", Some(span_of(text, line, start, i)), format!("unknown keyword \"{word}\""))
-                .with_help(help),
+            Diagnostic::error(
+                "unknown-keyword",
+                Some(span_of(text, line, start, i)),
+                format!("unknown keyword \"{word}\""),
+            )
+            .with_help(help),
         );
         return LineKind::Invalid;
     }
     let (msg, sp) = match rest.first() {
-        Some(t) => ("expected `=` after the keyword", span_of(text, line, t.start, t.end)),
-        None => ("expected `=` and a value after the keyword", span_of(text, line, start, i)),
+        Some(t) => (
+            "expected `=` after the keyword",
+            span_of(text, line, t.start, t.end),
+        ),
+        None => (
+            "expected `=` and a value after the keyword",
+            span_of(text, line, start, i),
+        ),
     };
-    diags.push(Diagnostic::error("missing-equals", Some(sp), msg).with_help(format!("write `{word} = VALUE`")));
+    diags.push(
+        Diagnostic::error("missing-equals", Some(sp), msg)
+            .with_help(format!("write `{word} = VALUE`")),
+    );
     LineKind::Invalid
 }
 
@@ -547,73 +616,82 @@ fn lex_open(
     diags: &mut Diagnostics,
 ) -> LineKind {
     let kw = kind.keyword();
-    let err = |sp: Span, msg: String, help: String| {
-        Diagnostic::error("bad-block-header", Some(sp), msg).with_help(help)
+    let valid_name = |t: &Token| t.quote.is_none() && !t.raw(text).contains(['{', '}']);
+    if let [name, brace] = rest
+        && brace.raw(text) == "{"
+        && valid_name(name)
+    {
+        if let Some(c) = comment {
+            diags.push(
+                Diagnostic::warning(
+                    "trailing-comment",
+                    Some(span_of(text, line, c, text.trim_end().len())),
+                    "comment after a block header",
+                )
+                .with_help("piranha 0.8.6 has no trailing comments; move it to its own line")
+                .pulse_only(),
+            );
+        }
+        return LineKind::Open { kind, name: *name };
+    }
+    let (sp, msg, help) = match rest {
+        [] => (
+            span_of(text, line, key.start, key.end),
+            format!("`{kw}` needs a name and `{{`"),
+            format!("write `{kw} NAME {{` on one line"),
+        ),
+        [name] if name.raw(text).ends_with('{') && name.raw(text).len() > 1 => (
+            span_of(text, line, name.end - 1, name.end),
+            format!("missing blank before `{{` in `{kw}` header"),
+            format!("write `{kw} {} {{`", name.raw(text).trim_end_matches('{')),
+        ),
+        [name] => (
+            span_of(text, line, name.start, name.end),
+            format!("expected `{{` after `{kw} {}`", name.raw(text)),
+            format!(
+                "the `{{` must be on the same line: `{kw} {} {{`",
+                name.raw(text)
+            ),
+        ),
+        [name, ..] if !valid_name(name) => (
+            span_of(text, line, name.start, name.end),
+            format!("invalid {kw} name {}", name.raw(text)),
+            "names are one word without quotes or braces".to_string(),
+        ),
+        [_, second, ..] if second.raw(text) != "{" => (
+            span_of(text, line, second.start, second.end),
+            format!("expected `{{`, found `{}`", second.raw(text)),
+            format!("a block header is `{kw} NAME {{`; names cannot contain blanks"),
+        ),
+        [_, _, extra, ..] => (
+            span_of(text, line, extra.start, rest[rest.len() - 1].end),
+            format!("unexpected text after `{{` in `{kw}` header"),
+            "put each statement on its own line".to_string(),
+        ),
+        [_, _] => (
+            span_of(text, line, key.start, key.end),
+            format!("invalid `{kw}` header"),
+            format!("write `{kw} NAME {{`"),
+        ),
     };
-    match rest {
-        [name, brace] if brace.raw(text) == "{" && name.quote.is_none() && !name.raw(text).contains(['{', '}']) => {
-            if let Some(c) = comment {
-                diags.push(
-                    Diagnostic::warning("trailing-comment", Some(span_of(text, line, c, text.trim_end().len())), "comment after a block header")
-                        .with_help("piranha 0.8.6 has no trailing comments; move it to its own line")
-                        .pulse_only(),
-                );
+    diags.push(Diagnostic::error("bad-block-header", Some(sp), msg).with_help(help));
+    // A header that still ends in `{` opens its block, so the matching `}` closes it and the
+    // lines inside are checked in the right scope instead of producing a cascade of errors.
+    // `KIND NAME` alone counts too: its `{` is usually on the next line.
+    match rest.first() {
+        Some(first) if first.raw(text).ends_with('{') && first.raw(text).len() > 1 => {
+            LineKind::Open {
+                kind,
+                name: Token {
+                    end: first.end - 1,
+                    ..*first
+                },
             }
-            LineKind::Open { kind, name: *name }
         }
-        [] => {
-            diags.push(err(
-                span_of(text, line, key.start, key.end),
-                format!("`{kw}` needs a name and `{{`"),
-                format!("write `{kw} NAME {{` on one line"),
-            ));
-            LineKind::Invalid
+        Some(first) if rest.len() == 1 || rest[1..].iter().any(|t| t.raw(text) == "{") => {
+            LineKind::Open { kind, name: *first }
         }
-        [name] if name.raw(text).ends_with('{') && name.raw(text).len() > 1 => {
-            let n = name.raw(text).trim_end_matches('{');
-            diags.push(err(
-                span_of(text, line, name.end - 1, name.end),
-                format!("missing blank before `{{` in `{kw}` header"),
-                format!("write `{kw} {n} {{`"),
-            ));
-            LineKind::Invalid
-        }
-        [name] => {
-            diags.push(err(
-                span_of(text, line, name.start, name.end),
-                format!("expected `{{` after `{kw} {}`", name.raw(text)),
-                format!("the `{{` must be on the same line: `{kw} {} {{`", name.raw(text)),
-            ));
-            LineKind::Invalid
-        }
-        [name, ..] if name.quote.is_some() || name.raw(text).contains(['{', '}']) => {
-            diags.push(err(
-                span_of(text, line, name.start, name.end),
-                format!("invalid {kw} name {}", name.raw(text)),
-                "names are one word without quotes or braces".to_string(),
-            ));
-            LineKind::Invalid
-        }
-        [_, second, ..] if second.raw(text) != "{" => {
-            diags.push(err(
-                span_of(text, line, second.start, second.end),
-                format!("expected `{{`, found `{}`", second.raw(text)),
-                format!("a block header is `{kw} NAME {{`; names cannot contain blanks"),
-            ));
-            LineKind::Invalid
-        }
-        _ => {
-            // Left: a valid `KIND NAME {` followed by more words.
-            let (Some(extra), Some(last)) = (rest.get(2), rest.last()) else {
-                return LineKind::Invalid;
-            };
-            diags.push(err(
-                span_of(text, line, extra.start, last.end),
-                format!("unexpected text after `{{` in `{kw}` header"),
-                "put each statement on its own line".to_string(),
-            ));
-            LineKind::Invalid
-        }
+        _ => LineKind::Invalid,
     }
 }
 
@@ -629,7 +707,9 @@ fn build_tree(src: &str, lines: &[Line], diags: &mut Diagnostics) -> Vec<Item> {
                 let parent = stack.last().map(|b| b.kind);
                 let ok = match kind {
                     BlockKind::Virtual | BlockKind::Failover => parent.is_none(),
-                    BlockKind::Server => matches!(parent, Some(BlockKind::Virtual | BlockKind::Failover)),
+                    BlockKind::Server => {
+                        matches!(parent, Some(BlockKind::Virtual | BlockKind::Failover))
+                    }
                 };
                 if !ok {
                     let (msg, help) = match (kind, parent) {
@@ -638,7 +718,11 @@ fn build_tree(src: &str, lines: &[Line], diags: &mut Diagnostics) -> Vec<Item> {
                             "real servers belong inside `virtual NAME { ... }`".to_string(),
                         ),
                         (_, Some(p)) => (
-                            format!("`{}` block inside a `{}` block", kind.keyword(), p.keyword()),
+                            format!(
+                                "`{}` block inside a `{}` block",
+                                kind.keyword(),
+                                p.keyword()
+                            ),
                             format!("close the `{}` block with `}}` first", p.keyword()),
                         ),
                         _ => (String::new(), String::new()),
@@ -662,8 +746,12 @@ fn build_tree(src: &str, lines: &[Line], diags: &mut Diagnostics) -> Vec<Item> {
                 None => {
                     let col = text.find('}').unwrap_or(0);
                     diags.push(
-                        Diagnostic::error("unmatched-brace", Some(span_of(text, i + 1, col, col + 1)), "`}` without an open block")
-                            .with_help("remove it, or check the block above for an extra `}`"),
+                        Diagnostic::error(
+                            "unmatched-brace",
+                            Some(span_of(text, i + 1, col, col + 1)),
+                            "`}` without an open block",
+                        )
+                        .with_help("remove it, or check the block above for an extra `}`"),
                     );
                     root.push(Item::Line(i));
                 }
@@ -677,7 +765,11 @@ fn build_tree(src: &str, lines: &[Line], diags: &mut Diagnostics) -> Vec<Item> {
             Diagnostic::warning(
                 "unclosed-block",
                 Some(span_of(text, b.open + 1, 0, text.len()).trimmed(text)),
-                format!("`{} {}` is not closed before the end of the file", b.kind.keyword(), b.name),
+                format!(
+                    "`{} {}` is not closed before the end of the file",
+                    b.kind.keyword(),
+                    b.name
+                ),
             )
             .with_help("it is closed at the end of the file, as piranha does; add the missing `}`"),
         );
@@ -698,7 +790,11 @@ impl Span {
     fn trimmed(self, text: &str) -> Self {
         let lead = text.len() - text.trim_start_matches([' ', '\t']).len();
         let content = text.trim_matches([' ', '\t']);
-        Self { col: lead + 1, len: content.chars().count(), ..self }
+        Self {
+            col: lead + 1,
+            len: content.chars().count(),
+            ..self
+        }
     }
 }
 
@@ -730,7 +826,9 @@ mod tests {
     #[test]
     fn splits_key_equals_value_without_blanks() {
         let (doc, d) = parse("port=80\n");
-        let LineKind::Assign { key, values, .. } = &doc.lines()[0].kind else { panic!("not an assignment") };
+        let LineKind::Assign { key, values, .. } = &doc.lines()[0].kind else {
+            panic!("not an assignment")
+        };
         assert_eq!(key.raw(doc.line_text(0)), "port");
         assert_eq!(values[0].raw(doc.line_text(0)), "80");
         assert_eq!(d.0[0].code, "equals-without-blanks");
@@ -740,9 +838,14 @@ mod tests {
     fn quoted_values_keep_blanks_and_quote_kind() {
         let (doc, d) = parse("send = \"GET / HTTP/1.0\\r\\n\\r\\n\"   \n");
         assert!(d.0.is_empty(), "{d:?}");
-        let LineKind::Assign { values, .. } = &doc.lines()[0].kind else { panic!("not an assignment") };
+        let LineKind::Assign { values, .. } = &doc.lines()[0].kind else {
+            panic!("not an assignment")
+        };
         assert_eq!(values[0].quote, Some('"'));
-        assert_eq!(values[0].unquoted(doc.line_text(0)), "GET / HTTP/1.0\\r\\n\\r\\n");
+        assert_eq!(
+            values[0].unquoted(doc.line_text(0)),
+            "GET / HTTP/1.0\\r\\n\\r\\n"
+        );
     }
 
     #[test]

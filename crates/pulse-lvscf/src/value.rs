@@ -34,24 +34,33 @@ pub fn parse_c_int(s: &str) -> Result<CInt, IntError> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    let (radix, digits, octal) = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, h, false)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..], true)
-    } else {
-        (10, body, false)
-    };
+    let (radix, digits, octal) =
+        if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, h, false)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..], true)
+        } else {
+            (10, body, false)
+        };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(IntError::NotInteger);
     }
-    if radix == 8 && digits.bytes().any(|b| b == b'8' || b == b'9') && digits.bytes().all(|b| b.is_ascii_digit()) {
+    if radix == 8
+        && digits.bytes().any(|b| b == b'8' || b == b'9')
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
         return Err(IntError::BadOctal);
     }
     let magnitude = i64::from_str_radix(digits, radix).map_err(|e| match e.kind() {
-        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => IntError::Overflow,
+        std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+            IntError::Overflow
+        }
         _ => IntError::NotInteger,
     })?;
-    Ok(CInt { value: if neg { -magnitude } else { magnitude }, octal })
+    Ok(CInt {
+        value: if neg { -magnitude } else { magnitude },
+        octal,
+    })
 }
 
 /// glibc `inet_aton`: 1 to 4 dot-separated parts, each decimal, `0x` hex or leading-zero octal;
@@ -97,7 +106,9 @@ pub fn is_host_name(s: &str) -> bool {
         && s.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && !label.starts_with('-')
         })
         && !s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
@@ -116,7 +127,10 @@ pub fn parse_decimal_millis(s: &str) -> Option<u64> {
     if int.is_empty() && frac.is_empty() {
         return None;
     }
-    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 3 {
+    if !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 3
+    {
         return None;
     }
     let whole: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
@@ -190,9 +204,27 @@ mod tests {
 
     #[test]
     fn strtol_forms() {
-        assert_eq!(parse_c_int("80"), Ok(CInt { value: 80, octal: false }));
-        assert_eq!(parse_c_int("010"), Ok(CInt { value: 8, octal: true }));
-        assert_eq!(parse_c_int("0x50"), Ok(CInt { value: 80, octal: false }));
+        assert_eq!(
+            parse_c_int("80"),
+            Ok(CInt {
+                value: 80,
+                octal: false
+            })
+        );
+        assert_eq!(
+            parse_c_int("010"),
+            Ok(CInt {
+                value: 8,
+                octal: true
+            })
+        );
+        assert_eq!(
+            parse_c_int("0x50"),
+            Ok(CInt {
+                value: 80,
+                octal: false
+            })
+        );
         assert_eq!(parse_c_int("-3").map(|c| c.value), Ok(-3));
         assert_eq!(parse_c_int("0").map(|c| c.value), Ok(0));
         assert_eq!(parse_c_int("080"), Err(IntError::BadOctal));

@@ -111,43 +111,51 @@ pub(crate) struct WriteOpts {
 
 pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
     match cmd {
-        ConfigCommand::Check { file, format, piranha } => check(&file, format, piranha),
+        ConfigCommand::Check {
+            file,
+            format,
+            piranha,
+        } => check(&file, format, piranha),
         ConfigCommand::Get { file, key } => get(&file, &key),
-        ConfigCommand::Set { file, key, value, write } => {
+        ConfigCommand::Set {
+            file,
+            key,
+            value,
+            write,
+        } => {
             let path = KeyPath::parse(&key)?;
             let what = format!("set {key} = {value}");
             edit_file(&file, &write, &what, |doc| edit::set(doc, &path, &value))
         }
-        ConfigCommand::Add { file, kind, name, settings, write } => {
+        ConfigCommand::Add {
+            file,
+            kind,
+            name,
+            settings,
+            write,
+        } => {
             let (parent, kind) = collection(&kind)?;
             let what = format!("added `{} {name}`", kind.keyword());
-            edit_file(&file, &write, &what, |doc| add_with_settings(doc, &parent, kind, &name, &settings))
+            edit_file(&file, &write, &what, |doc| {
+                add_with_settings(doc, &parent, kind, &name, &settings)
+            })
         }
         ConfigCommand::Rm { file, key, write } => {
             let path = KeyPath::parse(&key)?;
-            edit_file(&file, &write, &format!("removed {key}"), |doc| edit::remove(doc, &path))
+            edit_file(&file, &write, &format!("removed {key}"), |doc| {
+                edit::remove(doc, &path)
+            })
         }
         ConfigCommand::Bump { file, dry_run } => {
             // The bump is the edit itself; don't bump twice.
-            let opts = WriteOpts { no_bump: true, dry_run };
+            let opts = WriteOpts {
+                no_bump: true,
+                dry_run,
+            };
             edit_file(&file, &opts, "bumped serial_no", edit::bump_serial)
         }
         ConfigCommand::Diff { old, new, format } => diff_files(&old, &new, format),
     }
-}
-
-/// Decode a file's bytes; lvs.cf is text, so invalid UTF-8 is a diagnostic, not a crash.
-fn decode(bytes: Vec<u8>) -> Result<String, (String, Diagnostic)> {
-    String::from_utf8(bytes).map_err(|e| {
-        let valid = e.utf8_error().valid_up_to();
-        let bytes = e.into_bytes();
-        let before = String::from_utf8_lossy(&bytes[..valid]);
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        let d = Diagnostic::error("not-utf8", Some(Span { line, col, len: 1 }), "file is not valid UTF-8 text")
-            .with_help("lvs.cf is a text file; check the encoding of this line");
-        (String::from_utf8_lossy(&bytes).into_owned(), d)
-    })
 }
 
 /// Read and parse a file (no lock: for read-only commands).
@@ -156,13 +164,25 @@ fn load(path: &Path) -> Result<(String, Parsed)> {
     Ok(parse_bytes(bytes))
 }
 
+/// Decode and parse a file's bytes; lvs.cf is text, so invalid UTF-8 is a diagnostic, not a crash.
 fn parse_bytes(bytes: Vec<u8>) -> (String, Parsed) {
-    match decode(bytes) {
+    match String::from_utf8(bytes) {
         Ok(src) => {
             let p = pulse_lvscf::parse(&src);
             (src, p)
         }
-        Err((lossy, d)) => {
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            let d = Diagnostic::error(
+                "not-utf8",
+                Some(Span { line, col, len: 1 }),
+                "file is not valid UTF-8 text",
+            )
+            .with_help("lvs.cf is a text file; check the encoding of this line");
             let mut p = pulse_lvscf::parse(&lossy);
             p.diagnostics = Diagnostics(vec![d]);
             (lossy, p)
@@ -175,7 +195,10 @@ fn print_diagnostics(name: &str, src: &str, diags: &Diagnostics) {
         eprint!("{}", d.render(name, src));
     }
     if diags.0.len() > MAX_SHOWN {
-        eprintln!("... and {} more (use --format json to see all)", diags.0.len() - MAX_SHOWN);
+        eprintln!(
+            "... and {} more (use --format json to see all)",
+            diags.0.len() - MAX_SHOWN
+        );
     }
 }
 
@@ -233,7 +256,11 @@ fn check(file: &Path, format: Format, piranha: bool) -> Result<u8> {
                     plural(warnings, "warning"),
                 );
             } else {
-                eprintln!("{name}: invalid: {}, {}", plural(errors, "error"), plural(warnings, "warning"));
+                eprintln!(
+                    "{name}: invalid: {}, {}",
+                    plural(errors, "error"),
+                    plural(warnings, "warning")
+                );
             }
         }
     }
@@ -247,7 +274,10 @@ fn get(file: &Path, key: &str) -> Result<u8> {
         Got::Value(v) => outln!("{v}"),
         Got::Default(d) => {
             outln!("{d}");
-            eprintln!("note: {key} is not set in {}; this is the default", file.display());
+            eprintln!(
+                "note: {key} is not set in {}; this is the default",
+                file.display()
+            );
         }
         Got::Block(text) => out!("{text}"),
     }
@@ -265,7 +295,11 @@ fn collection(s: &str) -> Result<(Vec<(BlockKind, String)>, BlockKind)> {
                 .map(KeyPath::parse)
                 .transpose()?
                 .filter(|p| p.blocks.len() == 1 && p.key.is_none())
-                .with_context(|| format!("cannot add to `{s}`: use `virtual`, `failover` or `virtual.NAME.server`"))?;
+                .with_context(|| {
+                    format!(
+                        "cannot add to `{s}`: use `virtual`, `failover` or `virtual.NAME.server`"
+                    )
+                })?;
             Ok((parent.blocks, BlockKind::Server))
         }
     }
@@ -288,7 +322,10 @@ fn add_with_settings(
             why: "settings are KEY=VALUE".into(),
         })?;
         let doc = Document::parse(&src, &mut Diagnostics::default());
-        let path = KeyPath { blocks: blocks.clone(), key: Some(k.trim().to_string()) };
+        let path = KeyPath {
+            blocks: blocks.clone(),
+            key: Some(k.trim().to_string()),
+        };
         src = edit::set(&doc, &path, v.trim())?;
     }
     Ok(src)
@@ -316,27 +353,43 @@ fn edit_file(
     }
     if !opts.no_bump {
         let doc = Document::parse(&new_src, &mut Diagnostics::default());
-        new_src = edit::bump_serial(&doc).with_context(|| format!("cannot bump serial_no in {name}"))?;
+        new_src =
+            edit::bump_serial(&doc).with_context(|| format!("cannot bump serial_no in {name}"))?;
     }
     let after = pulse_lvscf::parse(&new_src);
     // An edit may not make the file worse: a valid file stays valid; a broken one may be
     // repaired step by step.
-    if after.diagnostics.error_count() > before.diagnostics.error_count() || (before.is_valid() && !after.is_valid()) {
-        let errors = Diagnostics(after.diagnostics.iter().filter(|d| d.is_error()).cloned().collect());
+    if after.diagnostics.error_count() > before.diagnostics.error_count()
+        || (before.is_valid() && !after.is_valid())
+    {
+        let errors = Diagnostics(
+            after
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .cloned()
+                .collect(),
+        );
         print_diagnostics(&format!("{name} (after the edit)"), &new_src, &errors);
         eprintln!("{name}: not changed: the edit would make it invalid");
         return Ok(exit::INVALID);
     }
     if opts.dry_run {
         let diff = similar::TextDiff::from_lines(&old_src, &new_src);
-        out!("{}", diff.unified_diff().context_radius(3).header(&name, &name));
+        out!(
+            "{}",
+            diff.unified_diff().context_radius(3).header(&name, &name)
+        );
         return Ok(exit::OK);
     }
     locked.replace(new_src.as_bytes())?;
     let serial = if before.config.serial_no == after.config.serial_no {
         String::new()
     } else {
-        format!(" (serial_no {} -> {})", before.config.serial_no, after.config.serial_no)
+        format!(
+            " (serial_no {} -> {})",
+            before.config.serial_no, after.config.serial_no
+        )
     };
     eprintln!("{name}: {what}{serial}");
     Ok(exit::OK)
@@ -363,7 +416,11 @@ fn diff_files(old: &Path, new: &Path, format: Format) -> Result<u8> {
     let changes = diff(&models[0], &models[1]);
     match format {
         Format::Json => {
-            let r = DiffReport { old: old.display().to_string(), new: new.display().to_string(), changes: &changes };
+            let r = DiffReport {
+                old: old.display().to_string(),
+                new: new.display().to_string(),
+                changes: &changes,
+            };
             outln!("{}", serde_json::to_string_pretty(&r)?);
         }
         Format::Text => {
@@ -380,5 +437,9 @@ fn diff_files(old: &Path, new: &Path, format: Format) -> Result<u8> {
             }
         }
     }
-    Ok(if changes.is_empty() { exit::OK } else { exit::DIFFERENT })
+    Ok(if changes.is_empty() {
+        exit::OK
+    } else {
+        exit::DIFFERENT
+    })
 }

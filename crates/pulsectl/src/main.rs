@@ -38,7 +38,11 @@ pub(crate) mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "pulsectl", version, about = "Operate a Pulse (piranha-compatible) LVS director pair")]
+#[command(
+    name = "pulsectl",
+    version,
+    about = "Operate a Pulse (piranha-compatible) LVS director pair"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -59,7 +63,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         // The reader went away (`pulsectl config get … | head -1`): nothing left to say.
-        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
             ExitCode::from(exit::OK)
         }
         Err(e) => {

@@ -31,7 +31,8 @@ impl LockedFile {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             loop {
                 match file.try_lock() {
                     Ok(()) => break,
@@ -39,7 +40,11 @@ impl LockedFile {
                         std::thread::sleep(Duration::from_millis(20));
                     }
                     Err(fs::TryLockError::WouldBlock) => {
-                        bail!("timed out after {}s waiting for another editor of {}", LOCK_WAIT.as_secs(), path.display())
+                        bail!(
+                            "timed out after {}s waiting for another editor of {}",
+                            LOCK_WAIT.as_secs(),
+                            path.display()
+                        )
                     }
                     Err(fs::TryLockError::Error(e)) => {
                         return Err(e).with_context(|| format!("cannot lock {}", path.display()));
@@ -47,12 +52,21 @@ impl LockedFile {
                 }
             }
             // Still the file the path names? If another editor renamed a new one in, start over.
-            let held = file.metadata().with_context(|| format!("cannot stat {}", path.display()))?;
-            let now = fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+            let held = file
+                .metadata()
+                .with_context(|| format!("cannot stat {}", path.display()))?;
+            let now =
+                fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
             if held.dev() == now.dev() && held.ino() == now.ino() {
                 let mut content = Vec::new();
-                (&file).read_to_end(&mut content).with_context(|| format!("cannot read {}", path.display()))?;
-                return Ok(Self { path: path.to_path_buf(), file, content });
+                (&file)
+                    .read_to_end(&mut content)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                return Ok(Self {
+                    path: path.to_path_buf(),
+                    file,
+                    content,
+                });
             }
         }
     }
@@ -60,27 +74,47 @@ impl LockedFile {
     /// Replace the file's content atomically, keeping its mode and owner. Consumes the lock.
     pub(crate) fn replace(self, new: &[u8]) -> Result<()> {
         let path = &self.path;
-        let meta = self.file.metadata().with_context(|| format!("cannot stat {}", path.display()))?;
+        let meta = self
+            .file
+            .metadata()
+            .with_context(|| format!("cannot stat {}", path.display()))?;
         // Write through symlinks to the real file, as editors do.
-        let target = fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))?;
-        let dir = target.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let target =
+            fs::canonicalize(path).with_context(|| format!("cannot resolve {}", path.display()))?;
+        let dir = target
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .tempfile_in(&dir)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-        tmp.write_all(new).with_context(|| format!("cannot write {}", tmp.path().display()))?;
+        tmp.write_all(new)
+            .with_context(|| format!("cannot write {}", tmp.path().display()))?;
         let f = tmp.as_file();
         f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
             .with_context(|| format!("cannot set the mode of {}", tmp.path().display()))?;
         let tmeta = f.metadata()?;
         if (tmeta.uid(), tmeta.gid()) != (meta.uid(), meta.gid()) {
-            std::os::unix::fs::fchown(f, Some(meta.uid()), Some(meta.gid())).with_context(|| {
-                format!("cannot give {} the owner {}:{} of the original", tmp.path().display(), meta.uid(), meta.gid())
-            })?;
+            std::os::unix::fs::fchown(f, Some(meta.uid()), Some(meta.gid())).with_context(
+                || {
+                    format!(
+                        "cannot give {} the owner {}:{} of the original",
+                        tmp.path().display(),
+                        meta.uid(),
+                        meta.gid()
+                    )
+                },
+            )?;
         }
-        f.sync_all().with_context(|| format!("cannot fsync {}", tmp.path().display()))?;
-        tmp.persist(&target).map_err(|e| e.error).with_context(|| format!("cannot rename over {}", target.display()))?;
+        f.sync_all()
+            .with_context(|| format!("cannot fsync {}", tmp.path().display()))?;
+        tmp.persist(&target)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot rename over {}", target.display()))?;
         File::open(&dir)
             .and_then(|d| d.sync_all())
             .with_context(|| format!("cannot fsync directory {}", dir.display()))?;
