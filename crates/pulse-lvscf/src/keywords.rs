@@ -175,6 +175,9 @@ pub fn suggest(name: &str, scope: Scope) -> Option<&'static str> {
 pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (word.len() / 3).clamp(1, 3);
     candidates
+        // Lengths further apart than the limit cannot be within it; skipping them keeps a
+        // hostile 100 KB "keyword" from costing a quadratic edit-distance matrix.
+        .filter(|c| c.len().abs_diff(word.len()) <= limit)
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)

@@ -1,0 +1,426 @@
+//! `pulsectl config` driven as an operator would: real files, real processes, exit codes.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pulsectl");
+
+fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/lvs.cf")
+        .join(name)
+}
+
+const MASTER: &str = "OpenDocCN__netkiller-tut-zh__master_serial31.cf";
+
+/// A scratch directory holding a copy of a corpus file as `lvs.cf`.
+fn scratch(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("lvs.cf");
+    fs::copy(corpus(name), &path).expect("copy corpus file");
+    (dir, path)
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run pulsectl")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// Lines of `b` that differ from `a` (same line count assumed unless stated).
+fn changed_lines(a: &str, b: &str) -> Vec<(usize, String, String)> {
+    a.lines()
+        .zip(b.lines())
+        .enumerate()
+        .filter(|(_, (x, y))| x != y)
+        .map(|(i, (x, y))| (i + 1, x.to_string(), y.to_string()))
+        .collect()
+}
+
+#[test]
+fn check_accepts_every_piranha_corpus_file_and_rejects_keepalived_syntax() {
+    let dir = corpus("");
+    for entry in fs::read_dir(&dir).expect("corpus") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "cf") {
+            continue;
+        }
+        let o = run(&["config", "check", p(&path)]);
+        if path.to_string_lossy().contains("keepalived_syntax") {
+            assert_eq!(code(&o), 1, "{}", stderr(&o));
+            assert!(
+                stderr(&o).contains(
+                    "keepalived_syntax_NOT_piranha.cf:2:1: error: unknown keyword \"global_defs\""
+                ),
+                "{}",
+                stderr(&o)
+            );
+        } else {
+            assert_eq!(code(&o), 0, "{}: {}", path.display(), stderr(&o));
+            assert!(stdout(&o).contains(": valid: serial_no "), "{}", stdout(&o));
+        }
+    }
+}
+
+#[test]
+fn check_json_lists_diagnostics() {
+    let o = run(&["config", "check", "--format", "json", p(&corpus(MASTER))]);
+    assert_eq!(code(&o), 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["serial_no"], 31);
+    assert_eq!(v["errors"], 0);
+    let codes: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["ignored-keyword", "ignored-keyword"]);
+    assert_eq!(v["diagnostics"][0]["span"]["line"], 8);
+}
+
+#[test]
+fn check_piranha_turns_extensions_into_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("lvs.cf");
+    fs::write(&f, "primary = 192.0.2.11\nbackup = 192.0.2.12\nkeepalive=1\nvirtual w {\n active = 1\n address = 192.0.2.100 eth0:1\n}\n").expect("write");
+    let plain = run(&["config", "check", p(&f)]);
+    assert_eq!(code(&plain), 0, "{}", stderr(&plain));
+    assert!(stderr(&plain).contains("warning: `=` without blanks around it"));
+    let strict = run(&["config", "check", "--piranha", p(&f)]);
+    assert_eq!(code(&strict), 1);
+    assert!(
+        stderr(&strict).contains("lvs.cf:3:10: error: `=` without blanks around it"),
+        "{}",
+        stderr(&strict)
+    );
+}
+
+#[test]
+fn set_changes_exactly_the_value_line_and_the_serial() {
+    let (_d, f) = scratch(MASTER);
+    let before = fs::read_to_string(&f).expect("read");
+    let o = run(&[
+        "config",
+        "set",
+        p(&f),
+        "virtual.LVS-HTTP.server.Web2.weight",
+        "7",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("(serial_no 31 -> 32)"),
+        "{}",
+        stderr(&o)
+    );
+    let after = fs::read_to_string(&f).expect("read");
+    assert_eq!(
+        changed_lines(&before, &after),
+        [
+            (1, "serial_no = 31".into(), "serial_no = 32".into()),
+            (
+                40,
+                "         weight = 2".into(),
+                "         weight = 7".into()
+            )
+        ]
+    );
+    let got = run(&[
+        "config",
+        "get",
+        p(&f),
+        "virtual.LVS-HTTP.server.Web2.weight",
+    ]);
+    assert_eq!(stdout(&got), "7\n");
+}
+
+#[test]
+fn no_bump_and_dry_run() {
+    let (_d, f) = scratch(MASTER);
+    let before = fs::read_to_string(&f).expect("read");
+    let o = run(&["config", "set", "--dry-run", p(&f), "keepalive", "1"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        fs::read_to_string(&f).expect("read"),
+        before,
+        "dry run wrote the file"
+    );
+    let diff = stdout(&o);
+    assert!(
+        diff.contains("-serial_no = 31\n+serial_no = 32\n")
+            && diff.contains("-keepalive = 2\n+keepalive = 1\n"),
+        "{diff}"
+    );
+    let o = run(&["config", "set", "--no-bump", p(&f), "keepalive", "1"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(
+        changed_lines(&before, &fs::read_to_string(&f).expect("read")),
+        [(10, "keepalive = 2".into(), "keepalive = 1".into())]
+    );
+}
+
+#[test]
+fn invalid_edits_are_refused_and_the_file_is_untouched() {
+    let (_d, f) = scratch(MASTER);
+    let before = fs::read(&f).expect("read");
+    let mtime = fs::metadata(&f).expect("stat").mtime_nsec();
+    for (key, value, expect) in [
+        (
+            "virtual.LVS-HTTP.scheduler",
+            "wlcx",
+            "unknown scheduler \"wlcx\"",
+        ),
+        (
+            "keepalive",
+            "9",
+            "`deadtime` (6s) must be greater than `keepalive` (9s)",
+        ),
+        (
+            "virtual.LVS-HTTP.address",
+            "172.16.0.1",
+            "expected two words",
+        ),
+        (
+            "virtual.LVS-HTTP.schedular",
+            "rr",
+            "did you mean \"scheduler\"?",
+        ),
+        ("virtual.nope.port", "1", "no `virtual nope` block"),
+        (
+            "primary",
+            "172.16.0.3",
+            "`primary` and `backup` are both 172.16.0.3",
+        ),
+    ] {
+        let o = run(&["config", "set", p(&f), key, value]);
+        assert_ne!(code(&o), 0, "{key} = {value} was accepted");
+        assert!(stderr(&o).contains(expect), "{key}: {}", stderr(&o));
+    }
+    assert_eq!(fs::read(&f).expect("read"), before);
+    assert_eq!(fs::metadata(&f).expect("stat").mtime_nsec(), mtime);
+    let leftovers: Vec<_> = fs::read_dir(f.parent().expect("dir"))
+        .expect("ls")
+        .collect();
+    assert_eq!(leftovers.len(), 1, "temporary files left behind");
+}
+
+#[test]
+fn add_and_rm_blocks_with_file_indentation() {
+    let (_d, f) = scratch(MASTER);
+    let o = run(&[
+        "config",
+        "add",
+        p(&f),
+        "virtual.LVS-HTTP.server",
+        "Web5",
+        "address=172.16.0.9",
+        "active=1",
+        "weight=3",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = fs::read_to_string(&f).expect("read");
+    assert!(text.contains("     }\n     server Web5 {\n         address = 172.16.0.9\n         active = 1\n         weight = 3\n     }\n}\n"), "{text}");
+    assert!(text.starts_with("serial_no = 32\n"), "one add is one bump");
+    let o = run(&["config", "rm", p(&f), "virtual.LVS-HTTP.server.Web4"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = fs::read_to_string(&f).expect("read");
+    assert!(!text.contains("Web4") && text.starts_with("serial_no = 33\n"));
+    let o = run(&["config", "add", p(&f), "virtual", "LVS-HTTP"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("`virtual LVS-HTTP` already exists"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "config",
+        "add",
+        p(&f),
+        "virtual",
+        "web2",
+        "active=0",
+        "address=172.16.0.20 eth0:2",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        fs::read_to_string(&f).expect("read").ends_with(
+            "}\nvirtual web2 {\n     active = 0\n     address = 172.16.0.20 eth0:2\n}\n\n"
+        )
+    );
+}
+
+#[test]
+fn get_prints_values_defaults_and_blocks() {
+    let f = corpus(MASTER);
+    assert_eq!(stdout(&run(&["config", "get", p(&f), "deadtime"])), "6\n");
+    let o = run(&["config", "get", p(&f), "virtual.LVS-HTTP.persistent"]);
+    assert_eq!((code(&o), stdout(&o).as_str()), (0, "0\n"));
+    assert!(stderr(&o).contains("not set"));
+    let o = run(&["config", "get", p(&f), "virtual.LVS-HTTP.address"]);
+    assert_eq!(stdout(&o), "172.16.0.1 eth0:1\n");
+    let o = run(&["config", "get", p(&f), "virtual.LVS-HTTP.server.Web1"]);
+    assert!(stdout(&o).starts_with("     server Web1 {\n") && stdout(&o).ends_with("     }\n"));
+}
+
+#[test]
+fn bump_inserts_serial_when_absent() {
+    let (_d, f) = scratch("OpenDocCN__netkiller-tut-zh__mysql_fragment.cf");
+    let before = fs::read_to_string(&f).expect("read");
+    assert_eq!(code(&run(&["config", "bump", p(&f)])), 0);
+    assert_eq!(
+        fs::read_to_string(&f).expect("read"),
+        format!("serial_no = 1\n{before}")
+    );
+    assert_eq!(code(&run(&["config", "bump", p(&f)])), 0);
+    assert!(
+        fs::read_to_string(&f)
+            .expect("read")
+            .starts_with("serial_no = 2\n")
+    );
+}
+
+#[test]
+fn diff_reports_what_a_reload_changes() {
+    let o = run(&[
+        "config",
+        "diff",
+        p(&corpus(MASTER)),
+        p(&corpus("OpenDocCN__netkiller-tut-zh__slave_serial30.cf")),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        stdout(&o),
+        "~ serial_no: 31 -> 30\n~ virtual.LVS-HTTP.server.Web4.weight: 0 -> 3\n"
+    );
+    let o = run(&["config", "diff", p(&corpus(MASTER)), p(&corpus(MASTER))]);
+    assert_eq!((code(&o), stdout(&o).as_str()), (0, ""));
+    let o = run(&[
+        "config",
+        "diff",
+        "--format",
+        "json",
+        p(&corpus(MASTER)),
+        p(&corpus("OpenDocCN__netkiller-tut-zh__slave_serial30.cf")),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        v["changes"][1]["path"],
+        "virtual.LVS-HTTP.server.Web4.weight"
+    );
+}
+
+#[test]
+fn writes_keep_mode_and_owner() {
+    let (_d, f) = scratch(MASTER);
+    fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).expect("chmod");
+    let root = nix_is_root();
+    if root {
+        // piranha's RPM installs lvs.cf as root:piranha (gid 60), mode 0664 (piranha.md §9).
+        std::os::unix::fs::chown(&f, Some(0), Some(60)).expect("chown");
+    }
+    assert_eq!(code(&run(&["config", "bump", p(&f)])), 0);
+    let m = fs::metadata(&f).expect("stat");
+    assert_eq!(m.mode() & 0o7777, 0o640);
+    if root {
+        assert_eq!((m.uid(), m.gid()), (0, 60));
+    }
+}
+
+fn nix_is_root() -> bool {
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+#[test]
+fn concurrent_editors_never_lose_a_bump() {
+    let (_d, f) = scratch(MASTER);
+    let (editors, rounds) = (6, 5);
+    let handles: Vec<_> = (0..editors)
+        .map(|_| {
+            let f = f.clone();
+            std::thread::spawn(move || {
+                for _ in 0..rounds {
+                    let o = run(&["config", "bump", p(&f)]);
+                    assert_eq!(code(&o), 0, "{}", stderr(&o));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("editor thread");
+    }
+    let text = fs::read_to_string(&f).expect("read");
+    assert!(
+        text.starts_with(&format!("serial_no = {}\n", 31 + editors * rounds)),
+        "{}",
+        text.lines().next().unwrap_or("")
+    );
+}
+
+#[test]
+fn hostile_files_get_diagnostics_never_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inputs: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"\xff\xfe bad utf8\n".to_vec(),
+        b"virtual a {\n".repeat(500),
+        b"}\n".repeat(100),
+        b"\"".to_vec(),
+        b"port = 99999999999999999999999\n".to_vec(),
+        b"\0\0\0".to_vec(),
+        vec![b'x'; 100_000],
+        b"\r\r\r=\r".to_vec(),
+        "virtual \u{1F600} {\n address = \u{e9} eth0\n}\n"
+            .as_bytes()
+            .to_vec(),
+    ];
+    for (i, bytes) in inputs.iter().enumerate() {
+        let f = dir.path().join(format!("in{i}.cf"));
+        fs::write(&f, bytes).expect("write");
+        for args in [
+            vec!["config", "check", p(&f)],
+            vec!["config", "check", "--format", "json", p(&f)],
+            vec!["config", "set", p(&f), "keepalive", "3"],
+            vec!["config", "get", p(&f), "virtual.a.port"],
+            vec!["config", "bump", p(&f)],
+            vec!["config", "diff", p(&f), p(&f)],
+        ] {
+            let o = run(&args);
+            let c = code(&o);
+            assert!((0..=2).contains(&c), "input {i} {args:?}: exit {c}");
+            assert!(
+                !stderr(&o).contains("panicked"),
+                "input {i} {args:?}: {}",
+                stderr(&o)
+            );
+        }
+    }
+    let o = run(&["config", "check", p(&dir.path().join("in1.cf"))]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("in1.cf:1:1: error: file is not valid UTF-8 text"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["config", "check", p(&dir.path().join("missing.cf"))]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
+}
