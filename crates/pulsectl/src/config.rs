@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
 
 /// Text output shows at most this many diagnostics (JSON shows all).
-const MAX_SHOWN: usize = 50;
+const MAX_SHOWN: usize = 20;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ConfigCommand {

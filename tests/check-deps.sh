@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The pure crates stay pure (ARCHITECTURE.md, "Invariants"): no async runtime, no sockets, no
+# netlink, no clock reads, no unsafe. Fails with the offending crate or line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pure_crates=(pulse-lvscf)
+forbidden='^(tokio|socket2|nix|neli|pnet|libc|mio|rtnetlink|netlink-[a-z-]+) '
+status=0
+for c in "${pure_crates[@]}"; do
+    deps=$(cargo tree --locked -e normal -p "$c" --prefix none --format '{p}' | sort -u)
+    if bad=$(grep -E "$forbidden" <<<"$deps"); then
+        echo "error: pure crate $c depends on: $bad"
+        status=1
+    fi
+    dir="crates/$c/src"
+    if grep -rnE 'Instant::now|SystemTime::now|std::fs::|std::net::(Udp|Tcp)|unsafe ' "$dir"; then
+        echo "error: pure crate $c reads the clock, touches files or sockets, or uses unsafe (above)"
+        status=1
+    fi
+done
+[ "$status" = 0 ] && echo "dependency rules hold for: ${pure_crates[*]}"
+exit "$status"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every check and test of the project, in the order CI runs them. Needs only the Rust
+# toolchain (with rustfmt, clippy and, if present, cargo-nextest); `.ci/run` installs the rest.
+# Tests that need root or namespaces skip with a printed reason when they cannot run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format"
+cargo fmt --all --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "docs"
+RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --locked --quiet
+cargo test --workspace --doc --locked --quiet
+
+step "dependency rules (ARCHITECTURE.md, invariants)"
+bash tests/check-deps.sh
+
+step "fuzz target builds (replayed on stable by pulse-lvscf's fuzz_replay test)"
+cargo check --manifest-path fuzz/Cargo.toml --quiet
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
