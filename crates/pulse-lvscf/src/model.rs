@@ -521,6 +521,17 @@ impl<'a> Builder<'a> {
                 )),
             );
         }
+        if !kw.piranha {
+            self.diags.push(
+                Diagnostic::warning(
+                    "pulse-keyword",
+                    Some(doc.token_span(i, key)),
+                    format!("`{name}` is a Pulse keyword"),
+                )
+                .with_help("piranha 0.8.6 rejects it (\"unknown command\")")
+                .pulse_only(),
+            );
+        }
         if kw.ignored {
             self.diags.push(
                 Diagnostic::warning(

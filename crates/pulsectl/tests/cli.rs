@@ -424,3 +424,62 @@ fn hostile_files_get_diagnostics_never_a_panic() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
 }
+
+#[test]
+fn killing_an_editor_mid_write_leaves_the_old_or_the_new_file() {
+    // A big file so that a kill lands inside the write often enough to matter.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("lvs.cf");
+    let mut text = String::from("serial_no = 1\nprimary = 192.0.2.11\nbackup = 192.0.2.12\n");
+    for v in 0..150 {
+        text.push_str(&format!(
+            "virtual v{v} {{\n     active = 1\n     address = 10.0.{v}.1 eth0:1\n"
+        ));
+        for s in 0..20 {
+            text.push_str(&format!("     server s{s} {{\n         address = 10.1.{v}.{s}\n         active = 1\n         weight = 1\n     }}\n"));
+        }
+        text.push_str("}\n");
+    }
+    fs::write(&f, &text).expect("write");
+    let mut serial = 1;
+    for round in 0..40u64 {
+        let mut child = Command::new(BIN)
+            .args([
+                "config",
+                "set",
+                p(&f),
+                "virtual.v7.server.s3.weight",
+                &round.to_string(),
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        // Deterministic spread of kill times from 0 to 200 ms (a debug-build edit of this file takes ~120 ms).
+        std::thread::sleep(std::time::Duration::from_micros((round * 5077) % 200_000));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        let now = fs::read_to_string(&f).expect("read");
+        let parsed = pulse_lvscf_parse(&now);
+        assert!(parsed.0, "round {round} ({status}): the file is broken");
+        assert!(
+            parsed.1 == serial || parsed.1 == serial + 1,
+            "round {round}: serial {} after {serial}",
+            parsed.1
+        );
+        serial = parsed.1;
+    }
+    eprintln!("edits that completed: {} of 40", serial - 1);
+    // The lock died with its holders: a normal edit still goes through at once.
+    let o = run(&["config", "bump", p(&f)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// (valid, serial_no) of a file, via `pulsectl config check --format json`.
+fn pulse_lvscf_parse(text: &str) -> (bool, i64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("copy.cf");
+    fs::write(&f, text).expect("write");
+    let o = run(&["config", "check", "--format", "json", p(&f)]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    (v["valid"] == true, v["serial_no"].as_i64().unwrap_or(-1))
+}
