@@ -8,6 +8,7 @@
 use crate::model::{LvsConfig, RealServer, VirtualService};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::{HashMap, VecDeque};
 
 /// One difference.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -29,99 +30,109 @@ pub fn diff(old: &LvsConfig, new: &LvsConfig) -> Vec<Change> {
         ..c.clone()
     };
     fields(&mut out, "", &strip(old), &strip(new));
-    blocks(&mut out, "virtual", &old.virtuals, &new.virtuals);
-    blocks(&mut out, "failover", &old.failovers, &new.failovers);
+    pair(&mut out, "virtual", &old.virtuals, &new.virtuals);
+    pair(&mut out, "failover", &old.failovers, &new.failovers);
     out
 }
 
-fn blocks(out: &mut Vec<Change>, kind: &str, old: &[VirtualService], new: &[VirtualService]) {
-    let key = |v: &VirtualService| {
-        if v.address.is_some() || v.fwmark != 0 {
-            v.identity().to_string()
-        } else {
-            format!("name {}", v.name)
-        }
-    };
-    let mut matched = vec![false; old.len()];
-    for n in new {
-        let found = (0..old.len())
-            .find(|&i| !matched[i] && key(&old[i]) == key(n))
-            .or_else(|| (0..old.len()).find(|&i| !matched[i] && old[i].name == n.name));
-        let path = format!("{kind}.{}", n.name);
-        match found {
-            Some(i) => {
-                matched[i] = true;
-                let o = &old[i];
-                if o.name != n.name {
-                    out.push(Change {
-                        path: format!("{path}.name"),
-                        old: Some(o.name.clone()),
-                        new: Some(n.name.clone()),
-                    });
-                }
-                let strip = |v: &VirtualService| VirtualService {
-                    servers: Vec::new(),
-                    name: String::new(),
-                    ..v.clone()
-                };
-                fields(out, &path, &strip(o), &strip(n));
-                servers(out, &path, &o.servers, &n.servers);
-            }
-            None => out.push(Change {
-                path,
-                old: None,
-                new: Some(key(n)),
-            }),
+/// A block that can be matched between two files and compared.
+trait Keyed: Serialize + Clone {
+    /// The block name.
+    fn name(&self) -> &str;
+    /// What identifies it to the kernel, if it has an identity yet.
+    fn key(&self) -> Option<String>;
+    /// A copy without name and children, for comparing its own fields.
+    fn own_fields(&self) -> Self;
+    /// Compare children (a virtual's servers).
+    fn children(_out: &mut Vec<Change>, _path: &str, _old: &Self, _new: &Self) {}
+}
+
+impl Keyed for VirtualService {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn key(&self) -> Option<String> {
+        (self.address.is_some() || self.fwmark != 0).then(|| self.identity().to_string())
+    }
+    fn own_fields(&self) -> Self {
+        Self {
+            servers: Vec::new(),
+            name: String::new(),
+            ..self.clone()
         }
     }
-    for (i, o) in old.iter().enumerate() {
-        if !matched[i] {
-            out.push(Change {
-                path: format!("{kind}.{}", o.name),
-                old: Some(key(o)),
-                new: None,
-            });
+    fn children(out: &mut Vec<Change>, path: &str, old: &Self, new: &Self) {
+        pair(out, &format!("{path}.server"), &old.servers, &new.servers);
+    }
+}
+
+impl Keyed for RealServer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn key(&self) -> Option<String> {
+        self.address.as_ref().map(|a| format!("{a}:{}", self.port))
+    }
+    fn own_fields(&self) -> Self {
+        Self {
+            name: String::new(),
+            ..self.clone()
         }
     }
 }
 
-fn servers(out: &mut Vec<Change>, parent: &str, old: &[RealServer], new: &[RealServer]) {
-    let key = |s: &RealServer| s.address.as_ref().map(|a| format!("{a}:{}", s.port));
+/// Match `new` against `old` by key, then by name; report renames, field changes, additions and
+/// removals under `prefix` (`virtual`, `virtual.web.server`).
+fn pair<T: Keyed>(out: &mut Vec<Change>, prefix: &str, old: &[T], new: &[T]) {
+    let describe = |t: &T| t.key().unwrap_or_else(|| "(no address)".into());
+    // Old indices by key and by name, in file order; matched ones are taken out.
+    let mut by_key: HashMap<String, VecDeque<usize>> = HashMap::new();
+    let mut by_name: HashMap<&str, VecDeque<usize>> = HashMap::new();
+    for (i, o) in old.iter().enumerate() {
+        if let Some(k) = o.key() {
+            by_key.entry(k).or_default().push_back(i);
+        }
+        by_name.entry(o.name()).or_default().push_back(i);
+    }
     let mut matched = vec![false; old.len()];
-    for n in new {
-        let found = (0..old.len())
-            .find(|&i| !matched[i] && key(&old[i]).is_some() && key(&old[i]) == key(n))
-            .or_else(|| (0..old.len()).find(|&i| !matched[i] && old[i].name == n.name));
-        let path = format!("{parent}.server.{}", n.name);
-        match found {
-            Some(i) => {
+    let mut take = |q: Option<&mut VecDeque<usize>>, matched: &mut Vec<bool>| {
+        let q = q?;
+        while let Some(i) = q.pop_front() {
+            if !matched[i] {
                 matched[i] = true;
-                let o = &old[i];
-                if o.name != n.name {
-                    out.push(Change {
-                        path: format!("{path}.name"),
-                        old: Some(o.name.clone()),
-                        new: Some(n.name.clone()),
-                    });
-                }
-                let strip = |s: &RealServer| RealServer {
-                    name: String::new(),
-                    ..s.clone()
-                };
-                fields(out, &path, &strip(o), &strip(n));
+                return Some(i);
             }
-            None => out.push(Change {
+        }
+        None
+    };
+    for n in new {
+        let path = format!("{prefix}.{}", n.name());
+        let found = take(n.key().and_then(|k| by_key.get_mut(&k)), &mut matched)
+            .or_else(|| take(by_name.get_mut(n.name()), &mut matched));
+        let Some(i) = found else {
+            out.push(Change {
                 path,
                 old: None,
-                new: Some(key(n).unwrap_or_else(|| "(no address)".into())),
-            }),
+                new: Some(describe(n)),
+            });
+            continue;
+        };
+        let o = &old[i];
+        if o.name() != n.name() {
+            out.push(Change {
+                path: format!("{path}.name"),
+                old: Some(o.name().into()),
+                new: Some(n.name().into()),
+            });
         }
+        fields(out, &path, &o.own_fields(), &n.own_fields());
+        T::children(out, &path, o, n);
     }
     for (i, o) in old.iter().enumerate() {
         if !matched[i] {
             out.push(Change {
-                path: format!("{parent}.server.{}", o.name),
-                old: Some(key(o).unwrap_or_else(|| "(no address)".into())),
+                path: format!("{prefix}.{}", o.name()),
+                old: Some(describe(o)),
                 new: None,
             });
         }
