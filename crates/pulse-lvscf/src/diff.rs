@@ -95,7 +95,7 @@ fn pair<T: Keyed>(out: &mut Vec<Change>, prefix: &str, old: &[T], new: &[T]) {
         by_name.entry(o.name()).or_default().push_back(i);
     }
     let mut matched = vec![false; old.len()];
-    let mut take = |q: Option<&mut VecDeque<usize>>, matched: &mut Vec<bool>| {
+    let take = |q: Option<&mut VecDeque<usize>>, matched: &mut [bool]| {
         let q = q?;
         while let Some(i) = q.pop_front() {
             if !matched[i] {
