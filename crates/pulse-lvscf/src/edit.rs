@@ -67,6 +67,14 @@ pub enum EditError {
         "invalid block name {0:?}: names are one word without blanks, quotes, braces, `#` or `.`"
     )]
     BadName(String),
+    /// A block the edit must go after has no closing `}`.
+    #[error("`{kind} {name}` has no closing `}}`; add it before adding blocks after it")]
+    Unclosed {
+        /// `virtual`, `failover` or `server`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
     /// `serial_no` is not a number, so it cannot be bumped.
     #[error("`serial_no = {0}` is not a number; fix it before bumping")]
     BadSerial(String),
@@ -209,7 +217,14 @@ pub fn set(doc: &Document, path: &Path, value: &str) -> Result<String, EditError
                 let eq = text[key.end..]
                     .find('=')
                     .map_or(text.len(), |p| key.end + p + 1);
-                format!("{} {written}{}", &text[..eq], &text[eq..])
+                let rest = &text[eq..];
+                // Keep a trailing `#comment` a separate word, or it would become part of the value.
+                let sep = if rest.starts_with(['#', '"', '\'']) {
+                    " "
+                } else {
+                    ""
+                };
+                format!("{} {written}{sep}{rest}", &text[..eq])
             }
         };
         return Ok(replace_line(doc, i, &new_line));
@@ -238,7 +253,10 @@ pub fn remove(doc: &Document, path: &Path) -> Result<String, EditError> {
     let mut out = doc.src().to_string();
     // Back to front so earlier byte offsets stay valid.
     for &i in lines.iter().rev() {
-        out.replace_range(line_bytes(doc, i..i + 1), "");
+        let range = line_bytes(doc, i..i + 1);
+        let at = range.start;
+        out.replace_range(range, "");
+        keep_line_boundary(&mut out, at);
     }
     Ok(out)
 }
@@ -251,7 +269,8 @@ pub fn add_block(
     kind: BlockKind,
     name: &str,
 ) -> Result<String, EditError> {
-    if name.is_empty() || name.contains([' ', '\t', '"', '\'', '{', '}', '#', '.', '\r', '\n']) {
+    if name.is_empty() || name.contains([' ', '\t', '"', '\'', '{', '}', '#', '.', '=', '\r', '\n'])
+    {
         return Err(EditError::BadName(name.to_string()));
     }
     let ok_here = matches!(
@@ -284,6 +303,16 @@ pub fn add_block(
             p.close.unwrap_or(p.line_range().end)
         }
     };
+    // An unclosed block runs to the end of the file: anything put after its start lands inside.
+    if let Some(Item::Block(open)) = items.last()
+        && open.close.is_none()
+        && at > open.open
+    {
+        return Err(EditError::Unclosed {
+            kind: open.kind.keyword(),
+            name: open.name.clone(),
+        });
+    }
     let indent = match siblings.last() {
         Some(b) => indent_of(doc.line_text(b.open)).to_string(),
         None if parent.is_empty() => String::new(),
@@ -347,6 +376,12 @@ pub fn format_value(kw: &Keyword, value: &str) -> Result<String, EditError> {
                 .split_whitespace()
                 .filter(|w| *w != "[" && *w != "]")
                 .collect();
+            if words
+                .iter()
+                .any(|w| w.starts_with('#') || w.contains(['"', '\'']))
+            {
+                return Err(bad("list words cannot contain quotes or start with `#`"));
+            }
             Ok(format!("[ {} ]", words.join(" ")))
         }
         Form::Quoted => {
@@ -545,8 +580,21 @@ fn lines_text(doc: &Document, lines: Range<usize>) -> String {
 
 fn splice(doc: &Document, lines: Range<usize>, text: &str) -> String {
     let mut out = doc.src().to_string();
-    out.replace_range(line_bytes(doc, lines), text);
+    let range = line_bytes(doc, lines);
+    let at = range.start + text.len();
+    out.replace_range(range, text);
+    keep_line_boundary(&mut out, at);
     out
+}
+
+/// After a splice that ends at byte `at`: a lone `\r` now right before the `\n` of a blank line
+/// would read as one `\r\n` and swallow that line (only in files that mix `\r` and `\n` line
+/// ends). Make that blank line `\r\n`, so every line stays a line.
+fn keep_line_boundary(out: &mut String, at: usize) {
+    let b = out.as_bytes();
+    if at > 0 && b.get(at - 1) == Some(&b'\r') && b.get(at) == Some(&b'\n') {
+        out.insert(at, '\r');
+    }
 }
 
 fn replace_line(doc: &Document, i: usize, new_text: &str) -> String {
@@ -564,7 +612,9 @@ fn insert_lines(doc: &Document, at: usize, text: &str) -> String {
         }
         out.push_str(text);
     } else {
-        out.insert_str(doc.lines()[at].text.start, text);
+        let start = doc.lines()[at].text.start;
+        out.insert_str(start, text);
+        keep_line_boundary(&mut out, start + text.len());
     }
     out
 }

@@ -399,10 +399,11 @@ fn tokens(
                 };
                 let end = i + 1 + rel + 1;
                 if end < b.len() && !is_blank(b[end]) {
+                    let next = text[end..].chars().next().map_or(1, char::len_utf8);
                     diags.push(
                         Diagnostic::error(
                             "text-after-quote",
-                            Some(span_of(text, line, end, end + 1)),
+                            Some(span_of(text, line, end, end + next)),
                             "unexpected text right after a closing quote",
                         )
                         .with_help("put a blank between the quoted value and what follows"),
