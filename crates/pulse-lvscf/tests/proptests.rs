@@ -930,7 +930,7 @@ fn check_edits(
         );
     }
     let kind = match blocks.len() {
-        0 if name.len() % 2 == 0 => BlockKind::Virtual,
+        0 if name.len().is_multiple_of(2) => BlockKind::Virtual,
         0 => BlockKind::Failover,
         _ => BlockKind::Server,
     };
