@@ -177,9 +177,10 @@ pub fn get(doc: &Document, path: &Path) -> Result<Got, EditError> {
     match assigns(doc, items, kw.name).last() {
         Some(&i) => {
             let text = doc.line_text(i);
-            let LineKind::Assign { values, .. } = &doc.lines()[i].kind else {
+            let LineKind::Assign { values: v, .. } = &doc.lines()[i].kind else {
                 return Err(EditError::NotSet(path.to_string()));
             };
+            let values = doc.tokens(v);
             Ok(Got::Value(
                 values
                     .iter()
@@ -205,9 +206,10 @@ pub fn set(doc: &Document, path: &Path, value: &str) -> Result<String, EditError
     let items = resolve(doc, &path.blocks)?;
     if let Some(&i) = assigns(doc, items, kw.name).last() {
         let text = doc.line_text(i);
-        let LineKind::Assign { key, values, .. } = &doc.lines()[i].kind else {
+        let LineKind::Assign { key, values: v, .. } = &doc.lines()[i].kind else {
             return Err(EditError::NotSet(path.to_string()));
         };
+        let values = doc.tokens(v);
         let new_line = match (values.first(), values.last()) {
             (Some(first), Some(last)) => {
                 format!("{}{written}{}", &text[..first.start], &text[last.end..])

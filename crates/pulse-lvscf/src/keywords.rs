@@ -151,7 +151,26 @@ pub const KEYWORDS: &[Keyword] = &[
 
 /// Look up a keyword in a scope.
 pub fn lookup(name: &str, scope: Scope) -> Option<&'static Keyword> {
-    KEYWORDS.iter().find(|k| k.name == name && k.scope == scope)
+    lookup_index(name, scope).map(|i| &KEYWORDS[i])
+}
+
+/// The index in [`KEYWORDS`] of a keyword in a scope. Runs once per statement of every file, so
+/// it looks only at keywords of the same length (a table built on first use).
+pub fn lookup_index(name: &str, scope: Scope) -> Option<usize> {
+    static BY_LEN: std::sync::OnceLock<Vec<Vec<usize>>> = std::sync::OnceLock::new();
+    let table = BY_LEN.get_or_init(|| {
+        let longest = KEYWORDS.iter().map(|k| k.name.len()).max().unwrap_or(0);
+        let mut t = vec![Vec::new(); longest + 1];
+        for (i, k) in KEYWORDS.iter().enumerate() {
+            t[k.name.len()].push(i);
+        }
+        t
+    });
+    table
+        .get(name.len())?
+        .iter()
+        .copied()
+        .find(|&i| KEYWORDS[i].scope == scope && KEYWORDS[i].name == name)
 }
 
 /// Keywords valid in `scope`, and other scopes where `name` is valid.

@@ -410,8 +410,8 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
         global_lines: HashMap::new(),
     };
     let mut cfg = LvsConfig::default();
-    let mut seen = HashMap::new();
-    let mut names: HashMap<(BlockKind, String), usize> = HashMap::new();
+    let mut seen = Seen::new();
+    let mut names: HashMap<(BlockKind, &str), usize> = HashMap::new();
     let mut primary_private_set = false;
     let mut backup_private: Option<Host> = None;
     let mut virtual_lines = Vec::new();
@@ -473,13 +473,36 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
     cfg
 }
 
+/// Which keywords a block has set so far, and on which line: indexed like [`keywords::KEYWORDS`].
+/// A fixed array, because a fresh map per block was a quarter of the validation time.
+struct Seen([u32; keywords::KEYWORDS.len()]);
+
+impl Seen {
+    fn new() -> Self {
+        Self([0; keywords::KEYWORDS.len()])
+    }
+
+    /// Record keyword `idx` on 0-based `line`; the line it was set on before, if any.
+    fn insert(&mut self, idx: usize, line: usize) -> Option<usize> {
+        let prev = std::mem::replace(
+            &mut self.0[idx],
+            u32::try_from(line + 1).unwrap_or(u32::MAX),
+        );
+        (prev != 0).then(|| prev as usize - 1)
+    }
+
+    fn contains(&self, name: &str, scope: Scope) -> bool {
+        keywords::lookup_index(name, scope).is_some_and(|i| self.0[i] != 0)
+    }
+}
+
 /// One `key = values` statement being read.
 struct Stmt<'a> {
     line: usize,
-    key: &'a str,
+    key: &'static str,
+    kw: &'static keywords::Keyword,
     text: &'a str,
-    values: Vec<Token>,
-    scope: Scope,
+    values: &'a [Token],
 }
 
 struct Builder<'a> {
@@ -492,23 +515,20 @@ struct Builder<'a> {
 impl<'a> Builder<'a> {
     /// Read line `i` as a statement of `scope`: unknown keywords, duplicates and ignored
     /// keywords are reported here. `None` for anything that is not a usable statement.
-    fn stmt(
-        &mut self,
-        i: usize,
-        scope: Scope,
-        seen: &mut HashMap<&'static str, usize>,
-    ) -> Option<Stmt<'a>> {
+    fn stmt(&mut self, i: usize, scope: Scope, seen: &mut Seen) -> Option<Stmt<'a>> {
         let doc = self.doc;
         let LineKind::Assign { key, values, .. } = &doc.lines()[i].kind else {
             return None;
         };
         let text = doc.line_text(i);
+        let values = doc.tokens(values);
         let name = key.raw(text);
-        let Some(kw) = keywords::lookup(name, scope) else {
+        let Some(idx) = keywords::lookup_index(name, scope) else {
             self.unknown_keyword(i, key, name, scope);
             return None;
         };
-        if let Some(prev) = seen.insert(kw.name, i) {
+        let kw = &keywords::KEYWORDS[idx];
+        if let Some(prev) = seen.insert(idx, i) {
             self.diags.push(
                 Diagnostic::warning(
                     "duplicate-keyword",
@@ -548,9 +568,9 @@ impl<'a> Builder<'a> {
         Some(Stmt {
             line: i,
             key: kw.name,
+            kw,
             text,
-            values: values.clone(),
-            scope,
+            values,
         })
     }
 
@@ -573,13 +593,13 @@ impl<'a> Builder<'a> {
         self.diags.push(d);
     }
 
-    fn span(&self, st: &Stmt<'_>, t: &Token) -> Span {
+    fn span(&self, st: &Stmt<'a>, t: &Token) -> Span {
         self.doc.token_span(st.line, t)
     }
 
     fn err(
         &mut self,
-        st: &Stmt<'_>,
+        st: &Stmt<'a>,
         t: &Token,
         code: &'static str,
         msg: String,
@@ -590,9 +610,9 @@ impl<'a> Builder<'a> {
     }
 
     /// Exactly `n` values, else "missing"/"unexpected" diagnostics.
-    fn values(&mut self, st: &Stmt<'_>, n: usize) -> Option<Vec<Token>> {
+    fn values(&mut self, st: &Stmt<'a>, n: usize) -> Option<&'a [Token]> {
         if st.values.len() == n {
-            return Some(st.values.clone());
+            return Some(st.values);
         }
         let key_tok = match &self.doc.lines()[st.line].kind {
             LineKind::Assign { key, .. } => *key,
@@ -644,16 +664,16 @@ impl<'a> Builder<'a> {
         None
     }
 
-    fn one(&mut self, st: &Stmt<'_>) -> Option<Token> {
+    fn one(&mut self, st: &Stmt<'a>) -> Option<Token> {
         self.values(st, 1).map(|v| v[0])
     }
 
-    fn int(&mut self, st: &Stmt<'_>) -> Option<i64> {
+    fn int(&mut self, st: &Stmt<'a>) -> Option<i64> {
         let t = self.one(st)?;
         self.int_token(st, &t)
     }
 
-    fn int_token(&mut self, st: &Stmt<'_>, t: &Token) -> Option<i64> {
+    fn int_token(&mut self, st: &Stmt<'a>, t: &Token) -> Option<i64> {
         let raw = t.unquoted(st.text);
         match value::parse_c_int(raw) {
             Ok(c) => {
@@ -703,7 +723,7 @@ impl<'a> Builder<'a> {
     }
 
     /// An integer in `lo..=hi`.
-    fn ranged<T: TryFrom<i64>>(&mut self, st: &Stmt<'_>, lo: i64, hi: i64) -> Option<T> {
+    fn ranged<T: TryFrom<i64>>(&mut self, st: &Stmt<'a>, lo: i64, hi: i64) -> Option<T> {
         let t = self.one(st)?;
         let v = self.int_token(st, &t)?;
         if v < lo || v > hi {
@@ -718,7 +738,7 @@ impl<'a> Builder<'a> {
         T::try_from(v).ok()
     }
 
-    fn bool(&mut self, st: &Stmt<'_>) -> Option<bool> {
+    fn bool(&mut self, st: &Stmt<'a>) -> Option<bool> {
         let t = self.one(st)?;
         let v = self.int_token(st, &t)?;
         match v {
@@ -738,10 +758,9 @@ impl<'a> Builder<'a> {
     }
 
     /// A string value as the daemons see it (piranha.md §2.1 quoting rules).
-    fn string(&mut self, st: &Stmt<'_>) -> Option<String> {
+    fn string(&mut self, st: &Stmt<'a>) -> Option<String> {
         let t = self.one(st)?;
-        let keeps_quotes =
-            keywords::lookup(st.key, st.scope).is_some_and(|k| k.form == keywords::Form::Quoted);
+        let keeps_quotes = st.kw.form == keywords::Form::Quoted;
         if keeps_quotes && t.quote == Some('\'') {
             let sp = self.span(st, &t);
             self.diags.push(
@@ -753,7 +772,7 @@ impl<'a> Builder<'a> {
         Some(t.unquoted(st.text).to_string())
     }
 
-    fn choice(&mut self, st: &Stmt<'_>, valid: &[&str], extension: &[&str]) -> Option<String> {
+    fn choice(&mut self, st: &Stmt<'a>, valid: &[&str], extension: &[&str]) -> Option<String> {
         let t = self.one(st)?;
         let v = t.unquoted(st.text);
         if valid.contains(&v) {
@@ -784,8 +803,14 @@ impl<'a> Builder<'a> {
     }
 
     /// A host token: inet_aton form, IPv6 (extension) or a host name.
-    fn host_token(&mut self, st: &Stmt<'_>, t: &Token, allow_zero: bool) -> Option<Host> {
+    fn host_token(&mut self, st: &Stmt<'a>, t: &Token, allow_zero: bool) -> Option<Host> {
         let raw = t.unquoted(st.text);
+        // The common case first: a plain dotted quad needs no diagnostic (and no span).
+        if let Ok(a) = raw.parse::<Ipv4Addr>()
+            && (allow_zero || !a.is_unspecified())
+        {
+            return Some(Host::Ip(IpAddr::V4(a)));
+        }
         let sp = self.span(st, t);
         if let Some(a) = value::inet_aton(raw) {
             if a.is_unspecified() && !allow_zero {
@@ -845,13 +870,13 @@ impl<'a> Builder<'a> {
         None
     }
 
-    fn host(&mut self, st: &Stmt<'_>, allow_zero: bool) -> Option<Host> {
+    fn host(&mut self, st: &Stmt<'a>, allow_zero: bool) -> Option<Host> {
         let t = self.one(st)?;
         self.host_token(st, &t, allow_zero)
     }
 
     /// `IP DEV`.
-    fn address_on_device(&mut self, st: &Stmt<'_>) -> Option<AddressOnDevice> {
+    fn address_on_device(&mut self, st: &Stmt<'a>) -> Option<AddressOnDevice> {
         let v = self.values(st, 2)?;
         let addr = self.host_token(st, &v[0], true)?;
         let dev = v[1].unquoted(st.text);
@@ -878,7 +903,7 @@ impl<'a> Builder<'a> {
     }
 
     /// A netmask (`vip_nmask`, `nat_nmask`): dotted form only; `0.0.0.0` means none.
-    fn mask(&mut self, st: &Stmt<'_>) -> Option<Option<Ipv4Addr>> {
+    fn mask(&mut self, st: &Stmt<'a>) -> Option<Option<Ipv4Addr>> {
         let t = self.one(st)?;
         let raw = t.unquoted(st.text);
         let Some(m) = value::inet_aton(raw) else {
@@ -901,7 +926,7 @@ impl<'a> Builder<'a> {
     }
 
     /// A port: a number, or (if `names`) a service name such as `http`.
-    fn port(&mut self, st: &Stmt<'_>, names: bool) -> Option<u16> {
+    fn port(&mut self, st: &Stmt<'a>, names: bool) -> Option<u16> {
         let t = self.one(st)?;
         let raw = t.unquoted(st.text);
         if names && !raw.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') {
@@ -929,7 +954,7 @@ impl<'a> Builder<'a> {
     }
 
     /// `keepalive`/`deadtime`: whole seconds, or decimal seconds as a Pulse extension.
-    fn seconds(&mut self, st: &Stmt<'_>) -> Option<Seconds> {
+    fn seconds(&mut self, st: &Stmt<'a>) -> Option<Seconds> {
         let t = self.one(st)?;
         let raw = t.unquoted(st.text);
         let secs = if raw.contains('.') {
@@ -979,7 +1004,7 @@ impl<'a> Builder<'a> {
         Some(secs)
     }
 
-    fn global(&mut self, st: &Stmt<'_>, c: &mut LvsConfig) {
+    fn global(&mut self, st: &Stmt<'a>, c: &mut LvsConfig) {
         macro_rules! set {
             ($field:expr, $v:expr) => {
                 if let Some(v) = $v {
@@ -1054,11 +1079,11 @@ impl<'a> Builder<'a> {
 
     fn check_unique_name(
         &mut self,
-        blk: &Block,
+        blk: &'a Block,
         parent: Option<&str>,
-        names: &mut HashMap<(BlockKind, String), usize>,
+        names: &mut HashMap<(BlockKind, &'a str), usize>,
     ) {
-        if let Some(first) = names.insert((blk.kind, blk.name.clone()), blk.open) {
+        if let Some(first) = names.insert((blk.kind, blk.name.as_str()), blk.open) {
             let sp = self.doc.line_span(blk.open);
             let place = parent.map(|p| format!(" in `{p}`")).unwrap_or_default();
             self.diags.push(
@@ -1079,9 +1104,9 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn virtual_block(&mut self, blk: &Block) -> VirtualService {
+    fn virtual_block(&mut self, blk: &'a Block) -> VirtualService {
         let mut vs = VirtualService::new(&blk.name);
-        let mut seen = HashMap::new();
+        let mut seen = Seen::new();
         let mut servers = HashMap::new();
         // Servers without their own `port`, which took the virtual's port as parsed so far.
         let mut defaulted_ports: Vec<(usize, usize)> = Vec::new();
@@ -1117,7 +1142,7 @@ impl<'a> Builder<'a> {
             }
         }
         let kw = blk.kind.keyword();
-        if !seen.contains_key("active") {
+        if !seen.contains("active", Scope::Virtual) {
             let sp = self.doc.line_span(blk.open);
             self.diags.push(
                 Diagnostic::warning(
@@ -1131,7 +1156,7 @@ impl<'a> Builder<'a> {
                 .with_help("piranha's default is `active = 0`; add `active = 1` to use it"),
             );
         }
-        if !seen.contains_key("address") && (vs.active || !vs.servers.is_empty()) {
+        if !seen.contains("address", Scope::Virtual) && (vs.active || !vs.servers.is_empty()) {
             let why = if vs.active {
                 "is active"
             } else {
@@ -1149,7 +1174,7 @@ impl<'a> Builder<'a> {
         vs
     }
 
-    fn virtual_stmt(&mut self, st: &Stmt<'_>, vs: &mut VirtualService) {
+    fn virtual_stmt(&mut self, st: &Stmt<'a>, vs: &mut VirtualService) {
         macro_rules! set {
             ($field:expr, $v:expr) => {
                 if let Some(v) = $v {
@@ -1259,7 +1284,7 @@ impl<'a> Builder<'a> {
             weight: 1,
             port: port_so_far,
         };
-        let mut seen = HashMap::new();
+        let mut seen = Seen::new();
         for item in &blk.items {
             let Item::Line(i) = item else { continue };
             let Some(st) = self.stmt(*i, Scope::Server, &mut seen) else {
@@ -1299,7 +1324,7 @@ impl<'a> Builder<'a> {
                 _ => {}
             }
         }
-        if !seen.contains_key("active") {
+        if !seen.contains("active", Scope::Server) {
             self.diags.push(
                 Diagnostic::warning(
                     "inactive-by-default",
@@ -1312,7 +1337,7 @@ impl<'a> Builder<'a> {
                 .with_help("piranha's default is `active = 0`; add `active = 1` to use it"),
             );
         }
-        if rs.active && !seen.contains_key("address") {
+        if rs.active && !seen.contains("address", Scope::Server) {
             self.diags.push(
                 Diagnostic::error(
                     "missing-address",
@@ -1325,7 +1350,7 @@ impl<'a> Builder<'a> {
                 .with_help("add `address = IP` inside the server block"),
             );
         }
-        (rs, seen.contains_key("port"))
+        (rs, seen.contains("port", Scope::Server))
     }
 
     /// Checks that need the whole file.

@@ -45,7 +45,7 @@ pub fn split_lines(src: &str) -> impl Iterator<Item = (&str, Eol)> {
         if rest.is_empty() {
             return None;
         }
-        let (text, eol, len) = match rest.find(['\r', '\n']) {
+        let (text, eol, len) = match memchr::memchr2(b'\r', b'\n', rest.as_bytes()) {
             None => (rest, Eol::None, rest.len()),
             Some(i) if rest[i..].starts_with("\r\n") => (&rest[..i], Eol::CrLf, i + 2),
             Some(i) if rest.as_bytes()[i] == b'\r' => (&rest[..i], Eol::Cr, i + 1),
@@ -126,8 +126,9 @@ pub enum LineKind {
     Assign {
         /// The keyword.
         key: Token,
-        /// The values (one, or two for `address`/`nat_router`; any number here).
-        values: Vec<Token>,
+        /// The values (one, or two for `address`/`nat_router`; any number here), as a range of
+        /// [`Document::tokens`]: one array for the whole file instead of one per line.
+        values: Range<u32>,
         /// Byte offset of a trailing `# comment` (a Pulse extension).
         comment: Option<usize>,
     },
@@ -160,8 +161,8 @@ pub struct Line {
 pub enum Item {
     /// Index into [`Document::lines`]: a statement, comment, blank or invalid line.
     Line(usize),
-    /// A block.
-    Block(Block),
+    /// A block (boxed: most items are lines, and a line item should stay small).
+    Block(Box<Block>),
 }
 
 /// `KIND NAME { ... }`
@@ -204,7 +205,7 @@ fn last_line(items: &[Item]) -> Option<usize> {
 /// Iterate over the blocks among `items`.
 pub fn blocks_of(items: &[Item]) -> impl Iterator<Item = &Block> {
     items.iter().filter_map(|i| match i {
-        Item::Block(b) => Some(b),
+        Item::Block(b) => Some(&**b),
         Item::Line(_) => None,
     })
 }
@@ -214,17 +215,23 @@ pub fn blocks_of(items: &[Item]) -> impl Iterator<Item = &Block> {
 pub struct Document {
     src: String,
     lines: Vec<Line>,
+    tokens: Vec<Token>,
     items: Vec<Item>,
 }
 
 impl Document {
     /// Parse `src`. Never fails: problems become diagnostics and the line stays in the tree.
     pub fn parse(src: &str, diags: &mut Diagnostics) -> Self {
-        let mut lines = Vec::new();
+        // Count the terminators first (a fast SIMD scan) so the line and token tables are
+        // allocated once, at their final size: growing a 20 MB table by doubling costs more
+        // than the scan.
+        let capacity = memchr::memchr2_iter(b'\r', b'\n', src.as_bytes()).count() + 1;
+        let mut lines = Vec::with_capacity(capacity);
         let mut offset = 0;
         let mut crlf_seen = false;
+        let mut tokens = Vec::with_capacity(capacity);
         for (n, (text, eol)) in split_lines(src).enumerate() {
-            let kind = lex_line(text, n + 1, diags);
+            let kind = lex_line(text, n + 1, diags, &mut tokens);
             if eol == Eol::CrLf && !crlf_seen {
                 crlf_seen = true;
                 diags.push(
@@ -267,8 +274,16 @@ impl Document {
         Self {
             src: src.to_string(),
             lines,
+            tokens,
             items,
         }
+    }
+
+    /// The value tokens of an assignment (`LineKind::Assign::values`).
+    pub fn tokens(&self, values: &Range<u32>) -> &[Token] {
+        self.tokens
+            .get(values.start as usize..values.end as usize)
+            .unwrap_or(&[])
     }
 
     /// The source text, unchanged.
@@ -370,17 +385,18 @@ fn tokens(
     from: usize,
     line: usize,
     diags: &mut Diagnostics,
-) -> Result<(Vec<Token>, Option<usize>), ()> {
+    out: &mut Vec<Token>,
+) -> Result<(Range<usize>, Option<usize>), ()> {
     let b = text.as_bytes();
-    let mut out = Vec::new();
+    let first = out.len();
     let mut i = from;
     loop {
         i = skip_blanks(b, i);
         if i >= b.len() {
-            return Ok((out, None));
+            return Ok((first..out.len(), None));
         }
         match b[i] {
-            b'#' => return Ok((out, Some(i))),
+            b'#' => return Ok((first..out.len(), Some(i))),
             q @ (b'"' | b'\'') => {
                 let Some(rel) = text[i + 1..].find(q as char) else {
                     diags.push(
@@ -448,7 +464,22 @@ fn tokens(
 }
 
 /// Classify one line. Pushes diagnostics for what cannot be understood.
-fn lex_line(text: &str, line: usize, diags: &mut Diagnostics) -> LineKind {
+/// Tokens of assignments stay in `arena`; those of other lines are dropped again.
+fn lex_line(text: &str, line: usize, diags: &mut Diagnostics, arena: &mut Vec<Token>) -> LineKind {
+    let mark = arena.len();
+    let kind = lex_line_into(text, line, diags, arena);
+    if !matches!(kind, LineKind::Assign { .. }) {
+        arena.truncate(mark);
+    }
+    kind
+}
+
+fn lex_line_into(
+    text: &str,
+    line: usize,
+    diags: &mut Diagnostics,
+    arena: &mut Vec<Token>,
+) -> LineKind {
     let b = text.as_bytes();
     let start = skip_blanks(b, 0);
     if start == b.len() {
@@ -502,7 +533,8 @@ fn lex_line(text: &str, line: usize, diags: &mut Diagnostics) -> LineKind {
         return LineKind::Invalid;
     }
     if word == "}" {
-        if let Ok((extra, comment)) = tokens(text, i, line, diags) {
+        if let Ok((r, comment)) = tokens(text, i, line, diags, arena) {
+            let extra = &arena[r];
             let end = comment.unwrap_or(b.len());
             if !extra.is_empty() {
                 diags.push(
@@ -527,9 +559,10 @@ fn lex_line(text: &str, line: usize, diags: &mut Diagnostics) -> LineKind {
         let blank_before = after > i;
         let value_from = after + 1;
         let blank_after = value_from >= b.len() || is_blank(b[value_from]);
-        let Ok((values, comment)) = tokens(text, value_from, line, diags) else {
+        let Ok((range, comment)) = tokens(text, value_from, line, diags, arena) else {
             return LineKind::Invalid;
         };
+        let values = &arena[range.clone()];
         if !blank_before || (!blank_after && !values.is_empty()) {
             diags.push(
                 Diagnostic::warning(
@@ -554,17 +587,21 @@ fn lex_line(text: &str, line: usize, diags: &mut Diagnostics) -> LineKind {
                 .pulse_only(),
             );
         }
+        // A file over 4 GiB is refused long before this (pulsectl reads at most 64 MiB).
+        let values = u32::try_from(range.start).unwrap_or(u32::MAX)
+            ..u32::try_from(range.end).unwrap_or(u32::MAX);
         return LineKind::Assign {
             key,
             values,
             comment,
         };
     }
-    let Ok((rest, comment)) = tokens(text, i, line, diags) else {
+    let Ok((range, comment)) = tokens(text, i, line, diags, arena) else {
         return LineKind::Invalid;
     };
+    let rest = &arena[range];
     if let Some(kind) = BlockKind::from_keyword(word) {
-        return lex_open(text, line, kind, &key, &rest, comment, diags);
+        return lex_open(text, line, kind, &key, rest, comment, diags);
     }
     if !crate::keywords::KEYWORDS.iter().any(|k| k.name == word) {
         // piranha.md §2.6: piranha checks the keyword before the `=` ("unknown command").
@@ -742,7 +779,7 @@ fn build_tree(src: &str, lines: &[Line], diags: &mut Diagnostics) -> Vec<Item> {
             LineKind::Close => match stack.pop() {
                 Some(mut b) => {
                     b.close = Some(i);
-                    push_item(&mut stack, &mut root, Item::Block(b));
+                    push_item(&mut stack, &mut root, Item::Block(Box::new(b)));
                 }
                 None => {
                     let col = text.find('}').unwrap_or(0);
@@ -774,7 +811,7 @@ fn build_tree(src: &str, lines: &[Line], diags: &mut Diagnostics) -> Vec<Item> {
             )
             .with_help("it is closed at the end of the file, as piranha does; add the missing `}`"),
         );
-        push_item(&mut stack, &mut root, Item::Block(b));
+        push_item(&mut stack, &mut root, Item::Block(Box::new(b)));
     }
     root
 }
@@ -831,7 +868,7 @@ mod tests {
             panic!("not an assignment")
         };
         assert_eq!(key.raw(doc.line_text(0)), "port");
-        assert_eq!(values[0].raw(doc.line_text(0)), "80");
+        assert_eq!(doc.tokens(values)[0].raw(doc.line_text(0)), "80");
         assert_eq!(d.0[0].code, "equals-without-blanks");
     }
 
@@ -842,6 +879,7 @@ mod tests {
         let LineKind::Assign { values, .. } = &doc.lines()[0].kind else {
             panic!("not an assignment")
         };
+        let values = doc.tokens(values);
         assert_eq!(values[0].quote, Some('"'));
         assert_eq!(
             values[0].unquoted(doc.line_text(0)),
