@@ -212,13 +212,13 @@ pub fn set(doc: &Document, path: &Path, value: &str) -> Result<String, EditError
         let values = doc.tokens(v);
         let new_line = match (values.first(), values.last()) {
             (Some(first), Some(last)) => {
-                format!("{}{written}{}", &text[..first.start], &text[last.end..])
+                format!("{}{written}{}", &text[..first.start()], &text[last.end()..])
             }
             _ => {
                 // `key =` with nothing after it: put the value after the `=`.
-                let eq = text[key.end..]
+                let eq = text[key.end()..]
                     .find('=')
-                    .map_or(text.len(), |p| key.end + p + 1);
+                    .map_or(text.len(), |p| key.end() + p + 1);
                 let rest = &text[eq..];
                 // Keep a trailing `#comment` a separate word, or it would become part of the value.
                 let sep = if rest.starts_with(['#', '"', '\'']) {

@@ -761,7 +761,7 @@ impl<'a> Builder<'a> {
     fn string(&mut self, st: &Stmt<'a>) -> Option<String> {
         let t = self.one(st)?;
         let keeps_quotes = st.kw.form == keywords::Form::Quoted;
-        if keeps_quotes && t.quote == Some('\'') {
+        if keeps_quotes && t.quote() == Some('\'') {
             let sp = self.span(st, &t);
             self.diags.push(
                 Diagnostic::warning("single-quoted", Some(sp), format!("the single quotes are part of the `{}` value", st.key))
@@ -1257,11 +1257,11 @@ impl<'a> Builder<'a> {
                     && st.values[0].raw(st.text) == "["
                     && st.values[st.values.len() - 1].raw(st.text) == "]";
                 if !ok {
-                    let t = st.values.first().copied().unwrap_or(Token {
-                        start: 0,
-                        end: st.text.len(),
-                        quote: None,
-                    });
+                    let t =
+                        st.values
+                            .first()
+                            .copied()
+                            .unwrap_or(Token::new(0, st.text.len(), None));
                     self.err(st, &t, "bad-list", "list expected".to_string())
                         .help = Some("write `dirs = [ a b ]`".into());
                 }
