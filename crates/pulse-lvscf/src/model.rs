@@ -411,7 +411,7 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
     };
     let mut cfg = LvsConfig::default();
     let mut seen = Seen::new();
-    let mut names: HashMap<(BlockKind, &str), usize> = HashMap::new();
+    let mut top_blocks = Vec::new();
     let mut primary_private_set = false;
     let mut backup_private: Option<Host> = None;
     let mut virtual_lines = Vec::new();
@@ -432,7 +432,7 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
                 b.global(&st, &mut cfg);
             }
             Item::Block(blk) if blk.kind != BlockKind::Server => {
-                b.check_unique_name(blk, None, &mut names);
+                top_blocks.push(&**blk);
                 let vs = b.virtual_block(blk);
                 let list = if blk.kind == BlockKind::Virtual {
                     &mut cfg.virtuals
@@ -448,6 +448,7 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
             Item::Block(_) => {}
         }
     }
+    b.check_unique_names(top_blocks, None);
     // piranha.md §2.1 post-processing: without primary_private both private addresses are the
     // public ones (a given backup_private is overwritten).
     if primary_private_set || cfg.primary.is_none() {
@@ -937,7 +938,10 @@ impl<'a> Builder<'a> {
                 .help = Some("write the port number".into());
             return None;
         }
-        if !names && value::service_port(raw).is_some() {
+        if !names
+            && raw.starts_with(|c: char| c.is_ascii_alphabetic())
+            && value::service_port(raw).is_some()
+        {
             self.err(st, &t, "bad-port", format!("integer expected, found `{raw}`")).help =
                 Some("a real server's `port` takes a number only (piranha looks up service names for the virtual's `port`, not here)".into());
             return None;
@@ -1077,14 +1081,19 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn check_unique_name(
-        &mut self,
-        blk: &'a Block,
-        parent: Option<&str>,
-        names: &mut HashMap<(BlockKind, &'a str), usize>,
-    ) {
-        if let Some(first) = names.insert((blk.kind, blk.name.as_str()), blk.open) {
-            let sp = self.doc.line_span(blk.open);
+    /// Report blocks whose kind and name repeat among `blocks` (siblings). Sorting instead of
+    /// hashing: tens of thousands of server names go through here.
+    fn check_unique_names(&mut self, mut blocks: Vec<&'a Block>, parent: Option<&str>) {
+        blocks.sort_by(|a, b| (a.kind, &a.name, a.open).cmp(&(b.kind, &b.name, b.open)));
+        let mut first = 0;
+        for i in 1..blocks.len() {
+            let dup = blocks[i];
+            if (blocks[first].kind, &blocks[first].name) != (dup.kind, &dup.name) {
+                first = i;
+                continue;
+            }
+            let first = blocks[first];
+            let sp = self.doc.line_span(dup.open);
             let place = parent.map(|p| format!(" in `{p}`")).unwrap_or_default();
             self.diags.push(
                 Diagnostic::error(
@@ -1092,13 +1101,13 @@ impl<'a> Builder<'a> {
                     Some(sp),
                     format!(
                         "duplicate {} name \"{}\"{place}",
-                        blk.kind.keyword(),
-                        blk.name
+                        dup.kind.keyword(),
+                        dup.name
                     ),
                 )
                 .with_help(format!(
                     "the first one is on line {}; names must be unique",
-                    first + 1
+                    first.open + 1
                 )),
             );
         }
@@ -1107,7 +1116,7 @@ impl<'a> Builder<'a> {
     fn virtual_block(&mut self, blk: &'a Block) -> VirtualService {
         let mut vs = VirtualService::new(&blk.name);
         let mut seen = Seen::new();
-        let mut servers = HashMap::new();
+        let mut servers = Vec::new();
         // Servers without their own `port`, which took the virtual's port as parsed so far.
         let mut defaulted_ports: Vec<(usize, usize)> = Vec::new();
         for item in &blk.items {
@@ -1131,7 +1140,7 @@ impl<'a> Builder<'a> {
                     }
                 }
                 Item::Block(sb) if sb.kind == BlockKind::Server => {
-                    self.check_unique_name(sb, Some(&blk.name), &mut servers);
+                    servers.push(&**sb);
                     let (rs, own_port) = self.server_block(sb, vs.port, &blk.name);
                     if !own_port {
                         defaulted_ports.push((vs.servers.len(), sb.open));
@@ -1141,6 +1150,7 @@ impl<'a> Builder<'a> {
                 Item::Block(_) => {}
             }
         }
+        self.check_unique_names(servers, Some(&blk.name));
         let kw = blk.kind.keyword();
         if !seen.contains("active", Scope::Virtual) {
             let sp = self.doc.line_span(blk.open);
