@@ -32,6 +32,12 @@ pub(crate) enum ConfigCommand {
         #[arg(long)]
         piranha: bool,
     },
+    /// Print the whole configuration as Pulse reads it, every default filled in, as JSON.
+    Show {
+        /// The file to read.
+        #[arg(default_value = DEFAULT_CONFIG)]
+        file: PathBuf,
+    },
     /// Print a value (or piranha's default if unset) or a whole block.
     Get {
         /// The file to read.
@@ -116,6 +122,7 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
             format,
             piranha,
         } => check(&file, format, piranha),
+        ConfigCommand::Show { file } => show(&file),
         ConfigCommand::Get { file, key } => get(&file, &key),
         ConfigCommand::Set {
             file,
@@ -160,8 +167,7 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
 
 /// Read and parse a file (no lock: for read-only commands).
 fn load(path: &Path) -> Result<(String, Parsed)> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(parse_bytes(bytes))
+    Ok(parse_bytes(crate::safe_write::read_config(path)?))
 }
 
 /// Decode and parse a file's bytes; lvs.cf is text, so invalid UTF-8 is a diagnostic, not a crash.
@@ -265,6 +271,16 @@ fn check(file: &Path, format: Format, piranha: bool) -> Result<u8> {
         }
     }
     Ok(if valid { exit::OK } else { exit::INVALID })
+}
+
+fn show(file: &Path) -> Result<u8> {
+    let (src, parsed) = load(file)?;
+    if !parsed.is_valid() {
+        print_diagnostics(&file.display().to_string(), &src, &parsed.diagnostics);
+        return Ok(exit::INVALID);
+    }
+    outln!("{}", serde_json::to_string_pretty(&parsed.config)?);
+    Ok(exit::OK)
 }
 
 fn get(file: &Path, key: &str) -> Result<u8> {

@@ -483,3 +483,47 @@ fn pulse_lvscf_parse(text: &str) -> (bool, i64) {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     (v["valid"] == true, v["serial_no"].as_i64().unwrap_or(-1))
 }
+
+#[test]
+fn show_prints_the_effective_model() {
+    let o = run(&[
+        "config",
+        "show",
+        p(&corpus("ssocopsacc__piranha__sample.cf")),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["heartbeat_port"], 1050);
+    assert_eq!(v["keepalive"], "6");
+    assert_eq!(v["virtuals"][0]["port"], 80); // `port = http`
+    assert_eq!(v["virtuals"][0]["pmask"], serde_json::Value::Null); // 255.255.255.255 = none
+    assert_eq!(v["virtuals"][1]["servers"][0]["port"], 21);
+    assert_eq!(
+        v["failovers"][0]["start_cmd"],
+        "/etc/rc.d/init.d/httpd start"
+    );
+    let bad = run(&[
+        "config",
+        "show",
+        p(&corpus(
+            "vincentmli__proxyos__keepalived_syntax_NOT_piranha.cf",
+        )),
+    ]);
+    assert_eq!((code(&bad), bad.stdout.is_empty()), (1, true));
+}
+
+#[test]
+fn oversized_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("huge.cf");
+    let file = fs::File::create(&f).expect("create");
+    file.set_len((64 << 20) + 1).expect("sparse file");
+    for args in [
+        vec!["config", "check", p(&f)],
+        vec!["config", "bump", p(&f)],
+    ] {
+        let o = run(&args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        assert!(stderr(&o).contains("larger than 64 MiB"), "{}", stderr(&o));
+    }
+}
