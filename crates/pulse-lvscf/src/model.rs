@@ -426,7 +426,7 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
                 }
                 if st.key == "backup_private" {
                     // Applied after the loop: piranha overwrites it when primary_private is absent.
-                    backup_private = b.host(&st, false).map(Some).unwrap_or(None);
+                    backup_private = b.host(&st, false);
                     continue;
                 }
                 b.global(&st, &mut cfg);

@@ -510,23 +510,17 @@ fn lex_line_into(
     }
     let key = Token::new(start, i, None);
     let word = key.raw(text);
-    if word.is_empty() {
+    if word.is_empty() || word.starts_with(['"', '\'']) {
+        let (end, msg) = if word.is_empty() {
+            (start + 1, "expected a keyword before `=`")
+        } else {
+            (i, "expected a keyword, found a quoted value")
+        };
         diags.push(
             Diagnostic::error(
                 "missing-keyword",
-                Some(span_of(text, line, start, start + 1)),
-                "expected a keyword before `=`",
-            )
-            .with_help("a statement is `keyword = value`"),
-        );
-        return LineKind::Invalid;
-    }
-    if word.starts_with(['"', '\'']) {
-        diags.push(
-            Diagnostic::error(
-                "missing-keyword",
-                Some(span_of(text, line, start, i)),
-                "expected a keyword, found a quoted value",
+                Some(span_of(text, line, start, end)),
+                msg,
             )
             .with_help("a statement is `keyword = value`"),
         );
