@@ -1,0 +1,23 @@
+//! `pulse-proto`: the heartbeat between two directors, sans-IO.
+//!
+//! - [`wire`]: piranha 0.8.6's 4-byte heartbeat (byte-identical, so a Pulse node and a piranha
+//!   node form a pair) and Pulse's authenticated heartbeat (HMAC-SHA256, replay-proof sequence
+//!   numbers, the sender's `serial_no` and configuration digest).
+//! - [`fsm`]: the failover state machine ([`Heartbeat`]): piranha's rules (piranha.md §4.5)
+//!   with its bugs fixed, over any number of redundant links.
+//!
+//! Invariants: no sockets, no clocks (every input carries `now`), no threads, no panics on
+//! input. The daemon drives it: feed datagrams, timeouts and commands; drain
+//! [`Heartbeat::poll_transmit`] and [`Heartbeat::poll_event`]; sleep until
+//! [`Heartbeat::poll_timeout`].
+
+#![warn(missing_docs)]
+
+pub mod fsm;
+pub mod wire;
+
+pub use fsm::{
+    ActivateReason, Command, CommandError, Config, DeactivateReason, Event, Heartbeat, Link,
+    Rejection, Status, Transmit, WireMode,
+};
+pub use wire::{AuthHeartbeat, DecodeError, HeartbeatKey, LegacyMagic};
