@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod arp;
 pub mod fsm;
 pub mod wire;
 

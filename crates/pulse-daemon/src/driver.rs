@@ -1,0 +1,579 @@
+//! The async shell around `pulse_proto::Heartbeat`: sockets, timers, signals and side effects.
+
+use crate::Options;
+use crate::plan::{Plan, VipClaim, plan};
+use anyhow::{Context, Result, bail};
+use pulse_lvscf::LvsConfig;
+use pulse_lvscf::model::Host;
+use pulse_proto::fsm::{
+    ActivateReason, Command, DeactivateReason, Event, Heartbeat, Rejection, WireMode,
+};
+use pulse_sys::{ArpSender, Rtnl};
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::UdpSocket;
+use tokio::process::Child;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+/// piranha's announcement schedule: 5 gratuitous ARPs per address, 1 s apart (piranha.md §8).
+const GARP_COUNT: u32 = 5;
+const GARP_INTERVAL: Duration = Duration::from_secs(1);
+/// How long lvsd gets to exit after SIGTERM before it is killed.
+const LVSD_STOP_GRACE: Duration = Duration::from_secs(10);
+/// At most one log line per rejection reason in this period.
+const REJECT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Everything checked and bound before daemonizing.
+pub(crate) struct Prepared {
+    cfg: LvsConfig,
+    plan: Plan,
+    sockets: Vec<std::net::UdpSocket>,
+}
+
+fn resolve(h: &Host) -> Option<Ipv4Addr> {
+    match h {
+        Host::Ip(std::net::IpAddr::V4(a)) => Some(*a),
+        Host::Ip(std::net::IpAddr::V6(_)) => None,
+        Host::Name(n) => (n.as_str(), 0)
+            .to_socket_addrs()
+            .ok()?
+            .find_map(|a| match a {
+                SocketAddr::V4(v4) => Some(*v4.ip()),
+                SocketAddr::V6(_) => None,
+            }),
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<LvsConfig> {
+    let src = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    let parsed = pulse_lvscf::parse(&src);
+    if !parsed.is_valid() {
+        let errors: String = parsed
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.render(&path.display().to_string(), &src))
+            .collect();
+        bail!("error parsing {}:\n{errors}", path.display());
+    }
+    Ok(parsed.config)
+}
+
+fn local_addresses() -> Vec<Ipv4Addr> {
+    pulse_sys::interfaces()
+        .into_iter()
+        .flat_map(|i| i.ipv4)
+        .collect()
+}
+
+/// Read the configuration, decide the role, bind the heartbeat sockets.
+pub(crate) fn prepare(opts: &Options) -> Result<Prepared> {
+    let cfg = load(&opts.config)?;
+    let plan = plan(&cfg, &local_addresses(), resolve)
+        .with_context(|| format!("in {}", opts.config.display()))?;
+    let mut sockets = Vec::new();
+    for l in &plan.links {
+        let s = std::net::UdpSocket::bind(l.local).with_context(|| {
+            format!(
+                "cannot create heartbeat socket on {}. running as root?",
+                l.local
+            )
+        })?;
+        s.set_nonblocking(true)?;
+        sockets.push(s);
+    }
+    Ok(Prepared { cfg, plan, sockets })
+}
+
+fn heartbeat_config(cfg: &LvsConfig, plan: &Plan, force_active: bool) -> pulse_proto::Config {
+    let canonical = serde_json::to_vec(cfg).unwrap_or_default();
+    let mut boot = [0u8; 8];
+    let _ = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut boot));
+    pulse_proto::Config {
+        primary: plan.primary,
+        links: plan.links.clone(),
+        keepalive: plan.keepalive,
+        deadtime: plan.deadtime,
+        mode: WireMode::Legacy { fos: false },
+        force_active,
+        serial_no: cfg.serial_no,
+        digest: pulse_proto::wire::config_digest(&canonical),
+        boot_id: u64::from_ne_bytes(boot),
+        wall_clock_us: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        replay_floor: 0,
+    }
+}
+
+/// Work that must wait until the heartbeat saying "inactive" has gone out.
+enum Later {
+    StopLvsd,
+    InactiveCmd,
+}
+
+struct Driver {
+    opts: Options,
+    cfg: LvsConfig,
+    plan: Plan,
+    hb: Heartbeat,
+    sockets: Vec<Arc<UdpSocket>>,
+    rtnl: Rtnl,
+    arp: Arc<Mutex<HashMap<String, ArpSender>>>,
+    arp_task: Option<tokio::task::JoinHandle<()>>,
+    lvsd: Option<Child>,
+    pending: Vec<Command>,
+    last_reject_log: HashMap<String, (Instant, u64)>,
+}
+
+pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
+    let Prepared { cfg, plan, sockets } = prepared;
+    let sockets: Vec<Arc<UdpSocket>> = sockets
+        .into_iter()
+        .map(|s| UdpSocket::from_std(s).map(Arc::new))
+        .collect::<std::io::Result<_>>()?;
+    let rtnl = Rtnl::connect()?;
+    let mut arp = HashMap::new();
+    for v in &plan.vips {
+        if !arp.contains_key(&v.base) {
+            arp.insert(v.base.clone(), ArpSender::open(&v.base)?);
+        }
+    }
+    let role = if plan.primary { "MASTER" } else { "BACKUP" };
+    info!("STARTING PULSE AS {role}");
+    let hb = Heartbeat::new(
+        heartbeat_config(&cfg, &plan, opts.forceactive),
+        Instant::now(),
+    );
+    let mut d = Driver {
+        opts,
+        cfg,
+        plan,
+        hb,
+        sockets,
+        rtnl,
+        arp: Arc::new(Mutex::new(arp)),
+        arp_task: None,
+        lvsd: None,
+        pending: Vec::new(),
+        last_reject_log: HashMap::new(),
+    };
+    d.remove_stale_vips();
+    d.run_cmd(d.cfg.inactive_cmd.clone(), "inactive_cmd");
+    d.main_loop().await
+}
+
+impl Driver {
+    async fn main_loop(&mut self) -> Result<()> {
+        let (tx, mut rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>)>(256);
+        for (link, sock) in self.sockets.iter().enumerate() {
+            let (sock, tx) = (sock.clone(), tx.clone());
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                loop {
+                    match sock.recv_from(&mut buf).await {
+                        Ok((n, from)) => {
+                            if tx.send((link, from, buf[..n].to_vec())).await.is_err() {
+                                return;
+                            }
+                        }
+                        // ICMP errors from a partner that is down surface here; keep listening.
+                        Err(e) => debug!(link, error = %e, "recvfrom() failed"),
+                    }
+                }
+            });
+        }
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        loop {
+            self.flush().await;
+            let deadline = self.hb.poll_timeout().map(tokio::time::Instant::from_std);
+            let timer = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let child = async {
+                match self.lvsd.as_mut() {
+                    Some(c) => c.wait().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some((link, from, data)) = rx.recv() => self.hb.handle_datagram(Instant::now(), link, from, &data),
+                () = timer => self.hb.handle_timeout(Instant::now()),
+                status = child => {
+                    self.lvsd = None;
+                    match status {
+                        Ok(s) => warn!(status = %s, "lvsd exited"),
+                        Err(e) => warn!(error = %e, "lvsd could not be waited for"),
+                    }
+                    self.pending.push(Command::ChildExited);
+                }
+                _ = term.recv() => return self.shutdown(15).await,
+                _ = int.recv() => return self.shutdown(2).await,
+                _ = hup.recv() => self.reload(),
+            }
+        }
+    }
+
+    async fn shutdown(&mut self, signo: i32) -> Result<()> {
+        info!("Terminating due to signal {signo}");
+        let _ = self.hb.handle_command(Instant::now(), Command::Shutdown);
+        self.flush().await;
+        Ok(())
+    }
+
+    /// Act on everything the state machine produced: events first (a release drops the VIPs),
+    /// then datagrams (the partner hears "inactive" right after), then slow work (lvsd's exit).
+    async fn flush(&mut self) {
+        loop {
+            for cmd in std::mem::take(&mut self.pending) {
+                if let Err(e) = self.hb.handle_command(Instant::now(), cmd) {
+                    debug!(error = %e, "command not applied");
+                }
+            }
+            let mut later = Vec::new();
+            while let Some(e) = self.hb.poll_event() {
+                self.on_event(e, &mut later);
+            }
+            while let Some(t) = self.hb.poll_transmit() {
+                if let Err(e) = self.sockets[t.link].send_to(t.payload(), t.dest).await {
+                    debug!(dest = %t.dest, error = %e, "heartbeat send failed");
+                }
+            }
+            for w in later {
+                match w {
+                    Later::StopLvsd => self.stop_lvsd().await,
+                    Later::InactiveCmd => {
+                        self.run_cmd(self.cfg.inactive_cmd.clone(), "inactive_cmd")
+                    }
+                }
+            }
+            if self.pending.is_empty() {
+                return;
+            }
+        }
+    }
+
+    fn on_event(&mut self, e: Event, later: &mut Vec<Later>) {
+        match e {
+            Event::Activate(reason) => {
+                let line = match reason {
+                    ActivateReason::PartnerDead => "partner dead: activating lvs",
+                    ActivateReason::PartnerInactive if self.plan.primary => {
+                        "backup inactive: activating lvs"
+                    }
+                    ActivateReason::PartnerInactive => "primary inactive: activating lvs",
+                    ActivateReason::Forced => "Forced active on startup: activating lvs",
+                    ActivateReason::Takeover => "takeover requested: activating lvs",
+                    ActivateReason::Handover => "partner handed over: activating lvs",
+                    ActivateReason::Retry => {
+                        "lvsd failed earlier and nobody serves: activating lvs"
+                    }
+                };
+                info!("{line}");
+                self.claim_vips();
+                self.announce();
+                self.run_cmd(self.cfg.active_cmd.clone(), "active_cmd");
+                self.start_lvsd();
+            }
+            Event::Deactivate(reason) => {
+                let line = match reason {
+                    DeactivateReason::PartnerActive => "partner active: deactivating LVS",
+                    DeactivateReason::LinkFailure => "local link failure: deactivating LVS",
+                    DeactivateReason::ChildFailed => "lvsd failed: deactivating LVS",
+                    DeactivateReason::Shutdown => "shutting down: deactivating LVS",
+                    DeactivateReason::Release => "release requested: deactivating LVS",
+                };
+                info!("{line}");
+                if let Some(t) = self.arp_task.take() {
+                    t.abort();
+                }
+                self.release_vips();
+                later.push(Later::StopLvsd);
+                later.push(Later::InactiveCmd);
+            }
+            Event::Reannounce => {
+                info!("partner active: resending arps");
+                self.run_cmd(self.cfg.active_cmd.clone(), "active_cmd");
+                self.claim_vips();
+                self.announce();
+            }
+            Event::PartnerUp => info!("partner heartbeat heard"),
+            Event::PartnerDead => {
+                info!(deadtime = ?self.plan.deadtime, "partner silent for deadtime")
+            }
+            Event::PartnerRestarted => info!("partner restarted"),
+            Event::ConfigMismatch { serial_no, .. } => warn!(
+                partner_serial_no = serial_no,
+                our_serial_no = self.cfg.serial_no,
+                "lvs.cf differs between the directors; copy the newer one to both"
+            ),
+            Event::ConfigMatch => info!(
+                serial_no = self.cfg.serial_no,
+                "lvs.cf matches the partner's again"
+            ),
+            Event::Rejected { link, from, why } => self.log_rejection(link, from, why),
+        }
+    }
+
+    fn log_rejection(&mut self, link: usize, from: SocketAddr, why: Rejection) {
+        let key = format!("{why:?}");
+        let now = Instant::now();
+        let entry = self
+            .last_reject_log
+            .entry(key)
+            .or_insert((now - REJECT_LOG_EVERY, 0));
+        entry.1 += 1;
+        if now.duration_since(entry.0) >= REJECT_LOG_EVERY {
+            let text = match why {
+                Rejection::NotFromPartner => "Unexpected heartbeat".to_string(),
+                Rejection::Incompatible => {
+                    "Incompatible heartbeat received -- other system not using identical services"
+                        .to_string()
+                }
+                Rejection::Replay => "replayed heartbeat".to_string(),
+                Rejection::Decode(e) => format!("bad heartbeat packet: {e}"),
+            };
+            warn!(link, %from, dropped = entry.1, "{text}");
+            *entry = (now, 0);
+        }
+    }
+
+    fn ifindex(name: &str) -> Option<u32> {
+        pulse_sys::interface(name).ok().map(|i| i.index)
+    }
+
+    fn claim_vips(&mut self) {
+        for v in &self.plan.vips {
+            let Some(idx) = Self::ifindex(&v.base) else {
+                error!(vip = %v.addr, ifname = %v.base, "no such interface; VIP not claimed");
+                continue;
+            };
+            match self
+                .rtnl
+                .add_address(idx, &v.base, &v.device, v.addr, v.prefix)
+            {
+                Ok(true) => {
+                    info!(vip = %v.addr, prefix = v.prefix, device = %v.device, "claimed VIP")
+                }
+                Ok(false) => debug!(vip = %v.addr, "VIP already present"),
+                Err(e) => error!("{e}"),
+            }
+        }
+    }
+
+    fn release_vips(&mut self) {
+        for v in &self.plan.vips {
+            release_vip(&self.rtnl, v);
+        }
+    }
+
+    /// At startup, an inactive node must not hold a VIP (left behind by a crash).
+    fn remove_stale_vips(&mut self) {
+        let Ok(addrs) = self.rtnl.addresses() else {
+            return;
+        };
+        for v in &self.plan.vips {
+            if addrs.iter().any(|a| a.addr == v.addr) {
+                warn!(vip = %v.addr, device = %v.device, "removing VIP left from a previous run");
+                release_vip(&self.rtnl, v);
+            }
+        }
+    }
+
+    /// The first gratuitous ARP for every address now; the rest of piranha's schedule in the
+    /// background.
+    fn announce(&mut self) {
+        if let Some(t) = self.arp_task.take() {
+            t.abort();
+        }
+        let vips: Vec<(String, Ipv4Addr)> = self
+            .plan
+            .vips
+            .iter()
+            .map(|v| (v.base.clone(), v.addr))
+            .collect();
+        send_arps(&self.arp, &vips);
+        let arp = self.arp.clone();
+        self.arp_task = Some(tokio::spawn(async move {
+            for _ in 1..GARP_COUNT {
+                tokio::time::sleep(GARP_INTERVAL).await;
+                send_arps(&arp, &vips);
+            }
+            info!("gratuitous lvs arps finished");
+        }));
+    }
+
+    fn start_lvsd(&mut self) {
+        if self.opts.test_start || self.lvsd.is_some() {
+            return;
+        }
+        let mut cmd = tokio::process::Command::new(&self.opts.lvsd);
+        cmd.arg(if self.opts.nodaemon {
+            "--nodaemon"
+        } else {
+            "--nofork"
+        })
+        .arg("-c")
+        .arg(&self.opts.config);
+        if self.opts.verbose {
+            cmd.arg("-v");
+        }
+        match cmd.spawn() {
+            Ok(child) => {
+                info!(pid = child.id(), path = %self.opts.lvsd.display(), "started lvsd");
+                self.lvsd = Some(child);
+            }
+            Err(e) => {
+                error!(path = %self.opts.lvsd.display(), error = %e, "cannot start lvsd");
+                self.pending.push(Command::ChildExited);
+            }
+        }
+    }
+
+    async fn stop_lvsd(&mut self) {
+        let Some(mut child) = self.lvsd.take() else {
+            return;
+        };
+        if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        match tokio::time::timeout(LVSD_STOP_GRACE, child.wait()).await {
+            Ok(_) => info!("lvsd stopped"),
+            Err(_) => {
+                warn!("lvsd did not stop within {LVSD_STOP_GRACE:?}; killing it");
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    /// `active_cmd`/`inactive_cmd`: split on single spaces, run without a shell, not waited for
+    /// (piranha.md §4.10). Not run in test mode.
+    fn run_cmd(&self, cmd: Option<String>, what: &str) {
+        let Some(line) = cmd.filter(|c| !c.is_empty()) else {
+            return;
+        };
+        if self.opts.test_start {
+            return;
+        }
+        let mut words = line.split(' ').filter(|w| !w.is_empty());
+        let Some(prog) = words.next() else { return };
+        match tokio::process::Command::new(prog).args(words).spawn() {
+            Ok(mut child) => {
+                debug!(what, command = %line, "started");
+                tokio::spawn(async move {
+                    let _ = child.wait().await;
+                });
+            }
+            Err(e) => error!(what, command = %line, error = %e, "cannot run"),
+        }
+    }
+
+    /// SIGHUP: re-read lvs.cf; a bad file changes nothing. Unlike piranha, never signals
+    /// process 0 when no lvsd runs (piranha.md §10 item 11).
+    fn reload(&mut self) {
+        info!("rereading configuration file");
+        let new = load(&self.opts.config).and_then(|cfg| {
+            let p = plan(&cfg, &local_addresses(), resolve)?;
+            Ok((cfg, p))
+        });
+        let (cfg, new_plan) = match new {
+            Ok(x) => x,
+            Err(e) => {
+                error!("reload failed, keeping the running configuration: {e:#}");
+                return;
+            }
+        };
+        if new_plan.links != self.plan.links || new_plan.primary != self.plan.primary {
+            warn!("heartbeat addresses or role changed; restart pulse to apply them");
+        }
+        let digest =
+            pulse_proto::wire::config_digest(&serde_json::to_vec(&cfg).unwrap_or_default());
+        let _ = self.hb.handle_command(
+            Instant::now(),
+            Command::Reconfigure {
+                keepalive: new_plan.keepalive,
+                deadtime: new_plan.deadtime,
+                serial_no: cfg.serial_no,
+                digest,
+            },
+        );
+        let old = std::mem::replace(&mut self.plan.vips, new_plan.vips.clone());
+        self.plan.keepalive = new_plan.keepalive;
+        self.plan.deadtime = new_plan.deadtime;
+        self.cfg = cfg;
+        if self.hb.is_active() {
+            for v in old.iter().filter(|v| !self.plan.vips.contains(v)) {
+                release_vip(&self.rtnl, v);
+            }
+            if self.plan.vips.iter().any(|v| !old.contains(v)) {
+                let mut arp = self
+                    .arp
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for v in &self.plan.vips {
+                    if !arp.contains_key(&v.base) {
+                        match ArpSender::open(&v.base) {
+                            Ok(s) => {
+                                arp.insert(v.base.clone(), s);
+                            }
+                            Err(e) => error!("{e}"),
+                        }
+                    }
+                }
+                drop(arp);
+                self.claim_vips();
+                self.announce();
+            }
+        }
+        if let Some(pid) = self
+            .lvsd
+            .as_ref()
+            .and_then(Child::id)
+            .and_then(|p| i32::try_from(p).ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGHUP,
+            );
+        }
+        info!(serial_no = self.cfg.serial_no, "configuration reloaded");
+    }
+}
+
+fn release_vip(rtnl: &Rtnl, v: &VipClaim) {
+    let Some(idx) = Driver::ifindex(&v.base) else {
+        return;
+    };
+    match rtnl.delete_address(idx, &v.base, v.addr, v.prefix) {
+        Ok(true) => info!(vip = %v.addr, device = %v.device, "released VIP"),
+        Ok(false) => {}
+        Err(e) => error!("{e}"),
+    }
+}
+
+fn send_arps(arp: &Mutex<HashMap<String, ArpSender>>, vips: &[(String, Ipv4Addr)]) {
+    let mut arp = arp
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (base, ip) in vips {
+        if let Some(s) = arp.get_mut(base)
+            && let Err(e) = s.announce(*ip)
+        {
+            error!("{e}");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `pulse`: runs on both directors; heartbeats, decides who is active, and on the active one
+//! claims the VIPs, announces them and runs lvsd. Command line as piranha's (piranha.md §4.1).
+//!
+//! ```text
+//!   UDP sockets (one per link) ──► recv tasks ──┐
+//!   signals (TERM, INT, HUP) ───────────────────┤
+//!   lvsd child exit ────────────────────────────┼──► driver loop ──► pulse_proto::Heartbeat
+//!   timer (Heartbeat::poll_timeout) ────────────┘        │
+//!                                                        ├─► transmits: send_to on the link's socket
+//!                                                        └─► events: VIPs (rtnetlink), GARP (AF_PACKET),
+//!                                                                    active_cmd/inactive_cmd, lvsd
+//! ```
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod driver;
+mod logging;
+mod plan;
+
+/// piranha's default configuration file.
+const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pulse",
+    about = "Heartbeat and failover for an LVS director pair (piranha-compatible)"
+)]
+pub(crate) struct Options {
+    /// Configuration file.
+    #[arg(short = 'c', long = "configfile", default_value = DEFAULT_CONFIG)]
+    pub(crate) config: PathBuf,
+    /// Stay in the foreground and log to stderr.
+    #[arg(short = 'n', long)]
+    pub(crate) nodaemon: bool,
+    /// Claim VIPs and send ARPs but do not start lvsd (piranha's test mode).
+    #[arg(short = 't', long = "test-start", alias = "norun")]
+    pub(crate) test_start: bool,
+    /// Become active at once on start.
+    #[arg(long)]
+    pub(crate) forceactive: bool,
+    /// More logging (and `-v` for lvsd).
+    #[arg(short = 'v', long)]
+    pub(crate) verbose: bool,
+    /// The LVS supervisor to run when active.
+    #[arg(long, default_value = "/usr/sbin/lvsd")]
+    pub(crate) lvsd: PathBuf,
+    /// The failover-services supervisor (service = fos; not supported yet).
+    #[arg(long, default_value = "/usr/sbin/fos")]
+    pub(crate) fos: PathBuf,
+    /// Pid file (written when daemonized, or whenever this is given).
+    #[arg(long)]
+    pub(crate) pidfile: Option<PathBuf>,
+    /// Print the version and exit.
+    #[arg(long)]
+    pub(crate) version: bool,
+}
+
+fn main() -> ExitCode {
+    let opts = Options::parse();
+    if opts.version {
+        println!("Program Version:\tpulse {}", env!("CARGO_PKG_VERSION"));
+        println!("A component of:\t\tpulse-{}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    match run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // piranha prints startup failures as `pulse: ...` on stderr and exits 1.
+            eprintln!("pulse: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(opts: Options) -> Result<()> {
+    // Everything that can fail on bad input happens before daemonizing, so the admin sees it.
+    let prepared = driver::prepare(&opts)?;
+    if !opts.nodaemon {
+        nix::unistd::daemon(false, false).context("cannot daemonize")?;
+    }
+    logging::init(!opts.nodaemon, opts.verbose);
+    let pidfile = opts
+        .pidfile
+        .clone()
+        .or_else(|| (!opts.nodaemon).then(|| PathBuf::from("/var/run/pulse.pid")));
+    if let Some(p) = &pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let result = rt.block_on(driver::run(opts, prepared));
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Err(e) = &result {
+        tracing::error!("{e:#}");
+    }
+    result
+}

@@ -1,0 +1,191 @@
+//! What this node does, derived from lvs.cf and its own addresses (piranha.md §4.2).
+
+use anyhow::{Result, bail};
+use pulse_lvscf::LvsConfig;
+use pulse_lvscf::model::{Host, Network, ServiceMode};
+use pulse_proto::Link;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// One address to hold while active: a VIP or the NAT router address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct VipClaim {
+    /// The address.
+    pub(crate) addr: Ipv4Addr,
+    /// Prefix length: from `vip_nmask`/`nat_nmask`, else 32 (see `docs/pulse.md`).
+    pub(crate) prefix: u8,
+    /// The device as written (`eth0:1`), used as the address label.
+    pub(crate) device: String,
+    /// The base device (`eth0`).
+    pub(crate) base: String,
+}
+
+/// This node's part in the pair.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// This node holds `primary`.
+    pub(crate) primary: bool,
+    /// Heartbeat links (empty: no partner).
+    pub(crate) links: Vec<Link>,
+    /// What to claim when active, in file order, each address once.
+    pub(crate) vips: Vec<VipClaim>,
+    /// `keepalive`.
+    pub(crate) keepalive: Duration,
+    /// `deadtime`.
+    pub(crate) deadtime: Duration,
+}
+
+/// How a plan can fail: the daemon exits with this message (piranha's wording where it has one).
+pub(crate) fn plan(
+    cfg: &LvsConfig,
+    local: &[Ipv4Addr],
+    resolve: impl Fn(&Host) -> Option<Ipv4Addr>,
+) -> Result<Plan> {
+    if cfg.service == ServiceMode::Fos {
+        bail!("service = fos is not supported yet; this release runs LVS (service = lvs) only");
+    }
+    let addr = |h: &Option<Host>, what: &str| -> Result<Option<Ipv4Addr>> {
+        match h {
+            None => Ok(None),
+            Some(h) => resolve(h)
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("cannot resolve {what} {h} to an IPv4 address")),
+        }
+    };
+    let Some(primary_ip) = addr(&cfg.primary, "primary")? else {
+        bail!("no `primary` address in the configuration");
+    };
+    let backup_ip = addr(&cfg.backup, "backup")?;
+    let primary = local.contains(&primary_ip);
+    if !primary && backup_ip.is_some_and(|b| !local.contains(&b)) {
+        bail!("this host holds neither the primary ({primary_ip}) nor the backup address");
+    }
+    let port = cfg.heartbeat_port;
+    let sock = |ip: Ipv4Addr| SocketAddr::from((ip, port));
+    let mut links = Vec::new();
+    match (cfg.backup_active, backup_ip) {
+        (true, Some(backup_ip)) => {
+            let (me, peer) = if primary {
+                (primary_ip, backup_ip)
+            } else {
+                (backup_ip, primary_ip)
+            };
+            links.push(Link {
+                local: sock(me),
+                peer: sock(peer),
+            });
+            let pp = addr(&cfg.primary_private, "primary_private")?.unwrap_or(primary_ip);
+            let bp = addr(&cfg.backup_private, "backup_private")?.unwrap_or(backup_ip);
+            if pp != primary_ip {
+                let (me, peer) = if primary { (pp, bp) } else { (bp, pp) };
+                links.push(Link {
+                    local: sock(me),
+                    peer: sock(peer),
+                });
+            }
+        }
+        _ if !primary => bail!("We are backup node and backup is marked inactive -- exiting pulse"),
+        _ => {}
+    }
+    let mut vips: Vec<VipClaim> = Vec::new();
+    for v in cfg.virtuals.iter().filter(|v| v.active) {
+        let Some(a) = &v.address else { continue };
+        let Some(ip) = resolve(&a.addr) else {
+            bail!("cannot resolve the VIP {} of `virtual {}`", a.addr, v.name)
+        };
+        // piranha.md §4.6: the first active service with a VIP defines its device and mask.
+        if vips.iter().any(|c| c.addr == ip) {
+            continue;
+        }
+        vips.push(claim(ip, v.vip_nmask, &a.device));
+    }
+    if vips.is_empty() {
+        bail!("no active lvs services defined");
+    }
+    if cfg.network == Network::Nat
+        && let Some(nat) = &cfg.nat_router
+    {
+        let Some(ip) = resolve(&nat.addr) else {
+            bail!("cannot resolve the nat_router address {}", nat.addr)
+        };
+        if !vips.iter().any(|c| c.addr == ip) {
+            vips.push(claim(ip, cfg.nat_nmask, &nat.device));
+        }
+    }
+    Ok(Plan {
+        primary,
+        links,
+        vips,
+        keepalive: cfg.keepalive.duration(),
+        deadtime: cfg.deadtime.duration(),
+    })
+}
+
+fn claim(addr: Ipv4Addr, mask: Option<Ipv4Addr>, device: &str) -> VipClaim {
+    // No mask: a /32 host address, so the VIP adds no connected route next to the interface's
+    // own subnet (piranha's `ifconfig` without netmask picked a classful one).
+    let prefix = mask.map_or(32, |m| u32::from(m).leading_ones() as u8);
+    VipClaim {
+        addr,
+        prefix,
+        device: device.to_string(),
+        base: device.split(':').next().unwrap_or(device).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra: &str) -> LvsConfig {
+        let src = format!(
+            "primary = 192.0.2.11\nbackup = 192.0.2.12\nbackup_active = 1\n{extra}\
+             virtual web {{\n active = 1\n address = 192.0.2.100 eth0:1\n}}\n\
+             virtual web2 {{\n active = 1\n address = 192.0.2.100 eth0:2\n port = 443\n}}\n"
+        );
+        let p = pulse_lvscf::parse(&src);
+        assert!(p.is_valid(), "{}", p.diagnostics.render("t", &src));
+        p.config
+    }
+
+    fn resolve(h: &Host) -> Option<Ipv4Addr> {
+        h.ipv4()
+    }
+
+    #[test]
+    fn roles_links_and_vips() {
+        let c = cfg("primary_private = 198.51.100.11\nbackup_private = 198.51.100.12\n");
+        let p = plan(&c, &["192.0.2.11".parse().expect("ip")], resolve).expect("plan");
+        assert!(p.primary);
+        assert_eq!(p.links.len(), 2);
+        assert_eq!(p.links[1].local, "198.51.100.11:539".parse().expect("addr"));
+        assert_eq!(p.links[1].peer, "198.51.100.12:539".parse().expect("addr"));
+        assert_eq!(p.vips.len(), 1, "one claim per distinct VIP");
+        assert_eq!(
+            (
+                p.vips[0].prefix,
+                p.vips[0].device.as_str(),
+                p.vips[0].base.as_str()
+            ),
+            (32, "eth0:1", "eth0")
+        );
+        let b = plan(&c, &["192.0.2.12".parse().expect("ip")], resolve).expect("plan");
+        assert!(!b.primary);
+        assert_eq!(b.links[0].local, "192.0.2.12:539".parse().expect("addr"));
+    }
+
+    #[test]
+    fn refusals() {
+        let c = cfg("");
+        assert!(plan(&c, &["192.0.2.99".parse().expect("ip")], resolve).is_err());
+        let lone = cfg("").clone();
+        let mut no_backup = lone.clone();
+        no_backup.backup_active = false;
+        let e = plan(&no_backup, &["192.0.2.12".parse().expect("ip")], resolve)
+            .expect_err("backup exits");
+        assert!(e.to_string().contains("backup is marked inactive"));
+        let p =
+            plan(&no_backup, &["192.0.2.11".parse().expect("ip")], resolve).expect("primary alone");
+        assert!(p.links.is_empty());
+    }
+}

@@ -1,0 +1,197 @@
+//! Two real `pulse` processes in network namespaces, a client beside them on the bridge
+//! (testbed.md §1). Root only; skipped with a printed reason elsewhere. Every wait is bounded;
+//! the namespaces go away with the test, pass or fail.
+
+use pulse_e2e::netns::{Bed, Host, signal, unavailable, wait_for};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const VIP: &str = "192.0.2.100";
+
+fn lvs_cf(keepalive: u32, deadtime: u32) -> String {
+    format!(
+        "serial_no = 1\nprimary = 192.0.2.11\nbackup = 192.0.2.12\nbackup_active = 1\n\
+         keepalive = {keepalive}\ndeadtime = {deadtime}\nnetwork = direct\n\
+         virtual web {{\n     active = 1\n     address = {VIP} eth0:1\n     port = 80\n}}\n"
+    )
+}
+
+struct Pair {
+    bed: Bed,
+    dir: tempfile::TempDir,
+    cf: PathBuf,
+}
+
+impl Pair {
+    fn new(keepalive: u32, deadtime: u32) -> Option<Self> {
+        if let Some(why) = unavailable() {
+            eprintln!("skipped: {why}");
+            return None;
+        }
+        let bed = Bed::new(&[Host::D1, Host::D2, Host::Client]);
+        bed.accept_gratuitous_arp(Host::Client);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cf = dir.path().join("lvs.cf");
+        std::fs::write(&cf, lvs_cf(keepalive, deadtime)).expect("write lvs.cf");
+        Some(Self { bed, dir, cf })
+    }
+
+    fn log(&self, h: Host) -> PathBuf {
+        self.dir.path().join(format!("{h:?}.log"))
+    }
+
+    fn start(&mut self, h: Host) -> u32 {
+        let log = self.log(h);
+        let cf = self.cf.to_string_lossy().into_owned();
+        self.bed.spawn(
+            h,
+            env!("CARGO_BIN_EXE_pulse"),
+            &["-c", &cf, "--nodaemon", "--test-start"],
+            &log,
+        )
+    }
+
+    fn logs(&self) -> String {
+        [Host::D1, Host::D2]
+            .iter()
+            .map(|h| {
+                format!(
+                    "--- {h:?}\n{}",
+                    std::fs::read_to_string(self.log(*h)).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    fn holds(&self, h: Host) -> bool {
+        self.bed.has_addr(h, VIP)
+    }
+
+    /// Wait until exactly one director holds the VIP and return it. Which one is not fixed: as
+    /// in piranha, the first to hear the other's STOPPED activates (piranha.md §4.5), and the
+    /// other then stays inactive (no preemption).
+    fn wait_settled(&self, limit: Duration) -> (Host, Host) {
+        let ok = wait_for(limit, || self.holds(Host::D1) != self.holds(Host::D2));
+        assert!(
+            ok.is_some(),
+            "no single VIP holder within {limit:?}\n{}",
+            self.logs()
+        );
+        if self.holds(Host::D1) {
+            (Host::D1, Host::D2)
+        } else {
+            (Host::D2, Host::D1)
+        }
+    }
+
+    /// Wait until exactly `h` holds the VIP.
+    fn wait_active(&self, h: Host, limit: Duration) {
+        let other = if h == Host::D1 { Host::D2 } else { Host::D1 };
+        let ok = wait_for(limit, || self.holds(h) && !self.holds(other));
+        assert!(
+            ok.is_some(),
+            "{h:?} did not become the only VIP holder within {limit:?}\n{}",
+            self.logs()
+        );
+    }
+
+    fn wait_client_sees(&self, h: Host, limit: Duration) {
+        let ok = wait_for(limit, || {
+            self.bed.neighbour(Host::Client, VIP).as_deref() == Some(h.mac())
+        });
+        assert!(
+            ok.is_some(),
+            "the client's neighbour entry for {VIP} is {:?}, not {h:?}'s MAC\n{}",
+            self.bed.neighbour(Host::Client, VIP),
+            self.logs()
+        );
+    }
+}
+
+fn log_contains(path: &Path, text: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|l| l.contains(text))
+}
+
+#[test]
+fn crash_of_the_active_director_moves_the_vip_and_the_clients_neighbour() {
+    let Some(mut p) = Pair::new(1, 3) else { return };
+    let pids = [p.start(Host::D1), p.start(Host::D2)];
+    let (active, survivor) = p.wait_settled(Duration::from_secs(10));
+    p.wait_client_sees(active, Duration::from_secs(3));
+    // A dead host: its pulse is gone and so is its link.
+    signal(pids[usize::from(active == Host::D2)], "KILL");
+    p.bed.set_port(active, false);
+    let ok = wait_for(Duration::from_secs(6), || p.holds(survivor));
+    assert!(ok.is_some(), "{survivor:?} did not take over\n{}", p.logs());
+    p.wait_client_sees(survivor, Duration::from_secs(2));
+    assert!(
+        log_contains(&p.log(survivor), "partner dead: activating lvs"),
+        "{}",
+        p.logs()
+    );
+}
+
+#[test]
+fn a_restarted_inactive_pulse_removes_its_stale_vip() {
+    let Some(mut p) = Pair::new(1, 3) else { return };
+    let pids = [p.start(Host::D1), p.start(Host::D2)];
+    let (active, other) = p.wait_settled(Duration::from_secs(10));
+    signal(pids[usize::from(active == Host::D2)], "KILL");
+    // The killed director keeps its VIP; the other takes over: both hold it now.
+    let ok = wait_for(Duration::from_secs(6), || p.holds(other));
+    assert!(ok.is_some() && p.holds(active), "{}", p.logs());
+    p.start(active);
+    let ok = wait_for(Duration::from_secs(3), || !p.holds(active));
+    assert!(
+        ok.is_some(),
+        "the restarted director kept the stale VIP\n{}",
+        p.logs()
+    );
+    // No failback: the other keeps the service.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(p.holds(other) && !p.holds(active), "{}", p.logs());
+    assert!(
+        log_contains(&p.log(active), "removing VIP left from a previous run"),
+        "{}",
+        p.logs()
+    );
+}
+
+#[test]
+fn sigterm_hands_over_without_waiting_for_deadtime() {
+    // deadtime 10 s: a handover within 1 s cannot come from the dead timer.
+    let Some(mut p) = Pair::new(1, 10) else {
+        return;
+    };
+    let pids = [p.start(Host::D1), p.start(Host::D2)];
+    let (active, other) = p.wait_settled(Duration::from_secs(10));
+    p.wait_client_sees(active, Duration::from_secs(3));
+    signal(pids[usize::from(active == Host::D2)], "TERM");
+    p.wait_active(other, Duration::from_secs(1));
+    p.wait_client_sees(other, Duration::from_secs(1));
+    assert!(
+        log_contains(&p.log(other), "inactive: activating lvs"),
+        "{}",
+        p.logs()
+    );
+}
+
+#[test]
+fn a_healed_partition_leaves_one_active_director() {
+    let Some(mut p) = Pair::new(1, 3) else { return };
+    p.start(Host::D1);
+    p.start(Host::D2);
+    let (_, inactive) = p.wait_settled(Duration::from_secs(10));
+    p.bed.set_port(inactive, false);
+    let ok = wait_for(Duration::from_secs(6), || p.holds(inactive));
+    assert!(
+        ok.is_some() && p.holds(Host::D1) && p.holds(Host::D2),
+        "both should be active while partitioned\n{}",
+        p.logs()
+    );
+    p.bed.set_port(inactive, true);
+    // Both active: the primary wins the tie. One keepalive for its RUNNING to arrive, plus slack.
+    p.wait_active(Host::D1, Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(p.holds(Host::D1) && !p.holds(Host::D2), "{}", p.logs());
+}

@@ -1,0 +1,377 @@
+//! `pulse-sys`: the Linux side of a director — interfaces, VIP addresses over rtnetlink (neli),
+//! and gratuitous ARP on a raw link-layer socket (pnet).
+//!
+//! This is the only crate that talks to the kernel for addresses and frames. It holds no policy:
+//! what to claim and when is decided by `pulse-proto`'s state machine and the daemon.
+
+#![warn(missing_docs)]
+
+use neli::consts::nl::NlmF;
+use neli::consts::rtnl::{Ifa, RtAddrFamily, RtScope, Rtm};
+use neli::consts::socket::NlFamily;
+use neli::err::RouterError;
+use neli::nl::{NlPayload, Nlmsghdr};
+use neli::router::synchronous::NlRouter;
+use neli::rtnl::{Ifaddrmsg, IfaddrmsgBuilder, RtattrBuilder};
+use neli::types::{Buffer, RtBuffer};
+use neli::utils::Groups;
+use std::net::Ipv4Addr;
+
+/// What went wrong, with the interface and address it concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    /// No interface of that name in this network namespace.
+    #[error("no interface named {0}")]
+    NoInterface(String),
+    /// The interface has no Ethernet address (gratuitous ARP impossible).
+    #[error("interface {0} has no MAC address")]
+    NoMac(String),
+    /// Opening the rtnetlink socket failed.
+    #[error("cannot open rtnetlink: {0}")]
+    Connect(String),
+    /// The kernel refused an address change.
+    #[error("cannot {op} {addr}/{prefix} on {ifname}: {msg}")]
+    Address {
+        /// `add` or `delete`.
+        op: &'static str,
+        /// The address.
+        addr: Ipv4Addr,
+        /// Its prefix length.
+        prefix: u8,
+        /// The interface.
+        ifname: String,
+        /// The kernel's or neli's message.
+        msg: String,
+    },
+    /// Listing addresses failed.
+    #[error("cannot list addresses: {0}")]
+    List(String),
+    /// The raw socket for ARP could not be opened or written.
+    #[error("cannot send ARP on {ifname}: {source}")]
+    Arp {
+        /// The interface.
+        ifname: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An interface as the daemon needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    /// Kernel name, e.g. `eth0`.
+    pub name: String,
+    /// Kernel index.
+    pub index: u32,
+    /// Ethernet address.
+    pub mac: Option<[u8; 6]>,
+    /// IPv4 addresses (primary and secondary).
+    pub ipv4: Vec<Ipv4Addr>,
+    /// Administratively up and with carrier.
+    pub running: bool,
+}
+
+/// All interfaces of this network namespace.
+pub fn interfaces() -> Vec<Interface> {
+    pnet_datalink::interfaces()
+        .into_iter()
+        .map(|i| Interface {
+            running: i.is_up() && i.is_running(),
+            ipv4: i
+                .ips
+                .iter()
+                .filter_map(|n| match n.ip() {
+                    std::net::IpAddr::V4(a) => Some(a),
+                    std::net::IpAddr::V6(_) => None,
+                })
+                .collect(),
+            mac: i.mac.map(|m| m.octets()),
+            index: i.index,
+            name: i.name,
+        })
+        .collect()
+}
+
+/// The interface called `name` (an alias such as `eth0:1` names its base device `eth0`).
+pub fn interface(name: &str) -> Result<Interface, SysError> {
+    let base = name.split(':').next().unwrap_or(name);
+    interfaces()
+        .into_iter()
+        .find(|i| i.name == base)
+        .ok_or_else(|| SysError::NoInterface(base.to_string()))
+}
+
+/// An IPv4 address on an interface, as rtnetlink reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressEntry {
+    /// Interface index.
+    pub ifindex: u32,
+    /// The address.
+    pub addr: Ipv4Addr,
+    /// Prefix length.
+    pub prefix: u8,
+    /// The label (`eth0:1` for piranha-style aliases).
+    pub label: Option<String>,
+}
+
+/// A route netlink connection for address changes.
+pub struct Rtnl {
+    router: NlRouter,
+}
+
+impl std::fmt::Debug for Rtnl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rtnl")
+    }
+}
+
+/// errno values the kernel uses for "already there" and "not there".
+const EEXIST: i32 = 17;
+const EADDRNOTAVAIL: i32 = 99;
+
+impl Rtnl {
+    /// Open a route netlink socket in the current network namespace.
+    pub fn connect() -> Result<Self, SysError> {
+        let (router, _) = NlRouter::connect(NlFamily::Route, None, Groups::empty())
+            .map_err(|e| SysError::Connect(e.to_string()))?;
+        Ok(Self { router })
+    }
+
+    /// Add `addr/prefix` to interface `ifindex`, labelled `label` (piranha's `eth0:1` alias
+    /// names; `ip addr` shows them). Returns `false` if the address was already there.
+    pub fn add_address(
+        &self,
+        ifindex: u32,
+        ifname: &str,
+        label: &str,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<bool, SysError> {
+        let err = |msg: String| SysError::Address {
+            op: "add",
+            addr,
+            prefix,
+            ifname: ifname.to_string(),
+            msg,
+        };
+        let msg = address_msg(ifindex, label, addr, prefix).map_err(|e| err(e.to_string()))?;
+        match self.exchange(Rtm::Newaddr, NlmF::CREATE | NlmF::EXCL | NlmF::ACK, msg) {
+            Ok(()) => Ok(true),
+            Err(Some(errno)) if errno == EEXIST => Ok(false),
+            Err(e) => Err(err(describe(e))),
+        }
+    }
+
+    /// Remove `addr/prefix` from interface `ifindex`. Returns `false` if it was not there.
+    pub fn delete_address(
+        &self,
+        ifindex: u32,
+        ifname: &str,
+        addr: Ipv4Addr,
+        prefix: u8,
+    ) -> Result<bool, SysError> {
+        let err = |msg: String| SysError::Address {
+            op: "delete",
+            addr,
+            prefix,
+            ifname: ifname.to_string(),
+            msg,
+        };
+        let msg = address_msg(ifindex, "", addr, prefix).map_err(|e| err(e.to_string()))?;
+        match self.exchange(Rtm::Deladdr, NlmF::ACK, msg) {
+            Ok(()) => Ok(true),
+            Err(Some(errno)) if errno == EADDRNOTAVAIL => Ok(false),
+            Err(e) => Err(err(describe(e))),
+        }
+    }
+
+    /// Every IPv4 address of this namespace.
+    pub fn addresses(&self) -> Result<Vec<AddressEntry>, SysError> {
+        let req = IfaddrmsgBuilder::default()
+            .ifa_family(RtAddrFamily::Inet)
+            .ifa_prefixlen(0)
+            .ifa_scope(RtScope::Universe)
+            .ifa_index(0)
+            .build()
+            .map_err(|e| SysError::List(e.to_string()))?;
+        let recv = self
+            .router
+            .send::<Rtm, Ifaddrmsg, Rtm, Ifaddrmsg>(
+                Rtm::Getaddr,
+                NlmF::DUMP,
+                NlPayload::Payload(req),
+            )
+            .map_err(|e| SysError::List(e.to_string()))?;
+        let mut out = Vec::new();
+        for msg in recv {
+            let msg: Nlmsghdr<Rtm, Ifaddrmsg> = msg.map_err(|e| SysError::List(e.to_string()))?;
+            let NlPayload::Payload(p) = msg.nl_payload() else {
+                continue;
+            };
+            if *p.ifa_family() != RtAddrFamily::Inet {
+                continue;
+            }
+            let handle = p.rtattrs().get_attr_handle();
+            let Ok(raw) = handle.get_attr_payload_as::<u32>(Ifa::Local) else {
+                continue;
+            };
+            let label = handle
+                .get_attr_payload_as_with_len::<String>(Ifa::Label)
+                .ok()
+                .map(|l| l.trim_end_matches('\0').to_string());
+            out.push(AddressEntry {
+                ifindex: *p.ifa_index(),
+                addr: Ipv4Addr::from(u32::from_be(raw)),
+                prefix: *p.ifa_prefixlen(),
+                label,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Send one request and wait for its acknowledgement; `Err(Some(errno))` for a kernel
+    /// error, `Err(None)` for anything else.
+    fn exchange(&self, ty: Rtm, flags: NlmF, msg: Ifaddrmsg) -> Result<(), Option<i32>> {
+        let recv = self
+            .router
+            .send::<Rtm, Ifaddrmsg, Rtm, Ifaddrmsg>(ty, flags, NlPayload::Payload(msg))
+            .map_err(|e| errno_of(&e))?;
+        for m in recv {
+            let _: Nlmsghdr<Rtm, Ifaddrmsg> = m.map_err(|e| errno_of(&e))?;
+        }
+        Ok(())
+    }
+}
+
+fn errno_of<T, P>(e: &RouterError<T, P>) -> Option<i32> {
+    match e {
+        RouterError::Nlmsgerr(m) => Some(-*m.error()),
+        _ => None,
+    }
+}
+
+fn describe(e: Option<i32>) -> String {
+    match e {
+        Some(errno) => std::io::Error::from_raw_os_error(errno).to_string(),
+        None => "netlink failure".to_string(),
+    }
+}
+
+fn address_msg(
+    ifindex: u32,
+    label: &str,
+    addr: Ipv4Addr,
+    prefix: u8,
+) -> Result<Ifaddrmsg, Box<dyn std::error::Error>> {
+    let mut attrs = RtBuffer::<Ifa, Buffer>::new();
+    // Payloads are written in host order; addresses go in network order.
+    let be = u32::from(addr).to_be();
+    attrs.push(
+        RtattrBuilder::default()
+            .rta_type(Ifa::Local)
+            .rta_payload(be)
+            .build()?,
+    );
+    attrs.push(
+        RtattrBuilder::default()
+            .rta_type(Ifa::Address)
+            .rta_payload(be)
+            .build()?,
+    );
+    if prefix < 31 {
+        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+        let bcast = (u32::from(addr) & mask) | !mask;
+        attrs.push(
+            RtattrBuilder::default()
+                .rta_type(Ifa::Broadcast)
+                .rta_payload(bcast.to_be())
+                .build()?,
+        );
+    }
+    if !label.is_empty() {
+        attrs.push(
+            RtattrBuilder::default()
+                .rta_type(Ifa::Label)
+                .rta_payload(label)
+                .build()?,
+        );
+    }
+    Ok(IfaddrmsgBuilder::default()
+        .ifa_family(RtAddrFamily::Inet)
+        .ifa_prefixlen(prefix)
+        .ifa_scope(RtScope::Universe)
+        .ifa_index(ifindex)
+        .rtattrs(attrs)
+        .build()?)
+}
+
+/// A raw link-layer socket on one interface, for gratuitous ARP.
+pub struct ArpSender {
+    ifname: String,
+    mac: [u8; 6],
+    tx: Box<dyn pnet_datalink::DataLinkSender>,
+}
+
+impl std::fmt::Debug for ArpSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArpSender")
+            .field("ifname", &self.ifname)
+            .finish()
+    }
+}
+
+impl ArpSender {
+    /// Open a raw socket on `ifname` (the base device of an alias).
+    pub fn open(ifname: &str) -> Result<Self, SysError> {
+        let base = ifname.split(':').next().unwrap_or(ifname);
+        let iface = pnet_datalink::interfaces()
+            .into_iter()
+            .find(|i| i.name == base)
+            .ok_or_else(|| SysError::NoInterface(base.to_string()))?;
+        let mac = iface
+            .mac
+            .ok_or_else(|| SysError::NoMac(base.to_string()))?
+            .octets();
+        let cfg = pnet_datalink::Config {
+            promiscuous: false,
+            read_buffer_size: 64,
+            ..Default::default()
+        };
+        let arp_err = |source| SysError::Arp {
+            ifname: base.to_string(),
+            source,
+        };
+        let tx = match pnet_datalink::channel(&iface, cfg).map_err(arp_err)? {
+            pnet_datalink::Channel::Ethernet(tx, _rx) => tx,
+            _ => return Err(arp_err(std::io::Error::other("not an Ethernet channel"))),
+        };
+        Ok(Self {
+            ifname: base.to_string(),
+            mac,
+            tx,
+        })
+    }
+
+    /// The interface's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// Announce `ip` at this interface's MAC: one gratuitous ARP reply, exactly as piranha's
+    /// `send_arp` frames it.
+    pub fn announce(&mut self, ip: Ipv4Addr) -> Result<(), SysError> {
+        let frame = pulse_proto::arp::gratuitous_reply(self.mac, ip);
+        match self.tx.send_to(&frame, None) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(source)) => Err(SysError::Arp {
+                ifname: self.ifname.clone(),
+                source,
+            }),
+            None => Err(SysError::Arp {
+                ifname: self.ifname.clone(),
+                source: std::io::Error::other("send failed"),
+            }),
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! A network-namespace test bed: two directors and a client on a bridge (testbed.md §1).
+//!
+//! Namespaces `{p}br` (bridge `br0`), `{p}d1`, `{p}d2`, `{p}cl`, each host with `eth0` on the
+//! bridge, fixed MACs `02:00:00:00:00:0N`, addresses from TEST-NET-1: d1 192.0.2.11, d2 .12,
+//! client .50. Nothing is created in the caller's namespace and all traffic stays on the bridge.
+//! Dropping the bed deletes the namespaces, also when a test fails.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Why a bed cannot be built here (the test then skips, saying so).
+pub fn unavailable() -> Option<String> {
+    if !std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+    {
+        return Some("needs root".into());
+    }
+    match Command::new("ip").arg("-V").output() {
+        Ok(o) if o.status.success() => None,
+        _ => Some("needs iproute2 (`ip`)".into()),
+    }
+}
+
+/// A bed; `Drop` tears it down.
+#[derive(Debug)]
+pub struct Bed {
+    /// The namespace-name prefix.
+    pub prefix: String,
+    children: Vec<Child>,
+}
+
+/// The hosts of a bed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host {
+    /// Director 1 (192.0.2.11, 02:00:00:00:00:01).
+    D1,
+    /// Director 2 (192.0.2.12, 02:00:00:00:00:02).
+    D2,
+    /// The client (192.0.2.50, 02:00:00:00:00:03).
+    Client,
+    /// A third namespace on the bridge (192.0.2.66, 02:00:00:00:00:04), for attackers.
+    Intruder,
+}
+
+impl Host {
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::D1 => "d1",
+            Self::D2 => "d2",
+            Self::Client => "cl",
+            Self::Intruder => "ix",
+        }
+    }
+
+    /// The host's MAC address as `ip` prints it.
+    pub fn mac(self) -> &'static str {
+        match self {
+            Self::D1 => "02:00:00:00:00:01",
+            Self::D2 => "02:00:00:00:00:02",
+            Self::Client => "02:00:00:00:00:03",
+            Self::Intruder => "02:00:00:00:00:04",
+        }
+    }
+
+    fn addr(self) -> &'static str {
+        match self {
+            Self::D1 => "192.0.2.11/24",
+            Self::D2 => "192.0.2.12/24",
+            Self::Client => "192.0.2.50/24",
+            Self::Intruder => "192.0.2.66/24",
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ip {args:?}: {e}"))
+}
+
+fn must(args: &[&str]) {
+    let o = ip(args);
+    assert!(
+        o.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+impl Bed {
+    /// Build a bed with the given hosts on one bridge.
+    pub fn new(hosts: &[Host]) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let prefix = format!(
+            "pt{}x{}",
+            std::process::id() % 100_000,
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let bed = Self {
+            prefix,
+            children: Vec::new(),
+        };
+        let br = bed.ns_name("br");
+        must(&["netns", "add", &br]);
+        must(&["-n", &br, "link", "set", "lo", "up"]);
+        must(&["-n", &br, "link", "add", "br0", "type", "bridge"]);
+        must(&["-n", &br, "link", "set", "br0", "up"]);
+        for h in hosts {
+            let ns = bed.ns(*h);
+            must(&["netns", "add", &ns]);
+            must(&["-n", &ns, "link", "set", "lo", "up"]);
+            must(&[
+                "link",
+                "add",
+                "eth0",
+                "netns",
+                &ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                h.suffix(),
+                "netns",
+                &br,
+            ]);
+            must(&["-n", &br, "link", "set", h.suffix(), "master", "br0", "up"]);
+            must(&["-n", &ns, "link", "set", "eth0", "address", h.mac(), "up"]);
+            must(&["-n", &ns, "addr", "add", h.addr(), "dev", "eth0"]);
+        }
+        bed
+    }
+
+    fn ns_name(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// The namespace of a host.
+    pub fn ns(&self, h: Host) -> String {
+        self.ns_name(h.suffix())
+    }
+
+    /// Run a command inside a host's namespace and wait for it.
+    pub fn exec(&self, h: Host, program: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(h), program])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+
+    /// Start a long-running command in a host's namespace; it is killed with the bed.
+    pub fn spawn(&mut self, h: Host, program: &str, args: &[&str], log: &std::path::Path) -> u32 {
+        let out = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(h), program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    /// `ip -n NS ARGS...` in a host's namespace; panics on failure.
+    pub fn ip(&self, h: Host, args: &[&str]) {
+        let ns = self.ns(h);
+        let mut full = vec!["-n", ns.as_str()];
+        full.extend_from_slice(args);
+        must(&full);
+    }
+
+    /// Take a host's port on the bridge down or up (a cable pulled, or a partition).
+    pub fn set_port(&self, h: Host, up: bool) {
+        must(&[
+            "-n",
+            &self.ns_name("br"),
+            "link",
+            "set",
+            h.suffix(),
+            if up { "up" } else { "down" },
+        ]);
+    }
+
+    /// Does `addr` (without prefix) sit on the host's `eth0`?
+    pub fn has_addr(&self, h: Host, addr: &str) -> bool {
+        let o = ip(&["-n", &self.ns(h), "-o", "-4", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .any(|w| w.split('/').next() == Some(addr))
+    }
+
+    /// The MAC the host's neighbour table has for `addr`, if any.
+    pub fn neighbour(&self, h: Host, addr: &str) -> Option<String> {
+        let o = ip(&["-n", &self.ns(h), "neigh", "show", addr]);
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let mut words = text.split_whitespace();
+        words.find(|w| *w == "lladdr")?;
+        words.next().map(str::to_string)
+    }
+
+    /// Let the host learn neighbours from gratuitous ARP even without a prior entry.
+    pub fn accept_gratuitous_arp(&self, h: Host) {
+        let o = self.exec(h, "sh", &["-c", "echo 1 > /proc/sys/net/ipv4/conf/all/arp_accept; echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_accept"]);
+        assert!(
+            o.status.success(),
+            "arp_accept: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+/// Poll `cond` every 5 ms until it holds or `limit` passes; returns how long it took.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond().then(|| start.elapsed())
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for s in ["cl", "ix", "d2", "d1", "br"] {
+            let _ = ip(&["netns", "del", &self.ns_name(s)]);
+        }
+    }
+}
+
+/// Send a signal (`TERM`, `KILL`, `HUP`, …) to a process.
+pub fn signal(pid: u32, sig: &str) {
+    let o = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(
+        o.status.success(),
+        "kill -s {sig} {pid}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
