@@ -253,3 +253,34 @@ pub fn signal(pid: u32, sig: &str) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+impl Bed {
+    /// Send UDP datagrams from inside a host's namespace, from `from` (which must be an address
+    /// of that host) to `to`. Runs on a thread of its own, which joins the namespace.
+    pub fn send_udp(
+        &self,
+        h: Host,
+        from: std::net::SocketAddr,
+        to: std::net::SocketAddr,
+        payloads: Vec<Vec<u8>>,
+    ) {
+        let path = format!("/var/run/netns/{}", self.ns(h));
+        let result = std::thread::spawn(move || -> std::io::Result<usize> {
+            let ns = std::fs::File::open(&path)?;
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .map_err(std::io::Error::from)?;
+            let sock = std::net::UdpSocket::bind(from)?;
+            let mut sent = 0;
+            for p in &payloads {
+                sent += sock.send_to(p, to)?;
+            }
+            Ok(sent)
+        })
+        .join();
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("send from {h:?} {from} to {to}: {e}"),
+            Err(_) => panic!("sender thread panicked"),
+        }
+    }
+}

@@ -5,6 +5,7 @@ use crate::plan::{Plan, VipClaim, plan};
 use anyhow::{Context, Result, bail};
 use pulse_lvscf::LvsConfig;
 use pulse_lvscf::model::Host;
+use pulse_proto::HeartbeatKey;
 use pulse_proto::fsm::{
     ActivateReason, Command, DeactivateReason, Event, Heartbeat, Rejection, WireMode,
 };
@@ -19,9 +20,6 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
-/// piranha's announcement schedule: 5 gratuitous ARPs per address, 1 s apart (piranha.md §8).
-const GARP_COUNT: u32 = 5;
-const GARP_INTERVAL: Duration = Duration::from_secs(1);
 /// How long lvsd gets to exit after SIGTERM before it is killed.
 const LVSD_STOP_GRACE: Duration = Duration::from_secs(10);
 /// At most one log line per rejection reason in this period.
@@ -32,6 +30,35 @@ pub(crate) struct Prepared {
     cfg: LvsConfig,
     plan: Plan,
     sockets: Vec<std::net::UdpSocket>,
+    key: Option<HeartbeatKey>,
+}
+
+/// Read the `heartbeat_key` file: at least 32 bytes (trailing whitespace is not part of the
+/// key), readable by its owner only.
+fn load_key(path: &std::path::Path) -> Result<HeartbeatKey> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read heartbeat key {}", path.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        bail!(
+            "heartbeat key {} is readable by others; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read heartbeat key {}", path.display()))?;
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    HeartbeatKey::new(&bytes[..end]).with_context(|| {
+        format!(
+            "heartbeat key {} is shorter than {} bytes; make one with `pulsectl key generate`",
+            path.display(),
+            HeartbeatKey::MIN_LEN
+        )
+    })
 }
 
 fn resolve(h: &Host) -> Option<Ipv4Addr> {
@@ -76,6 +103,11 @@ pub(crate) fn prepare(opts: &Options) -> Result<Prepared> {
     let cfg = load(&opts.config)?;
     let plan = plan(&cfg, &local_addresses(), resolve)
         .with_context(|| format!("in {}", opts.config.display()))?;
+    let key = cfg
+        .heartbeat_key
+        .as_deref()
+        .map(|p| load_key(std::path::Path::new(p)))
+        .transpose()?;
     let mut sockets = Vec::new();
     for l in &plan.links {
         let s = std::net::UdpSocket::bind(l.local).with_context(|| {
@@ -87,10 +119,20 @@ pub(crate) fn prepare(opts: &Options) -> Result<Prepared> {
         s.set_nonblocking(true)?;
         sockets.push(s);
     }
-    Ok(Prepared { cfg, plan, sockets })
+    Ok(Prepared {
+        cfg,
+        plan,
+        sockets,
+        key,
+    })
 }
 
-fn heartbeat_config(cfg: &LvsConfig, plan: &Plan, force_active: bool) -> pulse_proto::Config {
+fn heartbeat_config(
+    cfg: &LvsConfig,
+    plan: &Plan,
+    key: Option<HeartbeatKey>,
+    force_active: bool,
+) -> pulse_proto::Config {
     let canonical = serde_json::to_vec(cfg).unwrap_or_default();
     let mut boot = [0u8; 8];
     let _ = std::fs::File::open("/dev/urandom")
@@ -100,7 +142,7 @@ fn heartbeat_config(cfg: &LvsConfig, plan: &Plan, force_active: bool) -> pulse_p
         links: plan.links.clone(),
         keepalive: plan.keepalive,
         deadtime: plan.deadtime,
-        mode: WireMode::Legacy { fos: false },
+        mode: key.map_or(WireMode::Legacy { fos: false }, WireMode::Authenticated),
         force_active,
         serial_no: cfg.serial_no,
         digest: pulse_proto::wire::config_digest(&canonical),
@@ -133,7 +175,12 @@ struct Driver {
 }
 
 pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
-    let Prepared { cfg, plan, sockets } = prepared;
+    let Prepared {
+        cfg,
+        plan,
+        sockets,
+        key,
+    } = prepared;
     let sockets: Vec<Arc<UdpSocket>> = sockets
         .into_iter()
         .map(|s| UdpSocket::from_std(s).map(Arc::new))
@@ -147,8 +194,14 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     }
     let role = if plan.primary { "MASTER" } else { "BACKUP" };
     info!("STARTING PULSE AS {role}");
+    let mode = if key.is_some() {
+        "authenticated"
+    } else {
+        "piranha (unauthenticated)"
+    };
+    info!(links = plan.links.len(), mode, "heartbeat");
     let hb = Heartbeat::new(
-        heartbeat_config(&cfg, &plan, opts.forceactive),
+        heartbeat_config(&cfg, &plan, key, opts.forceactive),
         Instant::now(),
     );
     let mut d = Driver {
@@ -405,9 +458,10 @@ impl Driver {
             .collect();
         send_arps(&self.arp, &vips);
         let arp = self.arp.clone();
+        let (count, interval) = self.plan.garp;
         self.arp_task = Some(tokio::spawn(async move {
-            for _ in 1..GARP_COUNT {
-                tokio::time::sleep(GARP_INTERVAL).await;
+            for _ in 1..count {
+                tokio::time::sleep(interval).await;
                 send_arps(&arp, &vips);
             }
             info!("gratuitous lvs arps finished");
@@ -514,6 +568,7 @@ impl Driver {
         let old = std::mem::replace(&mut self.plan.vips, new_plan.vips.clone());
         self.plan.keepalive = new_plan.keepalive;
         self.plan.deadtime = new_plan.deadtime;
+        self.plan.garp = new_plan.garp;
         self.cfg = cfg;
         if self.hb.is_active() {
             for v in old.iter().filter(|v| !self.plan.vips.contains(v)) {

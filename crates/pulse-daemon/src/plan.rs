@@ -33,6 +33,8 @@ pub(crate) struct Plan {
     pub(crate) keepalive: Duration,
     /// `deadtime`.
     pub(crate) deadtime: Duration,
+    /// Gratuitous ARPs per address on takeover, and the pause between them.
+    pub(crate) garp: (u32, Duration),
 }
 
 /// How a plan can fail: the daemon exits with this message (piranha's wording where it has one).
@@ -83,6 +85,15 @@ pub(crate) fn plan(
                     peer: sock(peer),
                 });
             }
+            for (p_host, b_host) in &cfg.heartbeat_links {
+                let p_ip = addr(&Some(p_host.clone()), "heartbeat_link")?.unwrap_or(primary_ip);
+                let b_ip = addr(&Some(b_host.clone()), "heartbeat_link")?.unwrap_or(backup_ip);
+                let (me, peer) = if primary { (p_ip, b_ip) } else { (b_ip, p_ip) };
+                links.push(Link {
+                    local: sock(me),
+                    peer: sock(peer),
+                });
+            }
         }
         _ if !primary => bail!("We are backup node and backup is marked inactive -- exiting pulse"),
         _ => {}
@@ -118,6 +129,7 @@ pub(crate) fn plan(
         vips,
         keepalive: cfg.keepalive.duration(),
         deadtime: cfg.deadtime.duration(),
+        garp: (cfg.garp_repeat, cfg.garp_interval.duration()),
     })
 }
 
@@ -172,6 +184,18 @@ mod tests {
         let b = plan(&c, &["192.0.2.12".parse().expect("ip")], resolve).expect("plan");
         assert!(!b.primary);
         assert_eq!(b.links[0].local, "192.0.2.12:539".parse().expect("addr"));
+    }
+
+    #[test]
+    fn extra_heartbeat_links_and_garp() {
+        let c = cfg(
+            "heartbeat_link = 203.0.113.11 203.0.113.12\ngarp_repeat = 3\ngarp_interval = 0.5\n",
+        );
+        let p = plan(&c, &["192.0.2.12".parse().expect("ip")], resolve).expect("plan");
+        assert_eq!(p.links.len(), 2);
+        assert_eq!(p.links[1].local, "203.0.113.12:539".parse().expect("addr"));
+        assert_eq!(p.links[1].peer, "203.0.113.11:539".parse().expect("addr"));
+        assert_eq!(p.garp, (3, Duration::from_millis(500)));
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 const VIP: &str = "192.0.2.100";
 
-fn lvs_cf(keepalive: u32, deadtime: u32) -> String {
+fn lvs_cf(keepalive: u32, deadtime: u32, extra: &str) -> String {
     format!(
-        "serial_no = 1\nprimary = 192.0.2.11\nbackup = 192.0.2.12\nbackup_active = 1\n\
+        "serial_no = 1\nprimary = 192.0.2.11\nbackup = 192.0.2.12\nbackup_active = 1\n{extra}\
          keepalive = {keepalive}\ndeadtime = {deadtime}\nnetwork = direct\n\
          virtual web {{\n     active = 1\n     address = {VIP} eth0:1\n     port = 80\n}}\n"
     )
@@ -24,15 +24,32 @@ struct Pair {
 
 impl Pair {
     fn new(keepalive: u32, deadtime: u32) -> Option<Self> {
+        Self::with(keepalive, deadtime, false)
+    }
+
+    /// With `authenticated`, both use one `heartbeat_key`; an intruder host joins the bridge.
+    fn with(keepalive: u32, deadtime: u32, authenticated: bool) -> Option<Self> {
         if let Some(why) = unavailable() {
             eprintln!("skipped: {why}");
             return None;
         }
-        let bed = Bed::new(&[Host::D1, Host::D2, Host::Client]);
+        let bed = Bed::new(&[Host::D1, Host::D2, Host::Client, Host::Intruder]);
         bed.accept_gratuitous_arp(Host::Client);
         let dir = tempfile::tempdir().expect("tempdir");
+        let mut extra = String::new();
+        if authenticated {
+            let key = dir.path().join("heartbeat.key");
+            std::fs::write(
+                &key,
+                "3f9a0c4e7b1d2a5f6e8c9b0a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e\n",
+            )
+            .expect("key");
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod");
+            extra = format!("heartbeat_key = {}\n", key.display());
+        }
         let cf = dir.path().join("lvs.cf");
-        std::fs::write(&cf, lvs_cf(keepalive, deadtime)).expect("write lvs.cf");
+        std::fs::write(&cf, lvs_cf(keepalive, deadtime, &extra)).expect("write lvs.cf");
         Some(Self { bed, dir, cf })
     }
 
@@ -194,4 +211,84 @@ fn a_healed_partition_leaves_one_active_director() {
     p.wait_active(Host::D1, Duration::from_millis(2500));
     std::thread::sleep(Duration::from_secs(3));
     assert!(p.holds(Host::D1) && !p.holds(Host::D2), "{}", p.logs());
+}
+
+fn ip_of(h: Host) -> &'static str {
+    if h == Host::D1 {
+        "192.0.2.11"
+    } else {
+        "192.0.2.12"
+    }
+}
+
+/// The intruder takes the active director's address and tells the inactive one, as the active
+/// one would, that it is stopping: piranha's STOPPED magic, and signed-looking packets made with
+/// a key of its own. Returns (active, inactive).
+fn forge_stopped_heartbeats(p: &Pair) -> (Host, Host) {
+    let (active, inactive) = p.wait_settled(Duration::from_secs(10));
+    let spoofed = ip_of(active);
+    p.bed.ip(
+        Host::Intruder,
+        &["addr", "add", &format!("{spoofed}/32"), "dev", "eth0"],
+    );
+    let mut forged = vec![vec![0xbd, 0xda, 0xbd, 0xad]; 5];
+    for i in 0..5u8 {
+        let mut pkt = vec![0u8; 80];
+        pkt[..4].copy_from_slice(b"PLS\x01");
+        pkt[16..24].copy_from_slice(&u64::MAX.to_be_bytes());
+        pkt[48..].fill(i);
+        forged.push(pkt);
+    }
+    let from = format!("{spoofed}:539").parse().expect("addr");
+    let to = format!("{}:539", ip_of(inactive)).parse().expect("addr");
+    for _ in 0..4 {
+        p.bed.send_udp(Host::Intruder, from, to, forged.clone());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    (active, inactive)
+}
+
+#[test]
+fn a_forged_heartbeat_from_a_third_host_changes_nothing_when_authenticated() {
+    let Some(mut p) = Pair::with(1, 3, true) else {
+        return;
+    };
+    p.start(Host::D1);
+    p.start(Host::D2);
+    let (active, inactive) = forge_stopped_heartbeats(&p);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        p.holds(active) && !p.holds(inactive),
+        "a forged heartbeat moved the service\n{}",
+        p.logs()
+    );
+    let log = std::fs::read_to_string(p.log(inactive)).unwrap_or_default();
+    assert!(
+        log.contains("heartbeat authentication failed") && log.contains("Incompatible heartbeat"),
+        "{}",
+        p.logs()
+    );
+    assert!(
+        log.contains("heartbeat") && log.contains("authenticated"),
+        "{}",
+        p.logs()
+    );
+}
+
+#[test]
+fn the_same_forgery_takes_over_a_piranha_mode_pair() {
+    // The control experiment for the test above: without a key the heartbeat is piranha's, and
+    // a spoofed STOPPED makes the inactive director activate (piranha.md §10 item 1).
+    let Some(mut p) = Pair::with(1, 3, false) else {
+        return;
+    };
+    p.start(Host::D1);
+    p.start(Host::D2);
+    let (_, inactive) = forge_stopped_heartbeats(&p);
+    // It activates (it may yield again at the next genuine RUNNING from the primary).
+    assert!(
+        log_contains(&p.log(inactive), "inactive: activating lvs"),
+        "the unauthenticated forgery should have worked\n{}",
+        p.logs()
+    );
 }

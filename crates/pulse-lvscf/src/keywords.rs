@@ -51,6 +51,8 @@ pub struct Keyword {
     pub piranha: bool,
     /// Parsed but used by nobody (piranha.md §2.2, §10 item 3).
     pub ignored: bool,
+    /// Each occurrence adds a value (instead of the last one winning).
+    pub repeatable: bool,
 }
 
 const fn kw(name: &'static str, scope: Scope, default: &'static str) -> Keyword {
@@ -61,6 +63,15 @@ const fn kw(name: &'static str, scope: Scope, default: &'static str) -> Keyword 
         form: Form::Word,
         piranha: true,
         ignored: false,
+        repeatable: false,
+    }
+}
+
+/// A keyword Pulse adds; piranha 0.8.6 rejects it ("unknown command").
+const fn pulse(k: Keyword) -> Keyword {
+    Keyword {
+        piranha: false,
+        ..k
     }
 }
 
@@ -117,6 +128,13 @@ pub const KEYWORDS: &[Keyword] = &[
     kw("reservation_conflict_action", G, ""),
     kw("ipvsadm", G, "/sbin/ipvsadm"),
     ignored(kw("sync", G, "0")),
+    pulse(kw("heartbeat_key", G, "")),
+    pulse(Keyword {
+        repeatable: true,
+        ..two(kw("heartbeat_link", G, ""))
+    }),
+    pulse(kw("garp_repeat", G, "5")),
+    pulse(kw("garp_interval", G, "1")),
     kw("active", V, "0"),
     two(kw("address", V, "0.0.0.0")),
     kw("vip_nmask", V, "0.0.0.0"),

@@ -212,6 +212,15 @@ pub struct LvsConfig {
     pub reservation_conflict_action: Option<ReservationConflictAction>,
     /// `ipvsadm`.
     pub ipvsadm: String,
+    /// `heartbeat_key` (Pulse): path of the shared key; set means authenticated heartbeats.
+    pub heartbeat_key: Option<String>,
+    /// `heartbeat_link = PRIMARY_ADDR BACKUP_ADDR` lines (Pulse): further heartbeat links,
+    /// beside the public (`primary`/`backup`) and private ones.
+    pub heartbeat_links: Vec<(Host, Host)>,
+    /// `garp_repeat` (Pulse): gratuitous ARPs per address on takeover (piranha: 5).
+    pub garp_repeat: u32,
+    /// `garp_interval` (Pulse): time between them (piranha: 1 s).
+    pub garp_interval: Seconds,
     /// `virtual NAME { ... }` blocks, in file order.
     pub virtuals: Vec<VirtualService>,
     /// `failover NAME { ... }` blocks, in file order.
@@ -366,6 +375,10 @@ impl Default for LvsConfig {
             inactive_cmd: None,
             reservation_conflict_action: None,
             ipvsadm: "/sbin/ipvsadm".into(),
+            heartbeat_key: None,
+            heartbeat_links: Vec::new(),
+            garp_repeat: 5,
+            garp_interval: Seconds::from_secs(1),
             virtuals: Vec::new(),
             failovers: Vec::new(),
         }
@@ -529,7 +542,7 @@ impl<'a> Builder<'a> {
             return None;
         };
         let kw = &keywords::KEYWORDS[idx];
-        if let Some(prev) = seen.insert(idx, i) {
+        if let Some(prev) = seen.insert(idx, i).filter(|_| !kw.repeatable) {
             self.diags.push(
                 Diagnostic::warning(
                     "duplicate-keyword",
@@ -1074,6 +1087,20 @@ impl<'a> Builder<'a> {
                     }))
             ),
             "ipvsadm" => set!(c.ipvsadm, self.string(st)),
+            "heartbeat_key" => set!(c.heartbeat_key, self.string(st).map(Some)),
+            "heartbeat_link" => {
+                if let Some(v) = self.values(st, 2) {
+                    let (a, b) = (
+                        self.host_token(st, &v[0], false),
+                        self.host_token(st, &v[1], false),
+                    );
+                    if let (Some(a), Some(b)) = (a, b) {
+                        c.heartbeat_links.push((a, b));
+                    }
+                }
+            }
+            "garp_repeat" => set!(c.garp_repeat, self.ranged(st, 1, 100)),
+            "garp_interval" => set!(c.garp_interval, self.seconds(st)),
             "sync" => {
                 let _ = self.bool(st);
             }

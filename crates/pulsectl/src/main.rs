@@ -23,6 +23,7 @@ macro_rules! outln {
 }
 
 mod config;
+mod key;
 mod safe_write;
 
 /// Exit codes shared by every subcommand.
@@ -53,12 +54,16 @@ enum Command {
     /// Check, read, edit and compare lvs.cf (every edit bumps `serial_no`).
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Manage the heartbeat key.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Config(c) => config::run(c),
+        Command::Key(c) => key::run(c),
     };
     match result {
         Ok(code) => ExitCode::from(code),
