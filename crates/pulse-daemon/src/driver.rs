@@ -3,6 +3,7 @@
 use crate::Options;
 use crate::plan::{Plan, VipClaim, plan};
 use anyhow::{Context, Result, bail};
+use pulse_control::{ConfigIdentity, Counters, LinkStatus, Partner, Request, Response, Status};
 use pulse_lvscf::LvsConfig;
 use pulse_lvscf::model::Host;
 use pulse_proto::HeartbeatKey;
@@ -12,6 +13,7 @@ use pulse_proto::fsm::{
 use pulse_sys::{ArpSender, Rtnl};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
@@ -172,6 +174,9 @@ struct Driver {
     lvsd: Option<Child>,
     pending: Vec<Command>,
     last_reject_log: HashMap<String, (Instant, u64)>,
+    arps_sent: Arc<AtomicU64>,
+    authenticated: bool,
+    digest: [u8; 8],
 }
 
 pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
@@ -200,10 +205,10 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         "piranha (unauthenticated)"
     };
     info!(links = plan.links.len(), mode, "heartbeat");
-    let hb = Heartbeat::new(
-        heartbeat_config(&cfg, &plan, key, opts.forceactive),
-        Instant::now(),
-    );
+    let authenticated = key.is_some();
+    let hb_cfg = heartbeat_config(&cfg, &plan, key, opts.forceactive);
+    let digest = hb_cfg.digest;
+    let hb = Heartbeat::new(hb_cfg, Instant::now());
     let mut d = Driver {
         opts,
         cfg,
@@ -216,6 +221,9 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         lvsd: None,
         pending: Vec::new(),
         last_reject_log: HashMap::new(),
+        arps_sent: Arc::new(AtomicU64::new(0)),
+        authenticated,
+        digest,
     };
     d.remove_stale_vips();
     d.run_cmd(d.cfg.inactive_cmd.clone(), "inactive_cmd");
@@ -245,6 +253,7 @@ impl Driver {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
+        let mut ctl = crate::control::listen(&self.opts.control)?;
         loop {
             self.flush().await;
             let deadline = self.hb.poll_timeout().map(tokio::time::Instant::from_std);
@@ -274,7 +283,104 @@ impl Driver {
                 _ = term.recv() => return self.shutdown(15).await,
                 _ = int.recv() => return self.shutdown(2).await,
                 _ = hup.recv() => self.reload(),
+                Some((req, reply)) = ctl.recv() => {
+                    let answer = self.control(req).await;
+                    let _ = reply.send(answer);
+                }
             }
+        }
+    }
+
+    /// A control-socket request.
+    async fn control(&mut self, req: Request) -> Response {
+        let cmd = match req {
+            Request::Status => None,
+            Request::Takeover => Some(Command::Takeover),
+            Request::Release => Some(Command::Release),
+        };
+        if let Some(cmd) = cmd {
+            info!(command = ?cmd, "requested over the control socket");
+            if let Err(e) = self.hb.handle_command(Instant::now(), cmd) {
+                return Response::Error {
+                    message: e.to_string(),
+                };
+            }
+            self.flush().await;
+        }
+        Response::Ok {
+            status: Box::new(self.status()),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let st = self.hb.status();
+        let now = Instant::now();
+        let wall = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let held: Vec<String> = match self.rtnl.addresses() {
+            Ok(addrs) => self
+                .plan
+                .vips
+                .iter()
+                .filter(|v| addrs.iter().any(|a| a.addr == v.addr))
+                .map(|v| format!("{}/{} {}", v.addr, v.prefix, v.device))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let ours = ConfigIdentity {
+            serial_no: self.cfg.serial_no,
+            digest: pulse_control::hex(&self.digest),
+        };
+        let partner_config =
+            st.partner
+                .and_then(|p| p.config)
+                .map(|(serial_no, d)| ConfigIdentity {
+                    serial_no,
+                    digest: pulse_control::hex(&d),
+                });
+        Status {
+            role: if st.primary { "primary" } else { "backup" }.into(),
+            state: if st.active { "active" } else { "inactive" }.into(),
+            since_unix: wall - now.duration_since(st.since).as_secs_f64(),
+            link_failed: st.link_failed,
+            lvsd_failed: st.child_failed,
+            heartbeat_mode: if self.authenticated {
+                "authenticated"
+            } else {
+                "piranha"
+            }
+            .into(),
+            partner: Partner {
+                configured: !self.plan.links.is_empty(),
+                alive: st.partner_alive,
+                state: st
+                    .partner
+                    .map(|p| if p.active { "active" } else { "inactive" }.to_string()),
+                config_mismatch: partner_config.as_ref().is_some_and(|c| *c != ours),
+                config: partner_config,
+            },
+            links: st
+                .links
+                .iter()
+                .map(|l| LinkStatus {
+                    local: l.link.local.to_string(),
+                    peer: l.link.peer.to_string(),
+                    last_heard_ms_ago: l.last_heard.map(|t| {
+                        u64::try_from(now.duration_since(t).as_millis()).unwrap_or(u64::MAX)
+                    }),
+                })
+                .collect(),
+            vips_held: held,
+            counters: Counters {
+                heartbeats_sent: st.counters.sent,
+                heartbeats_received: st.counters.received,
+                heartbeats_rejected: st.counters.rejected,
+                takeovers: st.counters.takeovers,
+                releases: st.counters.releases,
+                arps_sent: self.arps_sent.load(Ordering::Relaxed),
+            },
+            config: ours,
         }
     }
 
@@ -456,13 +562,13 @@ impl Driver {
             .iter()
             .map(|v| (v.base.clone(), v.addr))
             .collect();
-        send_arps(&self.arp, &vips);
-        let arp = self.arp.clone();
+        send_arps(&self.arp, &vips, &self.arps_sent);
+        let (arp, sent) = (self.arp.clone(), self.arps_sent.clone());
         let (count, interval) = self.plan.garp;
         self.arp_task = Some(tokio::spawn(async move {
             for _ in 1..count {
                 tokio::time::sleep(interval).await;
-                send_arps(&arp, &vips);
+                send_arps(&arp, &vips, &sent);
             }
             info!("gratuitous lvs arps finished");
         }));
@@ -620,15 +726,22 @@ fn release_vip(rtnl: &Rtnl, v: &VipClaim) {
     }
 }
 
-fn send_arps(arp: &Mutex<HashMap<String, ArpSender>>, vips: &[(String, Ipv4Addr)]) {
+fn send_arps(
+    arp: &Mutex<HashMap<String, ArpSender>>,
+    vips: &[(String, Ipv4Addr)],
+    sent: &AtomicU64,
+) {
     let mut arp = arp
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     for (base, ip) in vips {
-        if let Some(s) = arp.get_mut(base)
-            && let Err(e) = s.announce(*ip)
-        {
-            error!("{e}");
+        if let Some(s) = arp.get_mut(base) {
+            match s.announce(*ip) {
+                Ok(()) => {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => error!("{e}"),
+            }
         }
     }
 }

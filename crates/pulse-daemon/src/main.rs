@@ -16,6 +16,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod control;
 mod driver;
 mod logging;
 mod plan;
@@ -50,6 +51,9 @@ pub(crate) struct Options {
     /// The failover-services supervisor (service = fos; not supported yet).
     #[arg(long, default_value = "/usr/sbin/fos")]
     pub(crate) fos: PathBuf,
+    /// Control socket for `pulsectl status|takeover|release`.
+    #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+    pub(crate) control: PathBuf,
     /// Pid file (written when daemonized, or whenever this is given).
     #[arg(long)]
     pub(crate) pidfile: Option<PathBuf>,
@@ -94,7 +98,9 @@ fn run(opts: Options) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
+    let control = opts.control.clone();
     let result = rt.block_on(driver::run(opts, prepared));
+    let _ = std::fs::remove_file(&control);
     if let Some(p) = &pidfile {
         let _ = std::fs::remove_file(p);
     }

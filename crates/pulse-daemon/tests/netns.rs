@@ -2,6 +2,7 @@
 //! (testbed.md §1). Root only; skipped with a printed reason elsewhere. Every wait is bounded;
 //! the namespaces go away with the test, pass or fail.
 
+use pulse_control::{Request, Response, Status};
 use pulse_e2e::netns::{Bed, Host, signal, unavailable, wait_for};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,14 +59,49 @@ impl Pair {
     }
 
     fn start(&mut self, h: Host) -> u32 {
+        let cf = self.cf.clone();
+        self.start_with(h, &cf)
+    }
+
+    fn start_with(&mut self, h: Host, cf: &Path) -> u32 {
         let log = self.log(h);
-        let cf = self.cf.to_string_lossy().into_owned();
+        let cf = cf.to_string_lossy().into_owned();
+        let sock = self.socket(h).to_string_lossy().into_owned();
         self.bed.spawn(
             h,
             env!("CARGO_BIN_EXE_pulse"),
-            &["-c", &cf, "--nodaemon", "--test-start"],
+            &["-c", &cf, "--nodaemon", "--test-start", "--control", &sock],
             &log,
         )
+    }
+
+    fn socket(&self, h: Host) -> PathBuf {
+        self.dir.path().join(format!("{h:?}.sock"))
+    }
+
+    /// One request on a director's control socket (what `pulsectl` sends).
+    fn call(&self, h: Host, req: Request) -> Response {
+        use std::io::{BufRead, Write};
+        let stream =
+            std::os::unix::net::UnixStream::connect(self.socket(h)).expect("control socket");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut line = serde_json::to_vec(&req).expect("json");
+        line.push(b'\n');
+        (&stream).write_all(&line).expect("send");
+        let mut answer = String::new();
+        std::io::BufReader::new(&stream)
+            .read_line(&mut answer)
+            .expect("answer");
+        serde_json::from_str(&answer).expect("response json")
+    }
+
+    fn status(&self, h: Host) -> Status {
+        match self.call(h, Request::Status) {
+            Response::Ok { status } => *status,
+            Response::Error { message } => panic!("status: {message}"),
+        }
     }
 
     fn logs(&self) -> String {
@@ -289,6 +325,104 @@ fn the_same_forgery_takes_over_a_piranha_mode_pair() {
     assert!(
         log_contains(&p.log(inactive), "inactive: activating lvs"),
         "the unauthenticated forgery should have worked\n{}",
+        p.logs()
+    );
+}
+
+#[test]
+fn status_release_and_takeover_over_the_control_socket() {
+    let Some(mut p) = Pair::new(1, 3) else { return };
+    p.start(Host::D1);
+    p.start(Host::D2);
+    let (active, inactive) = p.wait_settled(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    let a = p.status(active);
+    assert_eq!(
+        (a.state.as_str(), a.role.as_str()),
+        (
+            "active",
+            if active == Host::D1 {
+                "primary"
+            } else {
+                "backup"
+            }
+        )
+    );
+    assert_eq!(a.vips_held, ["192.0.2.100/32 eth0:1"]);
+    assert!(
+        a.partner.alive && a.partner.state.as_deref() == Some("inactive"),
+        "{a:?}"
+    );
+    assert!(
+        a.links[0].last_heard_ms_ago.is_some_and(|ms| ms < 2000),
+        "{a:?}"
+    );
+    assert!(
+        a.counters.heartbeats_sent > 0
+            && a.counters.heartbeats_received > 0
+            && a.counters.arps_sent >= 1,
+        "{a:?}"
+    );
+    let b = p.status(inactive);
+    assert_eq!(b.state, "inactive");
+    assert!(b.vips_held.is_empty());
+    // The inactive node cannot release; releasing the active one moves the service at once.
+    assert!(matches!(
+        p.call(inactive, Request::Release),
+        Response::Error { .. }
+    ));
+    let Response::Ok { status } = p.call(active, Request::Release) else {
+        panic!("release refused\n{}", p.logs())
+    };
+    assert_eq!(status.state, "inactive");
+    assert!(status.vips_held.is_empty());
+    p.wait_active(inactive, Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        p.holds(inactive) && !p.holds(active),
+        "the released node came back\n{}",
+        p.logs()
+    );
+    // Taking it back: the primary may (the backup yields to it); the backup may not take it
+    // from an active primary.
+    let primary_has_it = p.holds(Host::D1);
+    let (req_on, expect_ok) = if primary_has_it {
+        (Host::D2, false)
+    } else {
+        (Host::D1, true)
+    };
+    match (p.call(req_on, Request::Takeover), expect_ok) {
+        (Response::Ok { .. }, true) => p.wait_active(Host::D1, Duration::from_secs(2)),
+        (Response::Error { message }, false) => {
+            assert!(message.contains("primary is active"), "{message}")
+        }
+        (other, _) => panic!("unexpected answer {other:?}\n{}", p.logs()),
+    }
+}
+
+#[test]
+fn a_serial_mismatch_shows_in_status_and_logs() {
+    let Some(mut p) = Pair::with(1, 3, true) else {
+        return;
+    };
+    let other = p.dir.path().join("other.cf");
+    let text = std::fs::read_to_string(&p.cf)
+        .expect("cf")
+        .replace("serial_no = 1", "serial_no = 2");
+    std::fs::write(&other, text).expect("write");
+    p.start(Host::D1);
+    p.start_with(Host::D2, &other);
+    p.wait_settled(Duration::from_secs(10));
+    let ok = wait_for(Duration::from_secs(3), || {
+        p.status(Host::D1).partner.config_mismatch
+    });
+    assert!(ok.is_some(), "{:?}", p.status(Host::D1));
+    let s1 = p.status(Host::D1);
+    assert_eq!(s1.partner.config.as_ref().map(|c| c.serial_no), Some(2));
+    assert!(p.status(Host::D2).partner.config_mismatch);
+    assert!(
+        log_contains(&p.log(Host::D1), "lvs.cf differs between the directors"),
+        "{}",
         p.logs()
     );
 }

@@ -23,6 +23,7 @@ macro_rules! outln {
 }
 
 mod config;
+mod daemon;
 mod key;
 mod safe_write;
 
@@ -54,6 +55,27 @@ enum Command {
     /// Check, read, edit and compare lvs.cf (every edit bumps `serial_no`).
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Show the running pulse's state: role, partner per link, VIPs, counters, lvs.cf serials.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = daemon::Format::Text)]
+        format: daemon::Format,
+        /// pulse's control socket.
+        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        socket: std::path::PathBuf,
+    },
+    /// Make this director active now (planned switchover).
+    Takeover {
+        /// pulse's control socket.
+        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        socket: std::path::PathBuf,
+    },
+    /// Hand the service to the partner (planned switchover).
+    Release {
+        /// pulse's control socket.
+        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        socket: std::path::PathBuf,
+    },
     /// Manage the heartbeat key.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -64,6 +86,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Config(c) => config::run(c),
         Command::Key(c) => key::run(c),
+        Command::Status { format, socket } => {
+            daemon::run(&socket, pulse_control::Request::Status, format)
+        }
+        Command::Takeover { socket } => daemon::run(
+            &socket,
+            pulse_control::Request::Takeover,
+            daemon::Format::Text,
+        ),
+        Command::Release { socket } => daemon::run(
+            &socket,
+            pulse_control::Request::Release,
+            daemon::Format::Text,
+        ),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -527,3 +527,14 @@ fn oversized_files_are_refused() {
         assert!(stderr(&o).contains("larger than 64 MiB"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn status_without_a_running_pulse_says_so() {
+    let o = run(&["status", "--socket", "/nonexistent/pulse.sock"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("cannot reach pulse at /nonexistent/pulse.sock"),
+        "{}",
+        stderr(&o)
+    );
+}
