@@ -177,6 +177,8 @@ struct Driver {
     arps_sent: Arc<AtomicU64>,
     authenticated: bool,
     digest: [u8; 8],
+    /// `monitor_links`: the interfaces carrying our heartbeat addresses, and whether each runs.
+    monitored: HashMap<u32, (String, bool)>,
 }
 
 pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
@@ -224,6 +226,7 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         arps_sent: Arc::new(AtomicU64::new(0)),
         authenticated,
         digest,
+        monitored: HashMap::new(),
     };
     d.remove_stale_vips();
     d.run_cmd(d.cfg.inactive_cmd.clone(), "inactive_cmd");
@@ -254,6 +257,7 @@ impl Driver {
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
         let mut ctl = crate::control::listen(&self.opts.control)?;
+        let mut links = self.watch_links()?;
         loop {
             self.flush().await;
             let deadline = self.hb.poll_timeout().map(tokio::time::Instant::from_std);
@@ -283,11 +287,61 @@ impl Driver {
                 _ = term.recv() => return self.shutdown(15).await,
                 _ = int.recv() => return self.shutdown(2).await,
                 _ = hup.recv() => self.reload(),
+                Some(ev) = links.recv() => self.on_link(ev),
                 Some((req, reply)) = ctl.recv() => {
                     let answer = self.control(req).await;
                     let _ = reply.send(answer);
                 }
             }
+        }
+    }
+
+    /// `monitor_links` (piranha.md §4.9; only with a partner): watch the interfaces that carry
+    /// our heartbeat addresses through kernel link notifications.
+    fn watch_links(&mut self) -> Result<mpsc::UnboundedReceiver<pulse_sys::LinkEvent>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if !self.cfg.monitor_links || self.plan.links.is_empty() {
+            return Ok(rx);
+        }
+        for iface in pulse_sys::interfaces() {
+            let carries = self.plan.links.iter().any(|l| match l.local.ip() {
+                std::net::IpAddr::V4(a) => iface.ipv4.contains(&a),
+                std::net::IpAddr::V6(_) => false,
+            });
+            if carries {
+                self.monitored
+                    .insert(iface.index, (iface.name.clone(), iface.running));
+            }
+        }
+        info!(interfaces = ?self.monitored.values().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), "monitoring links");
+        pulse_sys::watch_links(move |e| tx.send(e).is_ok())?;
+        self.apply_link_state();
+        Ok(rx)
+    }
+
+    fn on_link(&mut self, ev: pulse_sys::LinkEvent) {
+        if let Some((name, running)) = self.monitored.get_mut(&ev.ifindex) {
+            if *running != ev.running {
+                *running = ev.running;
+                if ev.running {
+                    info!(ifname = %name, "link up");
+                } else {
+                    warn!(ifname = %name, "NIC: link down");
+                }
+            }
+            self.apply_link_state();
+        }
+    }
+
+    fn apply_link_state(&mut self) {
+        let down = self.monitored.values().any(|(_, running)| !running);
+        let failed = self.hb.status().link_failed;
+        if down && !failed {
+            warn!("Local NIC link failure: Pulse disabled");
+            self.pending.push(Command::LinkDown);
+        } else if !down && failed {
+            info!("Local NIC link(s) restored: Pulse enabled");
+            self.pending.push(Command::LinkUp);
         }
     }
 

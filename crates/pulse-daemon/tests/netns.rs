@@ -25,11 +25,11 @@ struct Pair {
 
 impl Pair {
     fn new(keepalive: u32, deadtime: u32) -> Option<Self> {
-        Self::with(keepalive, deadtime, false)
+        Self::with(keepalive, deadtime, false, "")
     }
 
     /// With `authenticated`, both use one `heartbeat_key`; an intruder host joins the bridge.
-    fn with(keepalive: u32, deadtime: u32, authenticated: bool) -> Option<Self> {
+    fn with(keepalive: u32, deadtime: u32, authenticated: bool, more: &str) -> Option<Self> {
         if let Some(why) = unavailable() {
             eprintln!("skipped: {why}");
             return None;
@@ -37,7 +37,7 @@ impl Pair {
         let bed = Bed::new(&[Host::D1, Host::D2, Host::Client, Host::Intruder]);
         bed.accept_gratuitous_arp(Host::Client);
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut extra = String::new();
+        let mut extra = more.to_string();
         if authenticated {
             let key = dir.path().join("heartbeat.key");
             std::fs::write(
@@ -47,7 +47,7 @@ impl Pair {
             .expect("key");
             std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
                 .expect("chmod");
-            extra = format!("heartbeat_key = {}\n", key.display());
+            extra += &format!("heartbeat_key = {}\n", key.display());
         }
         let cf = dir.path().join("lvs.cf");
         std::fs::write(&cf, lvs_cf(keepalive, deadtime, &extra)).expect("write lvs.cf");
@@ -124,17 +124,30 @@ impl Pair {
     /// in piranha, the first to hear the other's STOPPED activates (piranha.md §4.5), and the
     /// other then stays inactive (no preemption).
     fn wait_settled(&self, limit: Duration) -> (Host, Host) {
-        let ok = wait_for(limit, || self.holds(Host::D1) != self.holds(Host::D2));
-        assert!(
-            ok.is_some(),
-            "no single VIP holder within {limit:?}\n{}",
+        // Settled: one holder, unchanged for longer than a keepalive (at a simultaneous start
+        // both activate and the backup yields one keepalive later).
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            let one = |p: &Self| p.holds(Host::D1) != p.holds(Host::D2);
+            if one(self) {
+                let first = self.holds(Host::D1);
+                let stable = wait_for(Duration::from_millis(1500), || {
+                    !one(self) || self.holds(Host::D1) != first
+                });
+                if stable.is_none() {
+                    return if first {
+                        (Host::D1, Host::D2)
+                    } else {
+                        (Host::D2, Host::D1)
+                    };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "no single, stable VIP holder within {limit:?}\n{}",
             self.logs()
         );
-        if self.holds(Host::D1) {
-            (Host::D1, Host::D2)
-        } else {
-            (Host::D2, Host::D1)
-        }
     }
 
     /// Wait until exactly `h` holds the VIP.
@@ -286,7 +299,7 @@ fn forge_stopped_heartbeats(p: &Pair) -> (Host, Host) {
 
 #[test]
 fn a_forged_heartbeat_from_a_third_host_changes_nothing_when_authenticated() {
-    let Some(mut p) = Pair::with(1, 3, true) else {
+    let Some(mut p) = Pair::with(1, 3, true, "") else {
         return;
     };
     p.start(Host::D1);
@@ -315,7 +328,7 @@ fn a_forged_heartbeat_from_a_third_host_changes_nothing_when_authenticated() {
 fn the_same_forgery_takes_over_a_piranha_mode_pair() {
     // The control experiment for the test above: without a key the heartbeat is piranha's, and
     // a spoofed STOPPED makes the inactive director activate (piranha.md §10 item 1).
-    let Some(mut p) = Pair::with(1, 3, false) else {
+    let Some(mut p) = Pair::with(1, 3, false, "") else {
         return;
     };
     p.start(Host::D1);
@@ -402,7 +415,7 @@ fn status_release_and_takeover_over_the_control_socket() {
 
 #[test]
 fn a_serial_mismatch_shows_in_status_and_logs() {
-    let Some(mut p) = Pair::with(1, 3, true) else {
+    let Some(mut p) = Pair::with(1, 3, true, "") else {
         return;
     };
     let other = p.dir.path().join("other.cf");
@@ -425,4 +438,42 @@ fn a_serial_mismatch_shows_in_status_and_logs() {
         "{}",
         p.logs()
     );
+}
+
+#[test]
+fn monitor_links_gives_up_the_service_when_the_active_link_fails() {
+    let Some(mut p) = Pair::with(1, 3, false, "monitor_links = 1\n") else {
+        return;
+    };
+    p.start(Host::D1);
+    p.start(Host::D2);
+    let (active, other) = p.wait_settled(Duration::from_secs(10));
+    // Pull the active director's cable: its eth0 loses carrier.
+    p.bed.set_port(active, false);
+    let gone = wait_for(Duration::from_secs(1), || !p.holds(active));
+    assert!(
+        gone.is_some(),
+        "the VIP stayed on a director without link\n{}",
+        p.logs()
+    );
+    assert!(
+        log_contains(&p.log(active), "Local NIC link failure: Pulse disabled"),
+        "{}",
+        p.logs()
+    );
+    assert!(
+        log_contains(&p.log(active), "local link failure: deactivating LVS"),
+        "{}",
+        p.logs()
+    );
+    let ok = wait_for(Duration::from_secs(6), || p.holds(other));
+    assert!(ok.is_some(), "{}", p.logs());
+    // The link comes back: no automatic reactivation (piranha.md §4.5).
+    p.bed.set_port(active, true);
+    let restored = wait_for(Duration::from_secs(2), || {
+        log_contains(&p.log(active), "Local NIC link(s) restored: Pulse enabled")
+    });
+    assert!(restored.is_some(), "{}", p.logs());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(p.holds(other) && !p.holds(active), "{}", p.logs());
 }

@@ -375,3 +375,50 @@ impl ArpSender {
         }
     }
 }
+
+/// A change of an interface's state, from the kernel's link notifications.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkEvent {
+    /// Interface index.
+    pub ifindex: u32,
+    /// Administratively up and with carrier (`IFF_UP` and `IFF_RUNNING`).
+    pub running: bool,
+}
+
+/// rtnetlink's link multicast group (`RTNLGRP_LINK`).
+const RTNLGRP_LINK: u32 = 1;
+
+/// Watch link state changes (`monitor_links`): every kernel link notification is passed to
+/// `on_event` from a thread of its own, until `on_event` returns `false`. Event-driven: no
+/// polling, and it sees bonding and VLAN devices like any other (piranha's ioctl polling did not).
+pub fn watch_links(
+    mut on_event: impl FnMut(LinkEvent) -> bool + Send + 'static,
+) -> Result<(), SysError> {
+    use neli::consts::rtnl::Iff;
+    use neli::rtnl::Ifinfomsg;
+    let (router, mut events) =
+        NlRouter::connect(NlFamily::Route, None, Groups::new_groups(&[RTNLGRP_LINK]))
+            .map_err(|e| SysError::Connect(e.to_string()))?;
+    std::thread::Builder::new()
+        .name("link-watch".into())
+        .spawn(move || {
+            // The router owns the socket; keep it alive as long as we listen.
+            let _router = router;
+            while let Some(msg) = events.next_typed::<Rtm, Ifinfomsg>() {
+                let Ok(msg) = msg else { continue };
+                let NlPayload::Payload(info) = msg.nl_payload() else {
+                    continue;
+                };
+                let flags = *info.ifi_flags();
+                let event = LinkEvent {
+                    ifindex: u32::try_from(*info.ifi_index()).unwrap_or(0),
+                    running: flags.contains(Iff::UP) && flags.contains(Iff::RUNNING),
+                };
+                if !on_event(event) {
+                    return;
+                }
+            }
+        })
+        .map_err(|e| SysError::Connect(e.to_string()))?;
+    Ok(())
+}
