@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The lab demo: what Pulse can do today, on a scratch copy of the example lvs.cf.
-# Issue 2 delivers the lvs.cf engine and `pulsectl config`; later issues extend this demo
-# with a director pair in network namespaces and IPVS in a VM.
+# First `pulsectl config` on a copy of the example lvs.cf, then (as root) a director pair in
+# network namespaces failing over. IPVS in a VM joins with lvsd.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -29,3 +29,9 @@ printf '\n\033[1m$ pulsectl config check keepalived_syntax_NOT_piranha.cf | head
 pulsectl config check ../shared/corpus/lvs.cf/vincentmli__proxyos__keepalived_syntax_NOT_piranha.cf 2>&1 | head -5 || true
 printf '\nThe scratch file now reads:\n\n'
 cat "$f"
+
+if [ "$(id -u)" = 0 ]; then
+    bash tests/lab/pair.sh
+else
+    printf '\n(the director-pair part of the demo needs root: sudo bash tests/lab/pair.sh)\n'
+fi

@@ -98,11 +98,11 @@ fn render(st: &Status) -> String {
     let partner = if !p.configured {
         "none configured".to_string()
     } else {
-        let mut s = format!(
-            "{}, {}",
-            if p.alive { "alive" } else { "silent" },
-            p.state.as_deref().unwrap_or("never heard")
-        );
+        let mut s = match (p.alive, p.state.as_deref()) {
+            (_, None) => "never heard".to_string(),
+            (true, Some(state)) => format!("alive, {state}"),
+            (false, Some(state)) => format!("silent (last said {state})"),
+        };
         match (&p.config, p.config_mismatch) {
             (Some(c), true) => s.push_str(&format!(
                 "; lvs.cf DIFFERS: partner serial_no {} digest {}, ours {} digest {}",
