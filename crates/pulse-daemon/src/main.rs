@@ -21,6 +21,9 @@ mod driver;
 mod logging;
 mod plan;
 
+/// SCHED_FIFO priority: above ordinary work, below the kernel's own real-time threads (50).
+const REALTIME_PRIORITY: i32 = 40;
+
 /// piranha's default configuration file.
 const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
 
@@ -51,6 +54,9 @@ pub(crate) struct Options {
     /// The failover-services supervisor (service = fos; not supported yet).
     #[arg(long, default_value = "/usr/sbin/fos")]
     pub(crate) fos: PathBuf,
+    /// Do not run under real-time scheduling (SCHED_FIFO) with locked memory.
+    #[arg(long)]
+    pub(crate) no_realtime: bool,
     /// Control socket for `pulsectl status|takeover|release`.
     #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
     pub(crate) control: PathBuf,
@@ -93,6 +99,12 @@ fn run(opts: Options) -> Result<()> {
     if let Some(p) = &pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if !opts.no_realtime {
+        // Before the runtime exists, so every thread inherits it.
+        if let Err(e) = pulse_sys::make_realtime(REALTIME_PRIORITY) {
+            tracing::warn!(error = %e, "cannot run with real-time priority; heartbeats may be late under load");
+        }
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -3,7 +3,7 @@
 //! the namespaces go away with the test, pass or fail.
 
 use pulse_control::{Request, Response, Status};
-use pulse_e2e::netns::{Bed, Host, signal, unavailable, wait_for};
+use pulse_e2e::netns::{Bed, Host, children, signal, unavailable, wait_for};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -474,6 +474,90 @@ fn monitor_links_gives_up_the_service_when_the_active_link_fails() {
         log_contains(&p.log(active), "Local NIC link(s) restored: Pulse enabled")
     });
     assert!(restored.is_some(), "{}", p.logs());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(p.holds(other) && !p.holds(active), "{}", p.logs());
+}
+
+#[test]
+fn sighup_applies_a_good_file_and_survives_a_bad_one() {
+    let Some(mut p) = Pair::new(1, 3) else { return };
+    let pids = [p.start(Host::D1), p.start(Host::D2)];
+    let (active, inactive) = p.wait_settled(Duration::from_secs(10));
+    let good = std::fs::read_to_string(&p.cf).expect("cf");
+    // A broken file: both keep running unchanged (and the inactive one does not spin, as
+    // piranha's did on SIGHUP without an lvsd).
+    std::fs::write(&p.cf, good.replace("keepalive = 1", "keepalive = one")).expect("write");
+    for pid in pids {
+        signal(pid, "HUP");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.status(active).state, "active");
+    assert_eq!(p.status(inactive).state, "inactive");
+    assert!(
+        log_contains(
+            &p.log(inactive),
+            "reload failed, keeping the running configuration"
+        ),
+        "{}",
+        p.logs()
+    );
+    // A second VIP: the active node claims it on reload.
+    let more = good.replace("serial_no = 1", "serial_no = 2")
+        + "virtual ssh {\n     active = 1\n     address = 192.0.2.101 eth0:2\n     port = 22\n}\n";
+    std::fs::write(&p.cf, more).expect("write");
+    for pid in pids {
+        signal(pid, "HUP");
+    }
+    let ok = wait_for(Duration::from_secs(2), || {
+        p.bed.has_addr(active, "192.0.2.101")
+    });
+    assert!(ok.is_some(), "the new VIP was not claimed\n{}", p.logs());
+    assert!(!p.bed.has_addr(inactive, "192.0.2.101"));
+    assert_eq!(p.status(active).config.serial_no, 2);
+}
+
+#[test]
+fn lvsd_death_hands_the_service_to_the_partner() {
+    let Some(mut p) = Pair::new(1, 3) else { return };
+    // A stand-in lvsd (the real one comes with the next issue): it just runs.
+    let fake = p.dir.path().join("lvsd");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 1000\n").expect("write");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let cf = p.cf.to_string_lossy().into_owned();
+    let lvsd = fake.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for h in [Host::D1, Host::D2] {
+        let sock = p.socket(h).to_string_lossy().into_owned();
+        let log = p.log(h);
+        pids.push(p.bed.spawn(
+            h,
+            env!("CARGO_BIN_EXE_pulse"),
+            &["-c", &cf, "--nodaemon", "--lvsd", &lvsd, "--control", &sock],
+            &log,
+        ));
+    }
+    let (active, other) = p.wait_settled(Duration::from_secs(10));
+    assert!(log_contains(&p.log(active), "started lvsd"), "{}", p.logs());
+    // The active director's lvsd dies.
+    let lvsd_pids = children(pids[usize::from(active == Host::D2)]);
+    assert_eq!(
+        lvsd_pids.len(),
+        1,
+        "exactly one lvsd child expected\n{}",
+        p.logs()
+    );
+    signal(lvsd_pids[0], "KILL");
+    let ok = wait_for(Duration::from_secs(2), || {
+        p.holds(other) && !p.holds(active)
+    });
+    assert!(ok.is_some(), "the partner did not take over\n{}", p.logs());
+    assert!(
+        log_contains(&p.log(active), "lvsd failed: deactivating LVS"),
+        "{}",
+        p.logs()
+    );
+    // The partner's lvsd runs, so the failed one stays out.
     std::thread::sleep(Duration::from_secs(3));
     assert!(p.holds(other) && !p.holds(active), "{}", p.logs());
 }

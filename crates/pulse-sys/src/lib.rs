@@ -422,3 +422,27 @@ pub fn watch_links(
         .map_err(|e| SysError::Connect(e.to_string()))?;
     Ok(())
 }
+
+/// Keep the heartbeat on time under load: run the calling thread under `SCHED_FIFO` at
+/// `priority`, and lock the process's memory so a page fault cannot delay a heartbeat. Without
+/// this, two busy cores starved a 50 ms heartbeat into false failovers in the soak benchmark
+/// (docs/benchmarks.md). `SCHED_RESET_ON_FORK`: threads and processes it starts (lvsd,
+/// `active_cmd`) run at normal priority, so a runaway child cannot starve the machine.
+#[allow(unsafe_code)]
+pub fn make_realtime(priority: i32) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is an initialised `sched_param` living across the call, pid 0 names the
+    // calling thread, and the kernel copies the struct without keeping the pointer.
+    let rc = unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    nix::sys::mman::mlockall(
+        nix::sys::mman::MlockAllFlags::MCL_CURRENT | nix::sys::mman::MlockAllFlags::MCL_FUTURE,
+    )
+    .map_err(std::io::Error::from)
+}
