@@ -404,7 +404,7 @@ fn soak(secs: u64) -> Option<(u64, u64, u64)> {
 
 fn stats(mut v: Vec<f64>) -> String {
     if v.is_empty() {
-        return "| – | – | – | – |".into();
+        return "| 0 | – | – | – |".into();
     }
     v.sort_by(f64::total_cmp);
     let p = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];

@@ -274,8 +274,14 @@ impl Driver {
                 }
             };
             tokio::select! {
+                // Datagrams before timers: after a stall, heartbeats already queued must count
+                // before the dead timer is judged.
+                biased;
                 Some((link, from, data)) = rx.recv() => self.hb.handle_datagram(Instant::now(), link, from, &data),
-                () = timer => self.hb.handle_timeout(Instant::now()),
+                () = timer => {
+                    self.drain_datagrams(&mut rx);
+                    self.hb.handle_timeout(Instant::now());
+                }
                 status = child => {
                     self.lvsd = None;
                     match status {
@@ -435,6 +441,23 @@ impl Driver {
                 arps_sent: self.arps_sent.load(Ordering::Relaxed),
             },
             config: ours,
+        }
+    }
+
+    /// Feed every heartbeat already received to the state machine: those the receive tasks
+    /// forwarded and those still in the sockets. If this process was stalled (a busy host, a
+    /// descheduled vCPU), the partner's heartbeats wait here, and without this the dead timer
+    /// would fire first and cause a false failover.
+    fn drain_datagrams(&mut self, rx: &mut mpsc::Receiver<(usize, SocketAddr, Vec<u8>)>) {
+        while let Ok((link, from, data)) = rx.try_recv() {
+            self.hb.handle_datagram(Instant::now(), link, from, &data);
+        }
+        let mut buf = [0u8; 512];
+        for link in 0..self.sockets.len() {
+            while let Ok((n, from)) = self.sockets[link].try_recv_from(&mut buf) {
+                self.hb
+                    .handle_datagram(Instant::now(), link, from, &buf[..n]);
+            }
         }
     }
 
