@@ -168,6 +168,8 @@ struct Driver {
     plan: Plan,
     hb: Heartbeat,
     sockets: Vec<Arc<UdpSocket>>,
+    /// Non-blocking duplicates of `sockets`, read directly by `drain_datagrams`.
+    drain: Vec<std::net::UdpSocket>,
     rtnl: Rtnl,
     arp: Arc<Mutex<HashMap<String, ArpSender>>>,
     arp_task: Option<tokio::task::JoinHandle<()>>,
@@ -188,6 +190,12 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         sockets,
         key,
     } = prepared;
+    // Plain duplicates of the sockets for draining: tokio's `try_recv_from` trusts its cached
+    // readiness, which is stale right after a stall, exactly when draining matters.
+    let drain = sockets
+        .iter()
+        .map(std::net::UdpSocket::try_clone)
+        .collect::<std::io::Result<Vec<_>>>()?;
     let sockets: Vec<Arc<UdpSocket>> = sockets
         .into_iter()
         .map(|s| UdpSocket::from_std(s).map(Arc::new))
@@ -217,6 +225,7 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         plan,
         hb,
         sockets,
+        drain,
         rtnl,
         arp: Arc::new(Mutex::new(arp)),
         arp_task: None,
@@ -453,8 +462,8 @@ impl Driver {
             self.hb.handle_datagram(Instant::now(), link, from, &data);
         }
         let mut buf = [0u8; 512];
-        for link in 0..self.sockets.len() {
-            while let Ok((n, from)) = self.sockets[link].try_recv_from(&mut buf) {
+        for link in 0..self.drain.len() {
+            while let Ok((n, from)) = self.drain[link].recv_from(&mut buf) {
                 self.hb
                     .handle_datagram(Instant::now(), link, from, &buf[..n]);
             }
@@ -478,7 +487,13 @@ impl Driver {
                 }
             }
             let mut later = Vec::new();
+            let mut reannounced = false;
             while let Some(e) = self.hb.poll_event() {
+                // Heartbeats queued during a stall come in a burst, each asking for a
+                // re-announcement: one per burst is enough.
+                if e == Event::Reannounce && std::mem::replace(&mut reannounced, true) {
+                    continue;
+                }
                 self.on_event(e, &mut later);
             }
             while let Some(t) = self.hb.poll_transmit() {

@@ -561,3 +561,35 @@ fn lvsd_death_hands_the_service_to_the_partner() {
     std::thread::sleep(Duration::from_secs(3));
     assert!(p.holds(other) && !p.holds(active), "{}", p.logs());
 }
+
+#[test]
+fn a_stalled_inactive_director_does_not_take_over_when_it_resumes() {
+    // Fast timers; the inactive director is frozen for ten deadtimes (a busy host, a
+    // descheduled VM). Its partner's heartbeats wait in its socket; on resume they count before
+    // its dead timer is judged, so it must not activate.
+    let Some(mut p) = Pair::with(1, 3, false, "") else {
+        return;
+    };
+    std::fs::write(
+        &p.cf,
+        lvs_cf(1, 3, "")
+            .replace("keepalive = 1", "keepalive = 0.05")
+            .replace("deadtime = 3", "deadtime = 0.15"),
+    )
+    .expect("write");
+    let pids = [p.start(Host::D1), p.start(Host::D2)];
+    let (active, inactive) = p.wait_settled(Duration::from_secs(10));
+    let pid = pids[usize::from(inactive == Host::D2)];
+    for _ in 0..5 {
+        signal(pid, "STOP");
+        std::thread::sleep(Duration::from_millis(1500));
+        signal(pid, "CONT");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(p.holds(active) && !p.holds(inactive), "{}", p.logs());
+    assert!(
+        !log_contains(&p.log(inactive), "partner dead: activating lvs"),
+        "false failover after a stall\n{}",
+        p.logs()
+    );
+}
