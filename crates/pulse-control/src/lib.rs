@@ -121,3 +121,23 @@ pub struct ConfigIdentity {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Send one request to the pulse listening on `socket` and read its answer (blocking; waits at
+/// most `timeout` for each of the write and the read).
+pub fn call(
+    socket: &std::path::Path,
+    req: &Request,
+    timeout: std::time::Duration,
+) -> std::io::Result<Response> {
+    use std::io::{BufRead, Write};
+    let stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut line = serde_json::to_vec(req)?;
+    line.push(b'\n');
+    (&stream).write_all(&line)?;
+    let mut answer = String::new();
+    std::io::BufReader::new(&stream).read_line(&mut answer)?;
+    serde_json::from_str(&answer)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}

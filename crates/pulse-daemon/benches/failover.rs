@@ -13,7 +13,7 @@
 
 use pulse_control::{Request, Response};
 use pulse_e2e::netns::{Bed, Host, signal, unavailable, wait_for};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -126,16 +126,7 @@ fn settled(bed: &Bed, limit: Duration, keepalive: Duration) -> Option<Host> {
 }
 
 fn call(sock: &Path, req: &Request) -> Option<pulse_control::Status> {
-    let stream = std::os::unix::net::UnixStream::connect(sock).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    let mut line = serde_json::to_vec(req).ok()?;
-    line.push(b'\n');
-    (&stream).write_all(&line).ok()?;
-    let mut answer = String::new();
-    std::io::BufReader::new(&stream)
-        .read_line(&mut answer)
-        .ok()?;
-    match serde_json::from_str(&answer).ok()? {
+    match pulse_control::call(sock, req, Duration::from_secs(3)).ok()? {
         Response::Ok { status } => Some(*status),
         Response::Error { .. } => None,
     }

@@ -81,20 +81,7 @@ impl Pair {
 
     /// One request on a director's control socket (what `pulsectl` sends).
     fn call(&self, h: Host, req: Request) -> Response {
-        use std::io::{BufRead, Write};
-        let stream =
-            std::os::unix::net::UnixStream::connect(self.socket(h)).expect("control socket");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        let mut line = serde_json::to_vec(&req).expect("json");
-        line.push(b'\n');
-        (&stream).write_all(&line).expect("send");
-        let mut answer = String::new();
-        std::io::BufReader::new(&stream)
-            .read_line(&mut answer)
-            .expect("answer");
-        serde_json::from_str(&answer).expect("response json")
+        pulse_control::call(&self.socket(h), &req, Duration::from_secs(5)).expect("control socket")
     }
 
     fn status(&self, h: Host) -> Status {

@@ -4,8 +4,6 @@ use crate::exit;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use pulse_control::{Request, Response, Status};
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -19,25 +17,12 @@ pub(crate) enum Format {
 }
 
 fn call(socket: &Path, req: &Request) -> Result<Response> {
-    let stream = UnixStream::connect(socket).with_context(|| {
+    pulse_control::call(socket, req, TIMEOUT).with_context(|| {
         format!(
             "cannot reach pulse at {} (is it running? are you root?)",
             socket.display()
         )
-    })?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    let mut line = serde_json::to_vec(req)?;
-    line.push(b'\n');
-    (&stream)
-        .write_all(&line)
-        .context("cannot send the request")?;
-    let mut answer = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut answer)
-        .context("no answer from pulse")?;
-    serde_json::from_str(&answer)
-        .with_context(|| format!("unreadable answer from pulse: {answer:?}"))
+    })
 }
 
 pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
