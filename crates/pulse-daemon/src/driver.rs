@@ -24,6 +24,8 @@ use tracing::{debug, error, info, warn};
 
 /// How long lvsd gets to exit after SIGTERM before it is killed.
 const LVSD_STOP_GRACE: Duration = Duration::from_secs(10);
+/// At most this many queued datagrams per socket are drained before a timer is judged.
+const DRAIN_MAX: usize = 256;
 /// At most one log line per rejection reason in this period.
 const REJECT_LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -282,10 +284,9 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
+            // No `biased`: a flood of datagrams must not starve the timer (our own heartbeats).
+            // Stalls are handled by draining before the timer is judged.
             tokio::select! {
-                // Datagrams before timers: after a stall, heartbeats already queued must count
-                // before the dead timer is judged.
-                biased;
                 Some((link, from, data)) = rx.recv() => self.hb.handle_datagram(Instant::now(), link, from, &data),
                 () = timer => {
                     self.drain_datagrams(&mut rx);
@@ -458,12 +459,19 @@ impl Driver {
     /// descheduled vCPU), the partner's heartbeats wait here, and without this the dead timer
     /// would fire first and cause a false failover.
     fn drain_datagrams(&mut self, rx: &mut mpsc::Receiver<(usize, SocketAddr, Vec<u8>)>) {
-        while let Ok((link, from, data)) = rx.try_recv() {
+        // Bounded, so a flood of junk cannot keep us here.
+        for _ in 0..DRAIN_MAX {
+            let Ok((link, from, data)) = rx.try_recv() else {
+                break;
+            };
             self.hb.handle_datagram(Instant::now(), link, from, &data);
         }
         let mut buf = [0u8; 512];
         for link in 0..self.drain.len() {
-            while let Ok((n, from)) = self.drain[link].recv_from(&mut buf) {
+            for _ in 0..DRAIN_MAX {
+                let Ok((n, from)) = self.drain[link].recv_from(&mut buf) else {
+                    break;
+                };
                 self.hb
                     .handle_datagram(Instant::now(), link, from, &buf[..n]);
             }
