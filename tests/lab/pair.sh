@@ -49,7 +49,7 @@ CF
 say "lvs.cf for both directors (authenticated heartbeats, 200 ms keepalive)"
 cat "$lab/lvs.cf"
 for h in d1 d2; do
-    ip netns exec $P$h "$pulse" -c "$lab/lvs.cf" --nodaemon --test-start --control "$lab/$h.sock" \
+    ip netns exec $P$h "$pulse" -c "$lab/lvs.cf" --nodaemon --test-start --control "$lab/$h.sock" --state-dir "$lab/$h.state" \
         >"$lab/$h.log" 2>&1 &
     echo $! >"$lab/$h.pid"
 done

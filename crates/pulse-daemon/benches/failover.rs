@@ -176,6 +176,8 @@ fn pulse_trial(
                 "--test-start",
                 "--control",
                 &socks,
+                "--state-dir",
+                &format!("{socks}.state"),
             ],
             &log,
         ));
@@ -372,7 +374,16 @@ fn soak(secs: u64) -> Option<(u64, u64, u64)> {
         bed.spawn(
             h,
             env!("CARGO_BIN_EXE_pulse"),
-            &["-c", &cfs, "--nodaemon", "--test-start", "--control", &sock],
+            &[
+                "-c",
+                &cfs,
+                "--nodaemon",
+                "--test-start",
+                "--control",
+                &sock,
+                "--state-dir",
+                &format!("{sock}.state"),
+            ],
             &dir.path().join(format!("{h:?}.log")),
         );
     }

@@ -13,6 +13,7 @@ use pulse_proto::fsm::{
 use pulse_sys::{ArpSender, Rtnl};
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -35,6 +36,17 @@ pub(crate) struct Prepared {
     plan: Plan,
     sockets: Vec<std::net::UdpSocket>,
     key: Option<HeartbeatKey>,
+}
+
+/// The replay floor saved by a previous run (0 if there is none).
+fn read_seq(path: &std::path::Path) -> u64 {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| {
+            warn!(path = %path.display(), "unreadable heartbeat replay floor; starting from 0");
+            0
+        }),
+        Err(_) => 0,
+    }
 }
 
 /// Read the `heartbeat_key` file: at least 32 bytes (trailing whitespace is not part of the
@@ -183,6 +195,10 @@ struct Driver {
     digest: [u8; 8],
     /// `monitor_links`: the interfaces carrying our heartbeat addresses, and whether each runs.
     monitored: HashMap<u32, (String, bool)>,
+    /// Where the highest authenticated sequence accepted is kept across restarts.
+    seq_file: PathBuf,
+    /// The value last written there.
+    persisted_seq: u64,
 }
 
 pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
@@ -218,7 +234,12 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     };
     info!(links = plan.links.len(), mode, "heartbeat");
     let authenticated = key.is_some();
-    let hb_cfg = heartbeat_config(&cfg, &plan, key, opts.forceactive);
+    let mut hb_cfg = heartbeat_config(&cfg, &plan, key, opts.forceactive);
+    let seq_file = opts.state_dir.join("heartbeat-seq");
+    if authenticated {
+        hb_cfg.replay_floor = read_seq(&seq_file);
+    }
+    let persisted_seq = hb_cfg.replay_floor;
     let digest = hb_cfg.digest;
     let hb = Heartbeat::new(hb_cfg, Instant::now());
     let mut d = Driver {
@@ -238,6 +259,8 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         authenticated,
         digest,
         monitored: HashMap::new(),
+        seq_file,
+        persisted_seq,
     };
     d.remove_stale_vips();
     d.run_cmd(d.cfg.inactive_cmd.clone(), "inactive_cmd");
@@ -478,8 +501,33 @@ impl Driver {
         }
     }
 
+    /// Keep the replay floor across our own restarts: a heartbeat recorded before a restart must
+    /// not be accepted after it. Written at most once a second of sequence (its unit is µs of the
+    /// partner's clock), atomically.
+    fn persist_seq(&mut self, now: bool) {
+        let seen = self.hb.highest_seq_seen();
+        if !self.authenticated
+            || seen <= self.persisted_seq
+            || (!now && seen < self.persisted_seq.saturating_add(1_000_000))
+        {
+            return;
+        }
+        let tmp = self.seq_file.with_extension("tmp");
+        let written =
+            std::fs::create_dir_all(self.seq_file.parent().unwrap_or(std::path::Path::new("/")))
+                .and_then(|()| std::fs::write(&tmp, format!("{seen}\n")))
+                .and_then(|()| std::fs::rename(&tmp, &self.seq_file));
+        match written {
+            Ok(()) => self.persisted_seq = seen,
+            Err(e) => {
+                warn!(path = %self.seq_file.display(), error = %e, "cannot save the heartbeat replay floor")
+            }
+        }
+    }
+
     async fn shutdown(&mut self, signo: i32) -> Result<()> {
         info!("Terminating due to signal {signo}");
+        self.persist_seq(true);
         let _ = self.hb.handle_command(Instant::now(), Command::Shutdown);
         self.flush().await;
         Ok(())
@@ -488,6 +536,7 @@ impl Driver {
     /// Act on everything the state machine produced: events first (a release drops the VIPs),
     /// then datagrams (the partner hears "inactive" right after), then slow work (lvsd's exit).
     async fn flush(&mut self) {
+        self.persist_seq(false);
         loop {
             for cmd in std::mem::take(&mut self.pending) {
                 if let Err(e) = self.hb.handle_command(Instant::now(), cmd) {

@@ -60,6 +60,9 @@ pub(crate) struct Options {
     /// Control socket for `pulsectl status|takeover|release`.
     #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
     pub(crate) control: PathBuf,
+    /// Where pulse keeps state across restarts (the heartbeat replay floor).
+    #[arg(long, default_value = "/var/lib/pulse")]
+    pub(crate) state_dir: PathBuf,
     /// Pid file (written when daemonized, or whenever this is given).
     #[arg(long)]
     pub(crate) pidfile: Option<PathBuf>,

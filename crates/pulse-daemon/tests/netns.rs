@@ -67,10 +67,25 @@ impl Pair {
         let log = self.log(h);
         let cf = cf.to_string_lossy().into_owned();
         let sock = self.socket(h).to_string_lossy().into_owned();
+        let state = self
+            .dir
+            .path()
+            .join(format!("state-{h:?}"))
+            .to_string_lossy()
+            .into_owned();
         self.bed.spawn(
             h,
             env!("CARGO_BIN_EXE_pulse"),
-            &["-c", &cf, "--nodaemon", "--test-start", "--control", &sock],
+            &[
+                "-c",
+                &cf,
+                "--nodaemon",
+                "--test-start",
+                "--control",
+                &sock,
+                "--state-dir",
+                &state,
+            ],
             &log,
         )
     }
@@ -520,7 +535,17 @@ fn lvsd_death_hands_the_service_to_the_partner() {
         pids.push(p.bed.spawn(
             h,
             env!("CARGO_BIN_EXE_pulse"),
-            &["-c", &cf, "--nodaemon", "--lvsd", &lvsd, "--control", &sock],
+            &[
+                "-c",
+                &cf,
+                "--nodaemon",
+                "--lvsd",
+                &lvsd,
+                "--control",
+                &sock,
+                "--state-dir",
+                &format!("{sock}.state"),
+            ],
             &log,
         ));
     }
@@ -577,6 +602,85 @@ fn a_stalled_inactive_director_does_not_take_over_when_it_resumes() {
     assert!(
         !log_contains(&p.log(inactive), "partner dead: activating lvs"),
         "false failover after a stall\n{}",
+        p.logs()
+    );
+}
+
+const TEST_KEY: &[u8] = b"3f9a0c4e7b1d2a5f6e8c9b0a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e";
+
+#[test]
+fn a_heartbeat_recorded_before_a_restart_is_rejected_after_it() {
+    let Some(mut p) = Pair::with(1, 10, true, "") else {
+        return;
+    };
+    let then = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    let pids = [p.start(Host::D1), p.start(Host::D2)];
+    let (active, inactive) = p.wait_settled(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    // What an eavesdropper recorded early on: the active director saying "stopped", correctly
+    // signed, with a sequence number from before everything the inactive one has accepted.
+    let recorded = pulse_proto::AuthHeartbeat {
+        primary: active == Host::D1,
+        active: false,
+        handover: false,
+        link_failed: false,
+        child_failed: false,
+        boot_id: 7,
+        seq: u64::try_from(then.as_micros()).expect("µs"),
+        serial_no: 1,
+        digest: [0; 8],
+        keepalive_ms: 1000,
+        deadtime_ms: 10_000,
+    }
+    .encode(&pulse_proto::HeartbeatKey::new(TEST_KEY).expect("key"))
+    .to_vec();
+    let spoofed = ip_of(active);
+    p.bed.ip(
+        Host::Intruder,
+        &["addr", "add", &format!("{spoofed}/32"), "dev", "eth0"],
+    );
+    let from = format!("{spoofed}:539").parse().expect("addr");
+    let to = format!("{}:539", ip_of(inactive)).parse().expect("addr");
+    // Restart the inactive director while the active one is cut off, and replay at once.
+    let replay = |p: &mut Pair, pid: u32| -> bool {
+        signal(pid, "KILL");
+        p.bed.set_port(active, false);
+        std::thread::sleep(Duration::from_millis(200));
+        let new_pid = p.start(inactive);
+        std::thread::sleep(Duration::from_millis(500));
+        p.bed
+            .send_udp(Host::Intruder, from, to, vec![recorded.clone(); 3]);
+        let took_over = wait_for(Duration::from_secs(2), || p.holds(inactive)).is_some();
+        p.bed.set_port(active, true);
+        signal(new_pid, "KILL");
+        took_over
+    };
+    let first = replay(&mut p, pids[usize::from(inactive == Host::D2)]);
+    assert!(
+        !first,
+        "a recorded heartbeat was accepted after a restart\n{}",
+        p.logs()
+    );
+    assert!(
+        log_contains(&p.log(inactive), "replayed heartbeat"),
+        "{}",
+        p.logs()
+    );
+    // The control experiment: without the saved floor the same replay works (so the test can
+    // fail). The previous pulse was killed above; start a fresh one with no state.
+    let _ = std::fs::remove_dir_all(p.dir.path().join(format!("state-{inactive:?}")));
+    p.bed.ip(
+        inactive,
+        &["addr", "flush", "dev", "eth0", "label", "eth0:1"],
+    );
+    let pid = p.start(inactive);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = std::fs::remove_dir_all(p.dir.path().join(format!("state-{inactive:?}")));
+    assert!(
+        replay(&mut p, pid),
+        "without the saved floor the replay should have worked\n{}",
         p.logs()
     );
 }
