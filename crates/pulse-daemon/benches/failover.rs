@@ -132,6 +132,32 @@ fn call(sock: &Path, req: &Request) -> Option<pulse_control::Status> {
     }
 }
 
+/// Start `pulse` for `h` with its control socket, state and log in `dir`.
+fn start_pulse(bed: &mut Bed, h: Host, cf: &Path, dir: &Path) -> u32 {
+    let cf = cf.to_string_lossy().into_owned();
+    let sock = dir
+        .join(format!("{h:?}.sock"))
+        .to_string_lossy()
+        .into_owned();
+    let state = format!("{sock}.state");
+    let args = [
+        "-c",
+        &cf,
+        "--nodaemon",
+        "--test-start",
+        "--control",
+        &sock,
+        "--state-dir",
+        &state,
+    ];
+    bed.spawn(
+        h,
+        env!("CARGO_BIN_EXE_pulse"),
+        &args,
+        &dir.join(format!("{h:?}.log")),
+    )
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Kill,
@@ -160,28 +186,10 @@ fn pulse_trial(
         ),
     )
     .ok()?;
-    let mut pids = Vec::new();
-    for h in [Host::D1, Host::D2] {
-        let sock = dir.path().join(format!("{h:?}.sock"));
-        let log = dir.path().join(format!("{h:?}.log"));
-        let cfs = cf.to_string_lossy().into_owned();
-        let socks = sock.to_string_lossy().into_owned();
-        pids.push(bed.spawn(
-            h,
-            env!("CARGO_BIN_EXE_pulse"),
-            &[
-                "-c",
-                &cfs,
-                "--nodaemon",
-                "--test-start",
-                "--control",
-                &socks,
-                "--state-dir",
-                &format!("{socks}.state"),
-            ],
-            &log,
-        ));
-    }
+    let pids = [
+        start_pulse(&mut bed, Host::D1, &cf, dir.path()),
+        start_pulse(&mut bed, Host::D2, &cf, dir.path()),
+    ];
     let active = settled(&bed, Duration::from_secs(15), Duration::from_secs_f64(ka))?;
     let survivor = other(active);
     wait_for(Duration::from_secs(3), || {
@@ -365,27 +373,7 @@ fn soak(secs: u64) -> Option<(u64, u64, u64)> {
     )
     .ok()?;
     for h in [Host::D1, Host::D2] {
-        let sock = dir
-            .path()
-            .join(format!("{h:?}.sock"))
-            .to_string_lossy()
-            .into_owned();
-        let cfs = cf.to_string_lossy().into_owned();
-        bed.spawn(
-            h,
-            env!("CARGO_BIN_EXE_pulse"),
-            &[
-                "-c",
-                &cfs,
-                "--nodaemon",
-                "--test-start",
-                "--control",
-                &sock,
-                "--state-dir",
-                &format!("{sock}.state"),
-            ],
-            &dir.path().join(format!("{h:?}.log")),
-        );
+        start_pulse(&mut bed, h, &cf, dir.path());
     }
     settled(&bed, Duration::from_secs(10), Duration::from_millis(50))?;
     let count = |h: Host| {
