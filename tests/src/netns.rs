@@ -303,3 +303,38 @@ pub fn children(pid: u32) -> Vec<u32> {
         })
         .collect()
 }
+
+impl Bed {
+    /// Start `pulse` (the binary at `bin`) on `h` with `cf`, keeping its control socket
+    /// (`{h:?}.sock`), state (`state-{h:?}`) and log (`{h:?}.log`) in `dir`; `extra` arguments
+    /// follow, e.g. `--test-start`.
+    pub fn spawn_pulse(
+        &mut self,
+        bin: &str,
+        h: Host,
+        cf: &std::path::Path,
+        dir: &std::path::Path,
+        extra: &[&str],
+    ) -> u32 {
+        let cf = cf.to_string_lossy().into_owned();
+        let sock = dir
+            .join(format!("{h:?}.sock"))
+            .to_string_lossy()
+            .into_owned();
+        let state = dir
+            .join(format!("state-{h:?}"))
+            .to_string_lossy()
+            .into_owned();
+        let mut args = vec![
+            "-c",
+            &cf,
+            "--nodaemon",
+            "--control",
+            &sock,
+            "--state-dir",
+            &state,
+        ];
+        args.extend_from_slice(extra);
+        self.spawn(h, bin, &args, &dir.join(format!("{h:?}.log")))
+    }
+}

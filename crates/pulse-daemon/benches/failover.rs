@@ -134,28 +134,7 @@ fn call(sock: &Path, req: &Request) -> Option<pulse_control::Status> {
 
 /// Start `pulse` for `h` with its control socket, state and log in `dir`.
 fn start_pulse(bed: &mut Bed, h: Host, cf: &Path, dir: &Path) -> u32 {
-    let cf = cf.to_string_lossy().into_owned();
-    let sock = dir
-        .join(format!("{h:?}.sock"))
-        .to_string_lossy()
-        .into_owned();
-    let state = format!("{sock}.state");
-    let args = [
-        "-c",
-        &cf,
-        "--nodaemon",
-        "--test-start",
-        "--control",
-        &sock,
-        "--state-dir",
-        &state,
-    ];
-    bed.spawn(
-        h,
-        env!("CARGO_BIN_EXE_pulse"),
-        &args,
-        &dir.join(format!("{h:?}.log")),
-    )
+    bed.spawn_pulse(env!("CARGO_BIN_EXE_pulse"), h, cf, dir, &["--test-start"])
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -64,29 +64,12 @@ impl Pair {
     }
 
     fn start_with(&mut self, h: Host, cf: &Path) -> u32 {
-        let log = self.log(h);
-        let cf = cf.to_string_lossy().into_owned();
-        let sock = self.socket(h).to_string_lossy().into_owned();
-        let state = self
-            .dir
-            .path()
-            .join(format!("state-{h:?}"))
-            .to_string_lossy()
-            .into_owned();
-        self.bed.spawn(
-            h,
+        self.bed.spawn_pulse(
             env!("CARGO_BIN_EXE_pulse"),
-            &[
-                "-c",
-                &cf,
-                "--nodaemon",
-                "--test-start",
-                "--control",
-                &sock,
-                "--state-dir",
-                &state,
-            ],
-            &log,
+            h,
+            cf,
+            self.dir.path(),
+            &["--test-start"],
         )
     }
 
@@ -526,29 +509,20 @@ fn lvsd_death_hands_the_service_to_the_partner() {
     std::fs::write(&fake, "#!/bin/sh\nexec sleep 1000\n").expect("write");
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    let cf = p.cf.to_string_lossy().into_owned();
     let lvsd = fake.to_string_lossy().into_owned();
-    let mut pids = Vec::new();
-    for h in [Host::D1, Host::D2] {
-        let sock = p.socket(h).to_string_lossy().into_owned();
-        let log = p.log(h);
-        pids.push(p.bed.spawn(
-            h,
-            env!("CARGO_BIN_EXE_pulse"),
-            &[
-                "-c",
+    let (cf, dir) = (p.cf.clone(), p.dir.path().to_path_buf());
+    let pids: Vec<u32> = [Host::D1, Host::D2]
+        .into_iter()
+        .map(|h| {
+            p.bed.spawn_pulse(
+                env!("CARGO_BIN_EXE_pulse"),
+                h,
                 &cf,
-                "--nodaemon",
-                "--lvsd",
-                &lvsd,
-                "--control",
-                &sock,
-                "--state-dir",
-                &format!("{sock}.state"),
-            ],
-            &log,
-        ));
-    }
+                &dir,
+                &["--lvsd", &lvsd],
+            )
+        })
+        .collect();
     let (active, other) = p.wait_settled(Duration::from_secs(10));
     assert!(log_contains(&p.log(active), "started lvsd"), "{}", p.logs());
     // The active director's lvsd dies.
