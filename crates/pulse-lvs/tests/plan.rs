@@ -1,0 +1,153 @@
+//! lvs.cf → plan → desired table, on the corpus and on hand-written files.
+
+use pulse_ipvs::{DestKey, Forward, IpvsOp, Netmask, ServiceFlags, ServiceKey};
+use pulse_lvs::{Health, Plan, Table, reconcile};
+use pulse_lvscf::LvsConfig;
+use std::net::{IpAddr, Ipv4Addr};
+
+fn load(src: &str) -> LvsConfig {
+    let parsed = pulse_lvscf::parse(src);
+    assert!(parsed.is_valid(), "{src}");
+    parsed.config
+}
+
+fn no_dns(_: &str) -> Option<IpAddr> {
+    None
+}
+
+const TWO: &str = "serial_no = 1
+network = direct
+virtual web {
+    active = 1
+    address = 192.0.2.10 eth0:1
+    port = 80
+    scheduler = sed
+    persistent = 300
+    pmask = 255.255.255.0
+    quiesce_server = 1
+    sorry_server = 10.0.0.99
+    server a {
+        address = 10.0.0.1
+        active = 1
+        weight = 3
+    }
+    server b {
+        address = 10.0.0.2
+        active = 1
+        weight = -4
+    }
+    server c {
+        address = 10.0.0.3
+        active = 0
+    }
+}
+virtual dns {
+    active = 1
+    address = 192.0.2.10 eth0:1
+    protocol = udp
+    port = 53
+    fwmark = 7
+    server d {
+        address = 10.0.0.4
+        active = 1
+    }
+}
+virtual off {
+    active = 0
+    address = 192.0.2.11 eth0:2
+}
+";
+
+#[test]
+fn active_services_and_servers_become_ipvs_objects() {
+    let (plan, problems) = Plan::new(&load(TWO), &mut no_dns);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(plan.services.len(), 2);
+    let web = &plan.services[0];
+    assert_eq!(web.service.scheduler, "sed");
+    assert_eq!(web.service.flags, ServiceFlags(ServiceFlags::PERSISTENT));
+    assert_eq!(web.service.timeout, 300);
+    assert_eq!(
+        web.service.netmask,
+        Netmask::V4(Ipv4Addr::new(255, 255, 255, 0))
+    );
+    assert_eq!(web.servers.len(), 2, "inactive server c is not planned");
+    assert_eq!(web.servers[0].dest.forward, Forward::Route);
+    assert_eq!(web.servers[0].dest.weight, 3);
+    assert_eq!(web.servers[1].dest.weight, 0, "negative weight becomes 0");
+    assert_eq!(
+        plan.services[1].service.key,
+        ServiceKey::Fwmark {
+            family: pulse_ipvs::Family::V4,
+            mark: 7
+        }
+    );
+}
+
+#[test]
+fn health_decides_presence_quiesce_and_the_sorry_server() {
+    let (plan, _) = Plan::new(&load(TWO), &mut no_dns);
+    let web = &plan.services[0];
+    let sorry = DestKey {
+        addr: "10.0.0.99".parse().unwrap(),
+        port: 80,
+    };
+    // All down with quiesce: both stay at weight 0, the sorry server is in.
+    let d = web.desired(&|_, _| Health::Down);
+    assert_eq!(d.dests.len(), 3);
+    assert!(d.dests.contains_key(&sorry));
+    assert!(
+        d.dests
+            .values()
+            .filter(|x| x.dest().key != sorry)
+            .all(|x| x.dest().weight == 0)
+    );
+    // One up: the sorry server goes.
+    let d = web.desired(&|_, k| {
+        if k.addr == IpAddr::from([10, 0, 0, 1]) {
+            Health::Up
+        } else {
+            Health::Down
+        }
+    });
+    assert!(!d.dests.contains_key(&sorry));
+    // Unknown (just started): no sorry server flash.
+    let d = web.desired(&|_, _| Health::Unknown);
+    assert!(!d.dests.contains_key(&sorry));
+}
+
+#[test]
+fn an_empty_kernel_gets_every_up_server() {
+    let (plan, _) = Plan::new(&load(TWO), &mut no_dns);
+    let ops = reconcile(&plan.desired(&|_, _| Health::Up), &Table::default());
+    let adds = ops
+        .iter()
+        .filter(|o| matches!(o, IpvsOp::AddDest(..)))
+        .count();
+    let services = ops
+        .iter()
+        .filter(|o| matches!(o, IpvsOp::AddService(..)))
+        .count();
+    assert_eq!((services, adds), (2, 3));
+}
+
+#[test]
+fn every_corpus_file_plans_and_reconciles_to_a_fixed_point() {
+    let files = pulse_e2e::corpus_files();
+    assert!(files.len() >= 9);
+    for (name, src) in files {
+        let parsed = pulse_lvscf::parse(&src);
+        if !parsed.is_valid() {
+            continue;
+        }
+        let cfg = parsed.config;
+        let (plan, _) = Plan::new(&cfg, &mut no_dns);
+        let active = cfg.virtuals.iter().filter(|v| v.active).count();
+        assert!(plan.services.len() <= active, "{name}");
+        let d = plan.desired(&|_, _| Health::Up);
+        let ops = reconcile(&d, &Table::default());
+        let mut t = Table::default();
+        ops.iter().for_each(|o| t.apply(o));
+        assert!(reconcile(&d, &t).is_empty(), "{name}");
+    }
+}
