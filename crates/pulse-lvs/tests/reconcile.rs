@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 fn skey(i: u8) -> ServiceKey {
     ServiceKey::Addr {
-        protocol: if i % 2 == 0 {
+        protocol: if i.is_multiple_of(2) {
             Protocol::Tcp
         } else {
             Protocol::Udp
