@@ -1,12 +1,11 @@
 //! `pulse-e2e`: whole-product acceptance tests.
 //!
-//! The lvs.cf corpus helpers, and [`netns`]: the network-namespace test bed the daemon's
-//! end-to-end tests run in.
-//!
-//! Today: the real-world lvs.cf corpus in `../shared/corpus/lvs.cf/` against piranha 0.8.6's
-//! recorded results (piranha.md §2.6, corpus `SOURCES.md`). Later issues add network-namespace
-//! tests of two `pulse` directors and real-kernel IPVS tests in a VM.
+//! The lvs.cf corpus helpers (the real-world files in `../shared/corpus/lvs.cf/` against
+//! piranha 0.8.6's recorded results, piranha.md §2.6), [`netns`]: the network-namespace bed of
+//! two `pulse` directors, and [`lvs_bed`]: the director / real servers / client bed the IPVS
+//! tests run in inside the VM (`tests/vm/`).
 
+pub mod lvs_bed;
 pub mod netns;
 
 use std::path::PathBuf;

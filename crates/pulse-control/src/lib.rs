@@ -7,8 +7,14 @@
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "server")]
+pub mod server;
+
 /// Where `pulse` listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/var/run/pulse.sock";
+
+/// Where `lvsd` listens unless told otherwise.
+pub const DEFAULT_LVSD_SOCKET: &str = "/var/run/lvsd.sock";
 
 /// A request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +26,8 @@ pub enum Request {
     Takeover,
     /// Hand the service to the partner.
     Release,
+    /// Ask `lvsd` for its virtual services and real servers.
+    Lvs,
 }
 
 /// The answer.
@@ -30,6 +38,11 @@ pub enum Response {
     Ok {
         /// The node's state after the request.
         status: Box<Status>,
+    },
+    /// `lvsd`'s answer to [`Request::Lvs`].
+    Lvs {
+        /// Its table and checks.
+        lvs: Box<LvsStatus>,
     },
     /// It was refused, and why.
     Error {
@@ -115,6 +128,71 @@ pub struct ConfigIdentity {
     pub serial_no: i64,
     /// Digest of the configuration, hex.
     pub digest: String,
+}
+
+/// What `lvsd` manages, as `pulsectl status` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LvsStatus {
+    /// The lvs.cf it runs.
+    pub config_path: String,
+    /// Its `serial_no`.
+    pub serial_no: i64,
+    /// When it was (re)loaded, seconds since the Unix epoch.
+    pub loaded_unix: f64,
+    /// `kernel`, or `test` (`-t`: checks run, the kernel is not touched).
+    pub mode: String,
+    /// Reloads applied and refused since start.
+    pub reloads: u64,
+    /// Reloads refused because the file was invalid.
+    pub reloads_refused: u64,
+    /// The last refused reload's first error, if the last reload was refused.
+    pub last_reload_error: Option<String>,
+    /// Every active virtual service, in file order.
+    pub services: Vec<VirtualStatus>,
+}
+
+/// One virtual service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VirtualStatus {
+    /// The `virtual` block's name.
+    pub name: String,
+    /// `TCP 192.0.2.10:80`, `FWM 7`.
+    pub key: String,
+    /// Scheduler.
+    pub scheduler: String,
+    /// What its checks do, in one line.
+    pub check: String,
+    /// The sorry server is in the table now.
+    pub sorry_active: bool,
+    /// Present in the kernel table.
+    pub in_kernel: bool,
+    /// Each active real server.
+    pub servers: Vec<ServerStatus>,
+}
+
+/// One real server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    /// The `server` block's name.
+    pub name: String,
+    /// `10.0.0.2:80`.
+    pub address: String,
+    /// `up`, `down` or `unknown`.
+    pub health: String,
+    /// Since when (seconds since the Unix epoch), if known.
+    pub since_unix: Option<f64>,
+    /// Configured weight.
+    pub weight: i32,
+    /// Weight in the kernel, or `None` if it has no entry.
+    pub kernel_weight: Option<i32>,
+    /// Active connections (kernel).
+    pub active_conns: u32,
+    /// Inactive connections (kernel).
+    pub inactive_conns: u32,
+    /// Milliseconds since the last check finished.
+    pub last_check_ms_ago: Option<u64>,
+    /// The last failure's message.
+    pub last_error: Option<String>,
 }
 
 /// Hex of a digest.

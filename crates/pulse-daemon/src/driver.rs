@@ -290,7 +290,7 @@ impl Driver {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
-        let mut ctl = crate::control::listen(&self.opts.control)?;
+        let mut ctl = pulse_control::server::listen(&self.opts.control)?;
         let mut links = self.watch_links()?;
         loop {
             self.flush().await;
@@ -390,6 +390,11 @@ impl Driver {
             Request::Status => None,
             Request::Takeover => Some(Command::Takeover),
             Request::Release => Some(Command::Release),
+            Request::Lvs => {
+                return Response::Error {
+                    message: "this is pulse; the LVS table is lvsd's (ask its socket)".into(),
+                };
+            }
         };
         if let Some(cmd) = cmd {
             info!(command = ?cmd, "requested over the control socket");

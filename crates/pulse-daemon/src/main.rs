@@ -16,9 +16,7 @@ use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-mod control;
 mod driver;
-mod logging;
 mod plan;
 
 /// SCHED_FIFO priority: above ordinary work, below the kernel's own real-time threads (50).
@@ -94,7 +92,7 @@ fn run(opts: Options) -> Result<()> {
     if !opts.nodaemon {
         nix::unistd::daemon(false, false).context("cannot daemonize")?;
     }
-    logging::init(!opts.nodaemon, opts.verbose);
+    pulse_sys::logging::init("pulse", !opts.nodaemon, opts.verbose);
     let pidfile = opts
         .pidfile
         .clone()

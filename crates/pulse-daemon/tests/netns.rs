@@ -85,7 +85,7 @@ impl Pair {
     fn status(&self, h: Host) -> Status {
         match self.call(h, Request::Status) {
             Response::Ok { status } => *status,
-            Response::Error { message } => panic!("status: {message}"),
+            other => panic!("status: {other:?}"),
         }
     }
 

@@ -6,6 +6,9 @@
 
 #![warn(missing_docs)]
 
+pub mod ipvs;
+pub mod logging;
+
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{Ifa, RtAddrFamily, RtScope, Rtm};
 use neli::consts::socket::NlFamily;

@@ -3,7 +3,7 @@
 use crate::exit;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use pulse_control::{Request, Response, Status};
+use pulse_control::{LvsStatus, Request, Response, Status};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -29,6 +29,7 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
     let what = req.clone();
     match call(socket, &req)? {
         Response::Error { message } => bail!("{message}"),
+        Response::Lvs { .. } => bail!("{} answered like lvsd, not pulse", socket.display()),
         Response::Ok { status } => {
             match format {
                 Format::Json => outln!("{}", serde_json::to_string_pretty(&status)?),
@@ -36,7 +37,7 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
                     match what {
                         Request::Takeover => eprintln!("takeover done"),
                         Request::Release => eprintln!("released; the partner takes over"),
-                        Request::Status => {}
+                        Request::Status | Request::Lvs => {}
                     }
                     out!("{}", render(&status));
                 }
@@ -44,6 +45,108 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
             Ok(exit::OK)
         }
     }
+}
+
+/// `pulsectl status`: pulse's view of the pair, then lvsd's table and checks when lvsd runs here
+/// (only on the active director). Exit 2 if pulse cannot be reached.
+pub(crate) fn status(socket: &Path, lvsd_socket: &Path, format: Format) -> Result<u8> {
+    let pulse = call(socket, &Request::Status);
+    let lvs = if lvsd_socket.exists() {
+        match pulse_control::call(lvsd_socket, &Request::Lvs, TIMEOUT) {
+            Ok(Response::Lvs { lvs }) => Ok(Some(lvs)),
+            Ok(Response::Error { message }) => Err(message),
+            Ok(_) => Err(format!(
+                "{} did not answer like lvsd",
+                lvsd_socket.display()
+            )),
+            Err(e) => Err(format!(
+                "cannot reach lvsd at {}: {e}",
+                lvsd_socket.display()
+            )),
+        }
+    } else {
+        Ok(None)
+    };
+    let pulse = match pulse {
+        Ok(Response::Ok { status }) => Ok(status),
+        Ok(Response::Error { message }) => Err(anyhow::anyhow!("{message}")),
+        Ok(Response::Lvs { .. }) => Err(anyhow::anyhow!(
+            "{} answered like lvsd, not pulse",
+            socket.display()
+        )),
+        Err(e) => Err(e),
+    };
+    match format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "pulse": pulse.as_ref().ok(),
+                "lvs": lvs.as_ref().ok().and_then(|l| l.as_ref()),
+            });
+            outln!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Format::Text => {
+            if let Ok(st) = &pulse {
+                out!("{}", render(st));
+            }
+            match &lvs {
+                Ok(Some(l)) => out!("{}", render_lvs(l)),
+                Ok(None) => outln!("lvsd:      not running here (no {})", lvsd_socket.display()),
+                Err(e) => eprintln!("pulsectl: {e}"),
+            }
+        }
+    }
+    pulse.map(|_| exit::OK)
+}
+
+/// lvsd's virtual services and real servers.
+fn render_lvs(l: &LvsStatus) -> String {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let mut out = format!(
+        "lvsd:      {} mode, lvs.cf serial_no {} loaded {} ago; reloads {} (refused {})\n",
+        l.mode,
+        l.serial_no,
+        duration(now - l.loaded_unix),
+        l.reloads,
+        l.reloads_refused
+    );
+    if let Some(e) = &l.last_reload_error {
+        out.push_str(&format!("           last reload REFUSED: {e}\n"));
+    }
+    for v in &l.services {
+        let mut line = format!("virtual {}: {} {}", v.name, v.key, v.scheduler);
+        if !v.in_kernel {
+            line.push_str(" (NOT in the kernel table)");
+        }
+        if v.sorry_active {
+            line.push_str(" (sorry server active)");
+        }
+        out.push_str(&format!("{line}\n  check: {}\n", v.check));
+        for s in &v.servers {
+            let since = s
+                .since_unix
+                .map(|t| format!(" for {}", duration(now - t)))
+                .unwrap_or_default();
+            let kernel = match s.kernel_weight {
+                Some(w) => format!("weight {} (kernel {w})", s.weight),
+                None => format!("weight {} (not in kernel)", s.weight),
+            };
+            let checked = s
+                .last_check_ms_ago
+                .map_or("never checked".to_string(), |ms| {
+                    format!("checked {}", ago(ms))
+                });
+            out.push_str(&format!(
+                "  {:<12} {:<22} {:<7}{since}  {kernel}  conns {}/{}  {checked}\n",
+                s.name, s.address, s.health, s.active_conns, s.inactive_conns
+            ));
+            if let Some(e) = &s.last_error {
+                out.push_str(&format!("  {:<12} last error: {e}\n", ""));
+            }
+        }
+    }
+    out
 }
 
 fn ago(ms: u64) -> String {

@@ -55,7 +55,8 @@ enum Command {
     /// Check, read, edit and compare lvs.cf (every edit bumps `serial_no`).
     #[command(subcommand)]
     Config(config::ConfigCommand),
-    /// Show the running pulse's state: role, partner per link, VIPs, counters, lvs.cf serials.
+    /// Show the running pulse's state (role, partner per link, VIPs, counters, lvs.cf serials)
+    /// and, where lvsd runs, every virtual service and real server (health, weights, connections).
     Status {
         /// Output format.
         #[arg(long, value_enum, default_value_t = daemon::Format::Text)]
@@ -63,6 +64,9 @@ enum Command {
         /// pulse's control socket.
         #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
         socket: std::path::PathBuf,
+        /// lvsd's control socket.
+        #[arg(long, default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
+        lvsd_socket: std::path::PathBuf,
     },
     /// Make this director active now (planned switchover).
     Takeover {
@@ -86,9 +90,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Config(c) => config::run(c),
         Command::Key(c) => key::run(c),
-        Command::Status { format, socket } => {
-            daemon::run(&socket, pulse_control::Request::Status, format)
-        }
+        Command::Status {
+            format,
+            socket,
+            lvsd_socket,
+        } => daemon::status(&socket, &lvsd_socket, format),
         Command::Takeover { socket } => daemon::run(
             &socket,
             pulse_control::Request::Takeover,

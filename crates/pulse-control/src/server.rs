@@ -1,7 +1,6 @@
-//! The control socket: `pulsectl status|takeover|release` talk to the running pulse here.
+//! The daemons' side of the control socket: `pulsectl` talks to a running `pulse` or `lvsd` here.
 
-use anyhow::{Context, Result};
-use pulse_control::{Request, Response};
+use crate::{Request, Response};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -10,19 +9,22 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 /// A request and where its answer goes.
-pub(crate) type Call = (Request, oneshot::Sender<Response>);
+pub type Call = (Request, oneshot::Sender<Response>);
 
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 4096;
 
-/// Listen on `path` (mode 0600, root only); requests come out of the returned channel.
-pub(crate) fn listen(path: &Path) -> Result<mpsc::Receiver<Call>> {
+/// Listens on `path` (mode 0600, root only); requests come out of the returned channel. Must be
+/// called inside a tokio runtime.
+pub fn listen(path: &Path) -> std::io::Result<mpsc::Receiver<Call>> {
     // A socket file left by a killed pulse would make bind fail.
     let _ = std::fs::remove_file(path);
-    let listener =
-        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    let context = |what: &str, e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
+    };
+    let listener = UnixListener::bind(path).map_err(|e| context("listen on", e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot restrict {}", path.display()))?;
+        .map_err(|e| context("restrict", e))?;
     let (tx, rx) = mpsc::channel::<Call>(8);
     tokio::spawn(async move {
         loop {
@@ -42,7 +44,7 @@ pub(crate) fn listen(path: &Path) -> Result<mpsc::Receiver<Call>> {
                                 return;
                             }
                             orx.await.unwrap_or(Response::Error {
-                                message: "pulse is shutting down".into(),
+                                message: "the daemon is shutting down".into(),
                             })
                         }
                         Err(e) => Response::Error {

@@ -1,12 +1,15 @@
-//! Logs: stderr in the foreground (journald picks it up under systemd); syslog with ident
-//! `pulse`, facility daemon, when daemonized (piranha.md §4.2 step 6).
+//! Logs of the daemons: stderr in the foreground (journald picks it up under systemd); syslog
+//! with the program's ident (`pulse`, `lvsd`), facility daemon, when daemonized (piranha.md §4.2
+//! step 6, §5.1).
 
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
-pub(crate) fn init(daemon: bool, verbose: bool) {
+/// Installs the global `tracing` subscriber: syslog with `ident` when `daemon` (and `/dev/log`
+/// exists), stderr otherwise; `RUST_LOG` overrides the level (`debug` with `verbose`).
+pub fn init(ident: &'static str, daemon: bool, verbose: bool) {
     let default = if verbose { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
@@ -23,7 +26,7 @@ pub(crate) fn init(daemon: bool, verbose: bool) {
         Some(sock) => builder
             .without_time()
             .with_ansi(false)
-            .with_writer(Syslog(sock))
+            .with_writer(Syslog { sock, ident })
             .try_init(),
         None => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -32,8 +35,11 @@ pub(crate) fn init(daemon: bool, verbose: bool) {
     };
 }
 
-/// One datagram per log line to `/dev/log`: `<30>pulse[PID]: line` (LOG_DAEMON | LOG_INFO).
-struct Syslog(UnixDatagram);
+/// One datagram per log line to `/dev/log`: `<30>IDENT[PID]: line` (LOG_DAEMON | LOG_INFO).
+struct Syslog {
+    sock: UnixDatagram,
+    ident: &'static str,
+}
 
 struct SyslogLine<'a> {
     sock: &'a UnixDatagram,
@@ -45,8 +51,11 @@ impl<'a> MakeWriter<'a> for Syslog {
 
     fn make_writer(&'a self) -> Self::Writer {
         let mut buf = Vec::with_capacity(256);
-        let _ = write!(buf, "<30>pulse[{}]: ", std::process::id());
-        SyslogLine { sock: &self.0, buf }
+        let _ = write!(buf, "<30>{}[{}]: ", self.ident, std::process::id());
+        SyslogLine {
+            sock: &self.sock,
+            buf,
+        }
     }
 }
 

@@ -1,0 +1,494 @@
+//! The daemon loop: load, adopt the kernel's table, run checks, apply health transitions and
+//! reloads as minimal IPVS changes, answer status, clean up on SIGTERM.
+
+use crate::Options;
+use crate::checks::{CheckKey, CheckResult, Checks, Wanted};
+use crate::kernel::Kernel;
+use anyhow::{Context, Result, bail};
+use pulse_check::CheckSpec;
+use pulse_control::{LvsStatus, Request, Response, ServerStatus, VirtualStatus};
+use pulse_ipvs::{DestKey, IpvsOp, ServiceKey};
+use pulse_lvs::table::reconcile_service;
+use pulse_lvs::{Health, Plan, RealServerHealth, Table, Transition, reconcile};
+use pulse_lvscf::LvsConfig;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+/// A configuration read, validated and planned: what a start or a reload works from.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    cfg: LvsConfig,
+    plan: Plan,
+    /// The check of each planned service (same order as `plan.services`).
+    specs: Vec<Arc<CheckSpec>>,
+}
+
+impl Loaded {
+    /// Reads and validates `path`. Every error is in the message; nothing is applied.
+    pub(crate) fn read(path: &Path) -> Result<Self> {
+        let src = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to open {}", path.display()))?;
+        let parsed = pulse_lvscf::parse(&src);
+        if !parsed.is_valid() {
+            let name = path.display().to_string();
+            let mut text = String::new();
+            let mut first_line = 0;
+            for d in parsed.diagnostics.iter().filter(|d| d.is_error()) {
+                if first_line == 0 {
+                    first_line = d.span.map_or(0, |sp| sp.line);
+                }
+                text.push_str(&d.render(&name, &src));
+            }
+            bail!("error parsing {name} on line {first_line}.\n{text}");
+        }
+        let cfg = parsed.config;
+        if cfg.service != pulse_lvscf::model::ServiceMode::Lvs {
+            bail!("{}: service = fos is not lvsd's (use fos)", path.display());
+        }
+        let (plan, problems) = Plan::new(&cfg, &mut resolve);
+        for p in &problems {
+            warn!(problem = %p, "virtual service or real server left out");
+        }
+        let mut specs = Vec::with_capacity(plan.services.len());
+        for s in &plan.services {
+            let vs = &cfg.virtuals[s.index];
+            specs.push(Arc::new(CheckSpec::from_virtual(vs).with_context(
+                || format!("{}: virtual {}", path.display(), vs.name),
+            )?));
+            if let Some(lm) = vs.load_monitor.as_deref().filter(|m| *m != "none") {
+                warn!(
+                    virtual_service = %vs.name,
+                    load_monitor = lm,
+                    "load_monitor is not supported; weights stay as configured"
+                );
+            }
+        }
+        Ok(Self { cfg, plan, specs })
+    }
+}
+
+/// Host names are resolved once per load, like piranha's `gethostbyname`.
+fn resolve(name: &str) -> Option<IpAddr> {
+    (name, 0)
+        .to_socket_addrs()
+        .ok()?
+        .map(|a| a.ip())
+        .find(IpAddr::is_ipv4)
+}
+
+struct Lvsd {
+    opts: Options,
+    loaded: Loaded,
+    kernel: Kernel,
+    observed: Table,
+    health: HashMap<(ServiceKey, DestKey), RealServerHealth>,
+    checks: Checks,
+    /// Services whose sorry server is in the desired table.
+    sorry_active: BTreeSet<ServiceKey>,
+    loaded_at: SystemTime,
+    reloads: u64,
+    reloads_refused: u64,
+    last_reload_error: Option<String>,
+}
+
+pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
+    let mut kernel = if opts.test_start {
+        info!("test mode: the kernel's IPVS table is not touched");
+        Kernel::Test(Table::default())
+    } else {
+        Kernel::Ipvs(pulse_sys::ipvs::Ipvs::connect()?)
+    };
+    let t = loaded.plan.timeouts;
+    if (t.tcp, t.tcp_fin, t.udp) != (0, 0, 0)
+        && let Err(e) = kernel.set_timeouts(t)
+    {
+        error!(tcp = t.tcp, tcpfin = t.tcp_fin, udp = t.udp, error = %e, "ipvsadm failed to set timeouts");
+    }
+    let observed = kernel.read().context("cannot read the IPVS table")?;
+    if !observed.services.is_empty() {
+        info!(
+            services = observed.services.len(),
+            real_servers = observed.dest_count(),
+            "adopting the IPVS table already in the kernel"
+        );
+    }
+    let (tx, mut results) = mpsc::channel::<CheckResult>(4096);
+    let mut d = Lvsd {
+        opts,
+        loaded,
+        kernel,
+        observed,
+        health: HashMap::new(),
+        checks: Checks::new(tx),
+        sorry_active: BTreeSet::new(),
+        loaded_at: SystemTime::now(),
+        reloads: 0,
+        reloads_refused: 0,
+        last_reload_error: None,
+    };
+    d.carry_health();
+    for s in &d.loaded.plan.services {
+        info!(
+            virtual_service = %s.name,
+            service = %s.service.key,
+            real_servers = s.servers.len(),
+            "starting virtual service"
+        );
+    }
+    d.reconcile_all()?;
+    d.sync_checks();
+
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let mut ctl = pulse_control::server::listen(&d.opts.control)?;
+    let signo = loop {
+        tokio::select! {
+            Some(r) = results.recv() => {
+                let mut dirty = BTreeSet::new();
+                d.on_result(r, &mut dirty);
+                // Take everything already queued, then apply the changes in one batch.
+                while let Ok(r) = results.try_recv() {
+                    d.on_result(r, &mut dirty);
+                }
+                d.reconcile_services(&dirty)?;
+            }
+            _ = hup.recv() => d.reload()?,
+            Some((req, answer)) = ctl.recv() => {
+                let _ = answer.send(d.control(req));
+            }
+            _ = term.recv() => break 15,
+            _ = int.recv() => break 2,
+        }
+    };
+    d.shutdown(signo);
+    Ok(())
+}
+
+impl Lvsd {
+    fn health_of(&self, k: &ServiceKey, d: &DestKey) -> Health {
+        self.health
+            .get(&(*k, *d))
+            .map_or(Health::Unknown, RealServerHealth::health)
+    }
+
+    /// One health entry per planned (service, server); existing entries keep their state (a
+    /// reload does not forget a failed server), with the possibly new timing.
+    fn carry_health(&mut self) {
+        let mut old = std::mem::take(&mut self.health);
+        for s in &self.loaded.plan.services {
+            for rs in &s.servers {
+                let key = (s.service.key, rs.dest.key);
+                let h = match old.remove(&key) {
+                    Some(mut h) => {
+                        h.retime(s.timeout, s.reentry);
+                        h
+                    }
+                    None => RealServerHealth::new(s.timeout, s.reentry),
+                };
+                self.health.insert(key, h);
+            }
+        }
+    }
+
+    fn sync_checks(&mut self) {
+        let mut wanted: HashMap<CheckKey, Wanted> = HashMap::new();
+        for (s, spec) in self.loaded.plan.services.iter().zip(&self.loaded.specs) {
+            let spelled = format!("{spec:?}");
+            for rs in &s.servers {
+                let key = CheckKey {
+                    spec: spelled.clone(),
+                    target: SocketAddr::new(rs.dest.key.addr, rs.dest.key.port),
+                    period: Duration::from_secs(u64::from(s.timeout.max(1))),
+                };
+                wanted
+                    .entry(key.clone())
+                    .or_insert_with(|| Wanted {
+                        key,
+                        spec: spec.clone(),
+                        subscribers: Vec::new(),
+                    })
+                    .subscribers
+                    .push((s.service.key, rs.dest.key));
+            }
+        }
+        let (started, stopped) = self.checks.sync(wanted.into_values().collect());
+        info!(
+            checks = self.checks.len(),
+            started, stopped, "health checks running"
+        );
+    }
+
+    fn on_result(&mut self, r: CheckResult, dirty: &mut BTreeSet<ServiceKey>) {
+        let now = Instant::now();
+        let subscribers = self.checks.subscribers(r.id).to_vec();
+        for (sk, dk) in subscribers {
+            let Some(h) = self.health.get_mut(&(sk, dk)) else {
+                continue;
+            };
+            match h.record(now, r.result.as_ref().map(|_| ()).map_err(String::as_str)) {
+                Some(Transition::Up) => {
+                    // nanny's wording, which admins grep for (piranha.md §6.5).
+                    info!(service = %sk, "[ active ] making {dk} available");
+                    dirty.insert(sk);
+                }
+                Some(Transition::Down) => {
+                    let why = r.result.as_ref().err().map_or("", String::as_str);
+                    info!(service = %sk, error = why, "[inactive] shutting down {dk} due to connection failure");
+                    dirty.insert(sk);
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Brings the services in `dirty` in line with their servers' health.
+    fn reconcile_services(&mut self, dirty: &BTreeSet<ServiceKey>) -> Result<()> {
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        let mut ops = Vec::new();
+        for s in self
+            .loaded
+            .plan
+            .services
+            .iter()
+            .filter(|s| dirty.contains(&s.service.key))
+        {
+            let want = s.desired(&|k, d| self.health_of(k, d));
+            reconcile_service(&want, self.observed.services.get(&s.service.key), &mut ops);
+        }
+        self.execute(&ops)
+    }
+
+    /// Brings the whole table in line with the plan and the health.
+    fn reconcile_all(&mut self) -> Result<()> {
+        let desired = self.loaded.plan.desired(&|k, d| self.health_of(k, d));
+        let ops = reconcile(&desired, &self.observed);
+        self.execute(&ops)
+    }
+
+    /// Sends `ops` to the kernel and records what it accepted. A refused op is logged and the
+    /// table re-read, so the next reconcile starts from the truth; a broken netlink socket ends
+    /// lvsd when `hard_shutdown` is set (pulse then fails over, piranha.md §5.4).
+    fn execute(&mut self, ops: &[IpvsOp]) -> Result<()> {
+        if ops.is_empty() {
+            self.log_sorry_changes();
+            return Ok(());
+        }
+        let started = Instant::now();
+        let results = self.kernel.apply(ops);
+        let mut failed = 0;
+        let mut broken = None;
+        for (op, r) in ops.iter().zip(results) {
+            match r {
+                Ok(()) => {
+                    debug!(op = %op, "applied");
+                    self.observed.apply(op);
+                }
+                Err(e) => {
+                    failed += 1;
+                    error!(op = %op, error = %e, "ipvs change failed");
+                    if e.errno().is_none() {
+                        broken = Some(e);
+                    }
+                }
+            }
+        }
+        info!(
+            changes = ops.len(),
+            failed,
+            ms = started.elapsed().as_millis() as u64,
+            "ipvs table updated"
+        );
+        if let Some(e) = broken
+            && self.loaded.cfg.hard_shutdown
+        {
+            bail!("IPVS is unreachable ({e}); hard_shutdown = 1: shutting down lvs");
+        }
+        if failed > 0 {
+            match self.kernel.read() {
+                Ok(t) => self.observed = t,
+                Err(e) => error!(error = %e, "cannot re-read the IPVS table"),
+            }
+        }
+        self.log_sorry_changes();
+        Ok(())
+    }
+
+    /// piranha.md §5.5's lines when a sorry server goes in or out.
+    fn log_sorry_changes(&mut self) {
+        for s in &self.loaded.plan.services {
+            let Some(sorry) = s.sorry else { continue };
+            let present = self
+                .observed
+                .services
+                .get(&s.service.key)
+                .is_some_and(|o| o.dests.contains_key(&sorry.key))
+                && !s.servers.iter().any(|r| r.dest.key == sorry.key);
+            let was = self.sorry_active.contains(&s.service.key);
+            if present && !was {
+                info!(
+                    "Virtual Server {}: No real servers; activate sorry_server {}",
+                    s.name, sorry.key.addr
+                );
+                self.sorry_active.insert(s.service.key);
+            } else if !present && was {
+                let up = s
+                    .servers
+                    .iter()
+                    .filter(|r| self.health_of(&s.service.key, &r.dest.key) == Health::Up)
+                    .count();
+                info!(
+                    "Virtual Server {}: {up} real servers; deactivate sorry_server {}",
+                    s.name, sorry.key.addr
+                );
+                self.sorry_active.remove(&s.service.key);
+            }
+        }
+    }
+
+    /// SIGHUP: a valid file is reconciled with health carried over; an invalid one changes
+    /// nothing (piranha.md §5.6 step 1). Unlike piranha, every change is applied (weights,
+    /// schedulers, persistence, checks) and only what changed is touched (§5.6 steps 5–7).
+    fn reload(&mut self) -> Result<()> {
+        info!(path = %self.opts.config.display(), "rereading configuration file");
+        let next = match Loaded::read(&self.opts.config) {
+            Ok(l) => l,
+            Err(e) => {
+                self.reloads_refused += 1;
+                let first = format!("{e:#}");
+                for line in first.lines() {
+                    error!("{line}");
+                }
+                error!("reload refused: the running configuration stays in force; nothing changed");
+                self.last_reload_error = first.lines().next().map(str::to_string);
+                return Ok(());
+            }
+        };
+        let old_timeouts = self.loaded.plan.timeouts;
+        self.loaded = next;
+        let t = self.loaded.plan.timeouts;
+        if t != old_timeouts
+            && (t.tcp, t.tcp_fin, t.udp) != (0, 0, 0)
+            && let Err(e) = self.kernel.set_timeouts(t)
+        {
+            error!(error = %e, "ipvsadm failed to set timeouts");
+        }
+        self.carry_health();
+        self.reconcile_all()?;
+        self.sync_checks();
+        self.reloads += 1;
+        self.last_reload_error = None;
+        self.loaded_at = SystemTime::now();
+        info!(
+            serial_no = self.loaded.cfg.serial_no,
+            services = self.loaded.plan.services.len(),
+            real_servers = self.loaded.plan.server_count(),
+            "configuration reloaded"
+        );
+        Ok(())
+    }
+
+    fn control(&mut self, req: Request) -> Response {
+        match req {
+            Request::Lvs => Response::Lvs {
+                lvs: Box::new(self.status()),
+            },
+            _ => Response::Error {
+                message: "this is lvsd; takeover and release are pulse's".into(),
+            },
+        }
+    }
+
+    fn status(&mut self) -> LvsStatus {
+        let wall_now = SystemTime::now();
+        let now = Instant::now();
+        let unix = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64())
+        };
+        let mut services = Vec::new();
+        for (s, spec) in self.loaded.plan.services.iter().zip(&self.loaded.specs) {
+            let counters = self
+                .kernel
+                .counters(&s.service.key)
+                .unwrap_or_else(|_| BTreeMap::new());
+            let observed = self.observed.services.get(&s.service.key);
+            let servers = s
+                .servers
+                .iter()
+                .map(|rs| {
+                    let h = self.health.get(&(s.service.key, rs.dest.key));
+                    let c = counters.get(&rs.dest.key).copied().unwrap_or_default();
+                    ServerStatus {
+                        name: rs.name.clone(),
+                        address: rs.dest.key.to_string(),
+                        health: match h.map_or(Health::Unknown, RealServerHealth::health) {
+                            Health::Up => "up",
+                            Health::Down => "down",
+                            Health::Unknown => "unknown",
+                        }
+                        .into(),
+                        since_unix: h
+                            .and_then(RealServerHealth::since)
+                            .map(|t| unix(wall_now - now.saturating_duration_since(t))),
+                        weight: rs.dest.weight,
+                        kernel_weight: observed
+                            .and_then(|o| o.dests.get(&rs.dest.key))
+                            .map(|d| d.weight),
+                        active_conns: c.active_conns,
+                        inactive_conns: c.inactive_conns,
+                        last_check_ms_ago: h
+                            .and_then(RealServerHealth::last_check)
+                            .map(|t| now.saturating_duration_since(t).as_millis() as u64),
+                        last_error: h.and_then(|h| h.last_error().map(str::to_string)),
+                    }
+                })
+                .collect();
+            services.push(VirtualStatus {
+                name: s.name.clone(),
+                key: s.service.key.to_string(),
+                scheduler: s.service.scheduler.clone(),
+                check: spec.describe(),
+                sorry_active: self.sorry_active.contains(&s.service.key),
+                in_kernel: observed.is_some(),
+                servers,
+            });
+        }
+        LvsStatus {
+            config_path: self.opts.config.display().to_string(),
+            serial_no: self.loaded.cfg.serial_no,
+            loaded_unix: unix(self.loaded_at),
+            mode: self.kernel.mode().into(),
+            reloads: self.reloads,
+            reloads_refused: self.reloads_refused,
+            last_reload_error: self.last_reload_error.clone(),
+            services,
+        }
+    }
+
+    /// SIGTERM/SIGINT: stop checking and remove the services lvsd owns (piranha.md §5.4).
+    fn shutdown(&mut self, signo: i32) {
+        info!("shutting down due to signal {signo}");
+        self.checks.stop_all();
+        let mut ops = Vec::new();
+        for s in &self.loaded.plan.services {
+            if self.observed.services.contains_key(&s.service.key) {
+                info!(service = %s.service.key, "shutting down virtual service {}", s.name);
+                ops.push(IpvsOp::DeleteService(s.service.key));
+            }
+        }
+        for (op, r) in ops.iter().zip(self.kernel.apply(&ops)) {
+            if let Err(e) = r {
+                error!(op = %op, error = %e, "ipvs change failed");
+            }
+        }
+    }
+}

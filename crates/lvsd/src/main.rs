@@ -1,0 +1,107 @@
+//! `lvsd`: the LVS supervisor `pulse` runs on the active director. Command line as piranha's
+//! (piranha.md §5.1); one process instead of lvsd + one nanny per real server.
+//!
+//! ```text
+//!   check tasks (one per distinct check) ──► results ──┐
+//!   signals (TERM, INT, HUP) ──────────────────────────┼──► daemon loop ──► pulse_lvs (health, plan,
+//!   control socket (pulsectl status) ──────────────────┘        │            reconcile)
+//!                                                               └──► kernel: pulse_sys::ipvs (pipelined)
+//! ```
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod checks;
+mod daemon;
+mod kernel;
+
+/// piranha's default configuration file.
+const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lvsd",
+    about = "LVS supervisor: programs IPVS from lvs.cf and health-checks real servers (piranha-compatible)"
+)]
+pub(crate) struct Options {
+    /// Configuration file.
+    #[arg(short = 'c', long = "configfile", default_value = DEFAULT_CONFIG)]
+    pub(crate) config: PathBuf,
+    /// More logging.
+    #[arg(short = 'v', long)]
+    pub(crate) verbose: bool,
+    /// Stay in the foreground and log to stderr.
+    #[arg(short = 'n', long)]
+    pub(crate) nodaemon: bool,
+    /// Run as a daemon without forking (pid file, new session, syslog): how pulse starts it.
+    #[arg(long)]
+    pub(crate) nofork: bool,
+    /// Test mode: run the checks and compute every change, but never touch the kernel's table.
+    #[arg(short = 't', long = "test-start", alias = "norun")]
+    pub(crate) test_start: bool,
+    /// Control socket for `pulsectl status`.
+    #[arg(long, default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
+    pub(crate) control: PathBuf,
+    /// Pid file (piranha's; written unless --nodaemon, or whenever this is given).
+    #[arg(long)]
+    pub(crate) pidfile: Option<PathBuf>,
+    /// Print the version and exit.
+    #[arg(long)]
+    pub(crate) version: bool,
+}
+
+fn main() -> ExitCode {
+    let opts = Options::parse();
+    if opts.version {
+        println!("Program Version:\tlvsd {}", env!("CARGO_PKG_VERSION"));
+        println!("A component of:\t\tpulse-{}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    match run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // piranha prints startup failures as `lvs: ...` and exits 1 (piranha.md §5.1).
+            eprintln!("lvs: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(opts: Options) -> Result<()> {
+    // Everything that can fail on bad input happens before daemonizing, so the admin sees it.
+    let loaded = daemon::Loaded::read(&opts.config)?;
+    if !opts.nodaemon {
+        if opts.nofork {
+            let _ = nix::unistd::setsid();
+        } else {
+            nix::unistd::daemon(false, false).context("cannot daemonize")?;
+        }
+    }
+    pulse_sys::logging::init("lvsd", !opts.nodaemon, opts.verbose);
+    let pidfile = opts
+        .pidfile
+        .clone()
+        .or_else(|| (!opts.nodaemon).then(|| PathBuf::from("/var/run/lvs.pid")));
+    if let Some(p) = &pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    // Checks run on the workers; the daemon loop (and its blocking netlink calls) on this thread.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    let control = opts.control.clone();
+    let result = rt.block_on(daemon::run(opts, loaded));
+    let _ = std::fs::remove_file(&control);
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Err(e) = &result {
+        tracing::error!("{e:#}");
+    }
+    result
+}

@@ -1,0 +1,751 @@
+//! lvsd against a real kernel's IPVS. These run inside the project's VM (`tests/vm/run-tests.sh`
+//! boots a Debian kernel with `ip_vs` under QEMU and runs this binary there with
+//! `PULSE_IN_VM=1`); elsewhere they skip, saying so. Each test builds its own namespaces
+//! (`pulse_e2e::lvs_bed`), so they run in parallel without seeing each other's IPVS table.
+
+use pulse_e2e::lvs_bed::{LvsBed, Node, in_vm};
+use pulse_e2e::netns::{signal, wait_for};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn skip() -> bool {
+    if !in_vm() {
+        eprintln!("skipped: needs a kernel with IPVS; run tests/vm/run-tests.sh");
+        return true;
+    }
+    false
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// `ipvsadm -Ln` rows, whitespace-normalized, each service followed by its destinations,
+/// services and destinations sorted (the kernel lists in hash order).
+fn table(bed: &LvsBed, extra: &[&str]) -> String {
+    let mut args = vec!["-Ln"];
+    args.extend_from_slice(extra);
+    let out = bed.ipvsadm(&args);
+    let mut services: Vec<(String, Vec<String>)> = Vec::new();
+    for line in out.lines().skip(3) {
+        let norm = line.split_whitespace().collect::<Vec<_>>().join(" ");
+        if norm.starts_with("->") {
+            if let Some(s) = services.last_mut() {
+                s.1.push(norm);
+            }
+        } else if !norm.is_empty() {
+            services.push((norm, Vec::new()));
+        }
+    }
+    services.sort();
+    let mut text = String::new();
+    for (s, mut ds) in services {
+        ds.sort();
+        text.push_str(&s);
+        text.push('\n');
+        for d in ds {
+            text.push_str(&format!("  {d}\n"));
+        }
+    }
+    text
+}
+
+fn wait_table(bed: &LvsBed, expected: &str, limit: Duration) -> Option<Duration> {
+    wait_for(limit, || table(bed, &[]) == expected)
+}
+
+fn log_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("lvsd.log")).unwrap_or_default()
+}
+
+fn assert_table(bed: &LvsBed, dir: &Path, expected: &str, limit: Duration) -> Duration {
+    match wait_table(bed, expected, limit) {
+        Some(d) => d,
+        None => panic!(
+            "IPVS table did not become\n{expected}\nit is\n{}\nlvsd log:\n{}",
+            table(bed, &[]),
+            log_of(dir)
+        ),
+    }
+}
+
+const MULTI: &str = r#"serial_no = 1
+primary = 10.0.0.1
+service = lvs
+network = direct
+tcp_timeout = 900
+tcpfin_timeout = 60
+udp_timeout = 120
+virtual web {
+    active = 1
+    address = 10.0.0.100 br0:1
+    port = 80
+    scheduler = wlc
+    timeout = 1
+    reentry = 1
+    send = "GET / HTTP/1.0\r\n\r\n"
+    expect = "HTTP"
+    server a {
+        address = 10.0.0.2
+        active = 1
+        weight = 3
+    }
+    server b {
+        address = 10.0.0.3
+        active = 1
+        weight = 1
+    }
+    server c {
+        address = 10.0.0.4
+        active = 0
+    }
+}
+virtual dns {
+    active = 1
+    address = 10.0.0.101 br0:2
+    protocol = udp
+    port = 53
+    scheduler = rr
+    timeout = 1
+    send = "ping"
+    expect = "ping"
+    server d {
+        address = 10.0.0.5
+        active = 1
+    }
+}
+virtual marked {
+    active = 1
+    address = 10.0.0.102 br0:3
+    port = 8080
+    fwmark = 7
+    scheduler = sh
+    persistent = 300
+    pmask = 255.255.255.0
+    timeout = 1
+    server e {
+        address = 10.0.0.6
+        active = 1
+        weight = 2
+    }
+}
+virtual tls {
+    active = 1
+    address = 10.0.0.103 br0:4
+    port = 443
+    scheduler = sed
+    persistent = 60
+    timeout = 1
+    server f {
+        address = 10.0.0.7
+        active = 1
+        weight = 5
+    }
+    server g {
+        address = 10.0.0.8
+        active = 1
+        weight = 5
+    }
+}
+virtual off {
+    active = 0
+    address = 10.0.0.103 br0:4
+    port = 8443
+    server x {
+        address = 10.0.0.9
+        active = 1
+    }
+}
+"#;
+
+const MULTI_TABLE: &str = "\
+FWM 7 sh persistent 300 mask 255.255.255.0
+  -> 10.0.0.6:8080 Route 2 0 0
+TCP 10.0.0.100:80 wlc
+  -> 10.0.0.2:80 Route 3 0 0
+  -> 10.0.0.3:80 Route 1 0 0
+TCP 10.0.0.103:443 sed persistent 60
+  -> 10.0.0.7:443 Route 5 0 0
+  -> 10.0.0.8:443 Route 5 0 0
+UDP 10.0.0.101:53 rr
+  -> 10.0.0.5:53 Route 1 0 0
+";
+
+#[test]
+fn programs_a_multi_service_lvs_cf_exactly_as_ipvsadm_reads_it() {
+    if skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("lvs.cf");
+    std::fs::write(&cfg, MULTI).unwrap();
+    let mut bed = LvsBed::new();
+    let _servers = [
+        bed.serve_tcp(addr("10.0.0.2:80")),
+        bed.serve_tcp(addr("10.0.0.3:80")),
+        bed.serve_udp(addr("10.0.0.5:53")),
+        bed.serve_tcp(addr("10.0.0.6:8080")),
+        bed.serve_tcp(addr("10.0.0.7:443")),
+        bed.serve_tcp(addr("10.0.0.8:443")),
+    ];
+    bed.spawn_lvsd(&cfg, tmp.path());
+    let took = assert_table(&bed, tmp.path(), MULTI_TABLE, Duration::from_secs(20));
+    eprintln!("table complete after {took:?}");
+    let timeouts = bed.ipvsadm(&["-L", "--timeout"]);
+    assert!(
+        timeouts.contains("900 60 120"),
+        "timeouts not applied: {timeouts}"
+    );
+    // Traffic really flows through the table: the client reaches the real servers via the VIP.
+    assert_eq!(bed.client_requests(addr("10.0.0.100:80"), 4), 4);
+}
+
+const FAILING: &str = r#"serial_no = 1
+network = direct
+virtual plain {
+    active = 1
+    address = 10.0.0.100 br0:1
+    port = 80
+    scheduler = rr
+    timeout = 1
+    reentry = 3
+    server a {
+        address = 10.0.0.2
+        active = 1
+    }
+    server b {
+        address = 10.0.0.3
+        active = 1
+        weight = 4
+    }
+}
+virtual quiet {
+    active = 1
+    address = 10.0.0.101 br0:2
+    port = 81
+    scheduler = rr
+    timeout = 1
+    reentry = 3
+    quiesce_server = 1
+    server c {
+        address = 10.0.0.4
+        active = 1
+        weight = 2
+    }
+}
+virtual sorry {
+    active = 1
+    address = 10.0.0.102 br0:3
+    port = 82
+    scheduler = rr
+    timeout = 1
+    reentry = 1
+    sorry_server = 10.0.0.9
+    server d {
+        address = 10.0.0.5
+        active = 1
+    }
+}
+"#;
+
+#[test]
+fn a_server_that_stops_answering_leaves_within_timeout_and_returns_after_reentry() {
+    if skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("lvs.cf");
+    std::fs::write(&cfg, FAILING).unwrap();
+    let mut bed = LvsBed::new();
+    let _a = bed.serve_tcp(addr("10.0.0.2:80"));
+    let b = bed.serve_tcp(addr("10.0.0.3:80"));
+    let c = bed.serve_tcp(addr("10.0.0.4:81"));
+    let d = bed.serve_tcp(addr("10.0.0.5:82"));
+    bed.spawn_lvsd(&cfg, tmp.path());
+    let all_up = "\
+TCP 10.0.0.100:80 rr
+  -> 10.0.0.2:80 Route 1 0 0
+  -> 10.0.0.3:80 Route 4 0 0
+TCP 10.0.0.101:81 rr
+  -> 10.0.0.4:81 Route 2 0 0
+TCP 10.0.0.102:82 rr
+  -> 10.0.0.5:82 Route 1 0 0
+";
+    assert_table(&bed, tmp.path(), all_up, Duration::from_secs(20));
+
+    // b, c and d stop answering (connections refused): b leaves, c is quiesced (weight 0), d's
+    // virtual service falls back to its sorry server.
+    let stopped = Instant::now();
+    drop((b, c, d));
+    let down = "\
+TCP 10.0.0.100:80 rr
+  -> 10.0.0.2:80 Route 1 0 0
+TCP 10.0.0.101:81 rr
+  -> 10.0.0.4:81 Route 0 0 0
+TCP 10.0.0.102:82 rr
+  -> 10.0.0.9:82 Route 1 0 0
+";
+    assert_table(&bed, tmp.path(), down, Duration::from_secs(10));
+    let out_after = stopped.elapsed();
+    eprintln!("out after {out_after:?} (timeout 1 s)");
+    // Within `timeout` of the failure, plus scheduling slack under the emulated CPU.
+    assert!(out_after < Duration::from_millis(2500), "{out_after:?}");
+
+    // They answer again: back only after reentry / timeout = 3 consecutive good checks.
+    let restarted = Instant::now();
+    let _b = bed.serve_tcp(addr("10.0.0.3:80"));
+    let _c = bed.serve_tcp(addr("10.0.0.4:81"));
+    let _d = bed.serve_tcp(addr("10.0.0.5:82"));
+    assert_table(&bed, tmp.path(), all_up, Duration::from_secs(15));
+    let back_after = restarted.elapsed();
+    eprintln!("back after {back_after:?} (reentry 3 s)");
+    assert!(
+        back_after >= Duration::from_millis(1500),
+        "came back before reentry: {back_after:?}"
+    );
+    let log = log_of(tmp.path());
+    for line in [
+        "[inactive] shutting down 10.0.0.3:80 due to connection failure",
+        "[ active ] making 10.0.0.3:80 available",
+        "Virtual Server sorry: No real servers; activate sorry_server 10.0.0.9",
+        "Virtual Server sorry: 1 real servers; deactivate sorry_server 10.0.0.9",
+    ] {
+        assert!(log.contains(line), "log lacks {line:?}:\n{log}");
+    }
+}
+
+const RELOAD_BEFORE: &str = r#"serial_no = 1
+network = direct
+virtual web {
+    active = 1
+    address = 10.0.0.100 br0:1
+    port = 80
+    scheduler = rr
+    timeout = 1
+    reentry = 1
+    server a {
+        address = 10.0.0.2
+        active = 1
+    }
+    server b {
+        address = 10.0.0.3
+        active = 1
+    }
+    server c {
+        address = 10.0.0.4
+        active = 1
+    }
+}
+virtual other {
+    active = 1
+    address = 10.0.0.101 br0:2
+    port = 80
+    scheduler = rr
+    timeout = 1
+    server d {
+        address = 10.0.0.5
+        active = 1
+    }
+}
+"#;
+
+/// Each destination's total connections (`ipvsadm -Ln --stats`, column Conns), by
+/// "SERVICE -> DEST".
+fn conns(bed: &LvsBed) -> BTreeMap<String, u64> {
+    let out = bed.ipvsadm(&["-Ln", "--stats", "--exact"]);
+    let mut service = String::new();
+    let mut m = BTreeMap::new();
+    for line in out.lines().skip(3) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["->", dest, c, ..] => {
+                m.insert(format!("{service} -> {dest}"), c.parse().unwrap_or(0));
+            }
+            [proto, vip, ..] => service = format!("{proto} {vip}"),
+            _ => {}
+        }
+    }
+    m
+}
+
+#[test]
+fn a_reload_applies_exactly_its_changes_and_keeps_every_other_connection_counter() {
+    if skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("lvs.cf");
+    std::fs::write(&cfg, RELOAD_BEFORE).unwrap();
+    let mut bed = LvsBed::new();
+    let _servers: Vec<_> = [
+        "10.0.0.2:80",
+        "10.0.0.3:80",
+        "10.0.0.4:80",
+        "10.0.0.5:80",
+        "10.0.0.6:80",
+    ]
+    .into_iter()
+    .map(|a| bed.serve_tcp(addr(a)))
+    .collect();
+    let pid = bed.spawn_lvsd(&cfg, tmp.path());
+    let before = "\
+TCP 10.0.0.100:80 rr
+  -> 10.0.0.2:80 Route 1 0 0
+  -> 10.0.0.3:80 Route 1 0 0
+  -> 10.0.0.4:80 Route 1 0 0
+TCP 10.0.0.101:80 rr
+  -> 10.0.0.5:80 Route 1 0 0
+";
+    assert_table(&bed, tmp.path(), before, Duration::from_secs(20));
+    // Real connections through both VIPs, so every destination has counters to lose.
+    assert_eq!(bed.client_requests(addr("10.0.0.100:80"), 9), 9);
+    assert_eq!(bed.client_requests(addr("10.0.0.101:80"), 2), 2);
+    let counters_before = conns(&bed);
+    assert!(
+        counters_before.values().all(|&c| c > 0),
+        "{counters_before:?}"
+    );
+
+    // The edit: b's weight 1 → 5, c removed, e added.
+    let after_cfg = RELOAD_BEFORE
+        .replace("serial_no = 1", "serial_no = 2")
+        .replace(
+            "        address = 10.0.0.3\n        active = 1\n",
+            "        address = 10.0.0.3\n        active = 1\n        weight = 5\n",
+        )
+        .replace(
+            "    server c {\n        address = 10.0.0.4\n",
+            "    server e {\n        address = 10.0.0.6\n",
+        );
+    assert_ne!(after_cfg, RELOAD_BEFORE);
+    std::fs::write(&cfg, &after_cfg).unwrap();
+    signal(pid, "HUP");
+    let after = "\
+TCP 10.0.0.100:80 rr
+  -> 10.0.0.2:80 Route 1 0 0
+  -> 10.0.0.3:80 Route 5 0 0
+  -> 10.0.0.6:80 Route 1 0 0
+TCP 10.0.0.101:80 rr
+  -> 10.0.0.5:80 Route 1 0 0
+";
+    // Active/inactive connection columns are not compared: they count live connections.
+    let normalize = |t: String| -> String {
+        t.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                if f.first() == Some(&"->") {
+                    format!("  {}", f[..4].join(" "))
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let want = normalize(after.to_string());
+    let ok = wait_for(Duration::from_secs(10), || {
+        normalize(table(&bed, &[])) == want
+    });
+    assert!(
+        ok.is_some(),
+        "after reload:\n{}\nwanted\n{want}\nlog:\n{}",
+        table(&bed, &[]),
+        log_of(tmp.path())
+    );
+    let counters_after = conns(&bed);
+    // a, b (edited in place) and d keep their counters: they were not deleted and re-added.
+    for k in [
+        "TCP 10.0.0.100:80 -> 10.0.0.2:80",
+        "TCP 10.0.0.100:80 -> 10.0.0.3:80",
+        "TCP 10.0.0.101:80 -> 10.0.0.5:80",
+    ] {
+        assert_eq!(
+            counters_after.get(k),
+            counters_before.get(k),
+            "{k}: before {counters_before:?} after {counters_after:?}"
+        );
+    }
+    assert_eq!(
+        counters_after.get("TCP 10.0.0.100:80 -> 10.0.0.6:80"),
+        Some(&0)
+    );
+    assert!(!counters_after.contains_key("TCP 10.0.0.100:80 -> 10.0.0.4:80"));
+    // Exactly three kernel changes: two at the reload (delete c, edit b), one when e's first
+    // check passed (add e).
+    let log = log_of(tmp.path());
+    let updates: Vec<&str> = log
+        .lines()
+        .skip_while(|l| !l.contains("rereading configuration file"))
+        .filter(|l| l.contains("ipvs table updated"))
+        .collect();
+    let changes: usize = updates
+        .iter()
+        .filter_map(|l| l.split("changes=").nth(1))
+        .filter_map(|r| r.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(changes, 3, "{updates:#?}");
+
+    // An invalid file changes nothing: not the table, not a counter; lvsd keeps running.
+    let table_before = table(&bed, &["--stats", "--exact"]);
+    std::fs::write(&cfg, after_cfg.replace("weight = 5", "weight = five")).unwrap();
+    signal(pid, "HUP");
+    wait_for(Duration::from_secs(5), || {
+        log_of(tmp.path()).contains("reload refused")
+    })
+    .unwrap_or_else(|| panic!("no refusal logged:\n{}", log_of(tmp.path())));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(table(&bed, &["--stats", "--exact"]), table_before);
+    let status = pulse_control::call(
+        &tmp.path().join("lvsd.sock"),
+        &pulse_control::Request::Lvs,
+        Duration::from_secs(5),
+    )
+    .expect("status");
+    let pulse_control::Response::Lvs { lvs } = status else {
+        panic!("{status:?}")
+    };
+    assert_eq!((lvs.reloads, lvs.reloads_refused), (1, 1));
+    assert_eq!(lvs.serial_no, 2);
+    assert!(lvs.last_reload_error.is_some());
+    let web = &lvs.services[0];
+    assert_eq!(web.key, "TCP 10.0.0.100:80");
+    assert!(web.servers.iter().all(|s| s.health == "up"), "{web:?}");
+    let b = web
+        .servers
+        .iter()
+        .find(|s| s.address == "10.0.0.3:80")
+        .unwrap();
+    assert_eq!(b.kernel_weight, Some(5));
+}
+
+#[test]
+fn a_restart_adopts_the_table_and_sigterm_removes_it() {
+    if skip() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("lvs.cf");
+    std::fs::write(&cfg, RELOAD_BEFORE).unwrap();
+    let mut bed = LvsBed::new();
+    let _servers: Vec<_> = ["10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80", "10.0.0.5:80"]
+        .into_iter()
+        .map(|a| bed.serve_tcp(addr(a)))
+        .collect();
+    // A service lvs.cf does not name: lvsd owns the table, so it goes.
+    bed.ipvsadm(&["-A", "-t", "10.0.0.103:25", "-s", "rr"]);
+    let pid = bed.spawn_lvsd(&cfg, tmp.path());
+    let full = "\
+TCP 10.0.0.100:80 rr
+  -> 10.0.0.2:80 Route 1 0 0
+  -> 10.0.0.3:80 Route 1 0 0
+  -> 10.0.0.4:80 Route 1 0 0
+TCP 10.0.0.101:80 rr
+  -> 10.0.0.5:80 Route 1 0 0
+";
+    assert_table(&bed, tmp.path(), full, Duration::from_secs(20));
+    assert_eq!(bed.client_requests(addr("10.0.0.100:80"), 6), 6);
+    let counters = conns(&bed);
+
+    // lvsd dies without cleaning up; a new one adopts the running table as it is.
+    signal(pid, "KILL");
+    bed.wait_lvsd(pid, Duration::from_secs(5)).expect("killed");
+    std::fs::remove_file(tmp.path().join("lvsd.log")).unwrap();
+    let pid = bed.spawn_lvsd(&cfg, tmp.path());
+    wait_for(Duration::from_secs(10), || {
+        log_of(tmp.path()).contains("health checks running")
+    })
+    .unwrap_or_else(|| panic!("{}", log_of(tmp.path())));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(conns(&bed), counters, "the restart re-created destinations");
+    assert!(log_of(tmp.path()).contains("adopting the IPVS table already in the kernel"));
+
+    // SIGTERM: lvsd removes its services and exits 0.
+    signal(pid, "TERM");
+    let status = bed
+        .wait_lvsd(pid, Duration::from_secs(10))
+        .expect("lvsd exits");
+    assert!(status.success(), "{status:?}\n{}", log_of(tmp.path()));
+    assert_eq!(table(&bed, &[]), "", "{}", log_of(tmp.path()));
+    assert!(log_of(tmp.path()).contains("shutting down due to signal 15"));
+}
+
+/// The codec and client against the kernel: every kind of service and destination goes in and
+/// reads back equal; kernel errors name the object; the sync daemon starts and stops.
+#[test]
+fn the_ipvs_client_round_trips_every_kind_of_object_through_the_kernel() {
+    if skip() {
+        return;
+    }
+    use pulse_ipvs::*;
+    let bed = LvsBed::new();
+    bed.in_ns(Node::Director, || {
+        let mut ipvs = pulse_sys::ipvs::Ipvs::connect().expect("IPVS");
+        let info = ipvs.info().expect("info");
+        assert!(info.version >= 0x010200, "{info:?}");
+        let v4 = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+        let mut services = Vec::new();
+        let schedulers = [
+            "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh",
+        ];
+        for (i, sched) in schedulers.iter().enumerate() {
+            services.push(Service {
+                key: ServiceKey::Addr {
+                    protocol: if i % 2 == 0 {
+                        Protocol::Tcp
+                    } else {
+                        Protocol::Udp
+                    },
+                    addr: v4(&format!("10.1.0.{}", i + 1)),
+                    port: 1000 + i as u16,
+                },
+                scheduler: (*sched).into(),
+                flags: ServiceFlags(0),
+                timeout: 0,
+                netmask: Netmask::full(Family::V4),
+                pe_name: None,
+            });
+        }
+        services.push(Service {
+            key: ServiceKey::Fwmark {
+                family: Family::V4,
+                mark: 42,
+            },
+            scheduler: "wlc".into(),
+            flags: ServiceFlags(ServiceFlags::PERSISTENT),
+            timeout: 600,
+            netmask: Netmask::V4("255.255.0.0".parse().unwrap()),
+            pe_name: None,
+        });
+        services.push(Service {
+            key: ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: v4("2001:db8::10"),
+                port: 443,
+            },
+            scheduler: "sed".into(),
+            flags: ServiceFlags(ServiceFlags::PERSISTENT),
+            timeout: 60,
+            netmask: Netmask::V6Prefix(64),
+            pe_name: None,
+        });
+        let mut ops: Vec<IpvsOp> = services.iter().cloned().map(IpvsOp::AddService).collect();
+        let dest = |a: &str, port, forward, weight| Dest {
+            key: DestKey { addr: v4(a), port },
+            forward,
+            weight,
+            upper_threshold: 0,
+            lower_threshold: 0,
+        };
+        let k0 = services[0].key;
+        let dests_v4 = [
+            dest("10.2.0.1", 1000, Forward::Masq, 1),
+            dest("10.2.0.2", 1000, Forward::Route, 7),
+            dest("10.2.0.3", 1000, Forward::Tunnel, 0),
+            Dest {
+                upper_threshold: 100,
+                lower_threshold: 10,
+                ..dest("10.2.0.4", 2000, Forward::Masq, 3)
+            },
+        ];
+        let k6 = services.last().unwrap().key;
+        let dests_v6 = [dest("2001:db8::20", 443, Forward::Masq, 2)];
+        ops.extend(dests_v4.iter().map(|d| IpvsOp::AddDest(k0, *d)));
+        ops.extend(dests_v6.iter().map(|d| IpvsOp::AddDest(k6, *d)));
+        for (op, r) in ops.iter().zip(ipvs.apply(&ops)) {
+            r.unwrap_or_else(|e| panic!("{op}: {e}"));
+        }
+        let mut got = ipvs.services().expect("dump");
+        got.sort_by_key(|s| s.key);
+        let mut want = services.clone();
+        want.sort_by_key(|s| s.key);
+        assert_eq!(got, want);
+        let mut d = ipvs.dests(&k0).expect("dests");
+        d.sort_by_key(|(d, _)| d.key);
+        assert_eq!(
+            d.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+            dests_v4.to_vec()
+        );
+        let d6 = ipvs.dests(&k6).expect("dests v6");
+        assert_eq!(
+            d6.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+            dests_v6.to_vec()
+        );
+
+        // In-place edits.
+        let mut edited = services[0].clone();
+        edited.scheduler = "mh".into();
+        let ops = [
+            IpvsOp::EditService(edited.clone()),
+            IpvsOp::EditDest(k0, dest("10.2.0.1", 1000, Forward::Route, 9)),
+            IpvsOp::DeleteDest(
+                k0,
+                DestKey {
+                    addr: v4("10.2.0.3"),
+                    port: 1000,
+                },
+            ),
+        ];
+        assert!(ipvs.apply(&ops).iter().all(Result::is_ok));
+        let s0 = ipvs
+            .services()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.key == k0)
+            .unwrap();
+        assert_eq!(s0.scheduler, "mh");
+        let d = ipvs.dests(&k0).unwrap();
+        assert_eq!(d.len(), 3);
+        assert!(d.iter().any(|(d, _)| d.key.addr == v4("10.2.0.1")
+            && d.weight == 9
+            && d.forward == Forward::Route));
+
+        // Errors name the object; one failure does not stop the rest of a batch.
+        let dup = services[1].clone();
+        let ops = [
+            IpvsOp::AddService(dup),
+            IpvsOp::DeleteService(ServiceKey::Fwmark {
+                family: Family::V4,
+                mark: 4242,
+            }),
+            IpvsOp::DeleteService(k0),
+        ];
+        let r = ipvs.apply(&ops);
+        let e0 = r[0].as_ref().unwrap_err().to_string();
+        assert!(
+            e0.contains("already exists") && e0.contains("10.1.0.2"),
+            "{e0}"
+        );
+        let e1 = r[1].as_ref().unwrap_err().to_string();
+        assert!(e1.contains("4242"), "{e1}");
+        assert!(r[2].is_ok());
+
+        // Timeouts and the sync daemon.
+        ipvs.set_timeouts(Timeouts {
+            tcp: 901,
+            tcp_fin: 61,
+            udp: 121,
+        })
+        .unwrap();
+        assert_eq!(
+            ipvs.timeouts().unwrap(),
+            Timeouts {
+                tcp: 901,
+                tcp_fin: 61,
+                udp: 121
+            }
+        );
+        let master = SyncDaemon {
+            role: SyncRole::Master,
+            interface: "br0".into(),
+            sync_id: 9,
+        };
+        ipvs.start_daemon(&master).expect("start sync daemon");
+        assert_eq!(ipvs.daemons().unwrap(), vec![master.clone()]);
+        ipvs.stop_daemon(&master).expect("stop sync daemon");
+        assert!(ipvs.daemons().unwrap().is_empty());
+        ipvs.flush().unwrap();
+        assert!(ipvs.services().unwrap().is_empty());
+    });
+}

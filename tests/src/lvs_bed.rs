@@ -1,0 +1,361 @@
+//! An LVS test bed for real IPVS (inside the VM, `tests/vm/`): a director, a real-server host
+//! and a client in their own network namespaces.
+//!
+//! `{p}dir` holds bridge `br0` (10.0.0.1/24, and the VIPs 10.0.0.100–.103) with IPVS and lvsd;
+//! `{p}rs` has `eth0` with the real-server addresses 10.0.0.2–.9 and the VIPs on `lo` (direct
+//! routing: it accepts the VIP's packets but never answers ARP for them); `{p}cl` is the client
+//! 10.0.0.50. IPVS tables are per namespace, so beds in parallel do not see each other. Nothing
+//! is created outside the bed's namespaces; dropping it deletes them.
+
+use crate::netns::wait_for;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+/// The VIPs the director holds.
+pub const VIPS: [&str; 4] = ["10.0.0.100", "10.0.0.101", "10.0.0.102", "10.0.0.103"];
+/// Real-server addresses on `{p}rs`.
+pub const RIPS: [&str; 8] = [
+    "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7", "10.0.0.8", "10.0.0.9",
+];
+
+/// Are we inside the project's VM (`tests/vm/run-tests.sh` sets `PULSE_IN_VM=1`)?
+pub fn in_vm() -> bool {
+    std::env::var_os("PULSE_IN_VM").is_some_and(|v| v == "1")
+}
+
+/// The lvsd binary to test: `PULSE_LVSD`, else the one cargo built next to the test binary.
+pub fn lvsd_binary() -> String {
+    std::env::var("PULSE_LVSD").unwrap_or_else(|_| {
+        let exe = std::env::current_exe().expect("current_exe");
+        let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+        dir.join("lvsd").display().to_string()
+    })
+}
+
+/// `ip` from iproute2 (busybox's `ip` in the VM has no `netns`).
+fn ip_cmd() -> &'static str {
+    if std::path::Path::new("/usr/sbin/ip").exists() {
+        "/usr/sbin/ip"
+    } else {
+        "ip"
+    }
+}
+
+fn must(args: &[&str]) {
+    let o = Command::new(ip_cmd())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A bed; `Drop` tears it down.
+#[derive(Debug)]
+pub struct LvsBed {
+    /// The namespace-name prefix.
+    pub prefix: String,
+    children: Vec<Child>,
+}
+
+/// Hosts of the bed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// The director (IPVS, lvsd).
+    Director,
+    /// The real servers.
+    Servers,
+    /// The client.
+    Client,
+}
+
+impl Node {
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Director => "dir",
+            Self::Servers => "rs",
+            Self::Client => "cl",
+        }
+    }
+}
+
+impl LvsBed {
+    /// Builds the bed.
+    pub fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let prefix = format!(
+            "lv{}x{}",
+            std::process::id() % 100_000,
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let bed = Self {
+            prefix,
+            children: Vec::new(),
+        };
+        let dir = bed.ns(Node::Director);
+        for n in [Node::Director, Node::Servers, Node::Client] {
+            must(&["netns", "add", &bed.ns(n)]);
+            must(&["-n", &bed.ns(n), "link", "set", "lo", "up"]);
+        }
+        must(&["-n", &dir, "link", "add", "br0", "type", "bridge"]);
+        must(&["-n", &dir, "link", "set", "br0", "up"]);
+        must(&["-n", &dir, "addr", "add", "10.0.0.1/24", "dev", "br0"]);
+        for v in VIPS {
+            must(&["-n", &dir, "addr", "add", &format!("{v}/32"), "dev", "br0"]);
+        }
+        for n in [Node::Servers, Node::Client] {
+            let ns = bed.ns(n);
+            must(&[
+                "link",
+                "add",
+                "eth0",
+                "netns",
+                &ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                n.suffix(),
+                "netns",
+                &dir,
+            ]);
+            must(&["-n", &dir, "link", "set", n.suffix(), "master", "br0", "up"]);
+            must(&["-n", &ns, "link", "set", "eth0", "up"]);
+        }
+        let rs = bed.ns(Node::Servers);
+        for (i, r) in RIPS.iter().enumerate() {
+            let cidr = if i == 0 {
+                format!("{r}/24")
+            } else {
+                format!("{r}/32")
+            };
+            must(&["-n", &rs, "addr", "add", &cidr, "dev", "eth0"]);
+        }
+        for v in VIPS {
+            must(&["-n", &rs, "addr", "add", &format!("{v}/32"), "dev", "lo"]);
+        }
+        // Direct routing: the real servers hold the VIPs but must not answer ARP for them.
+        bed.sysctl(Node::Servers, "net/ipv4/conf/all/arp_ignore", "1");
+        bed.sysctl(Node::Servers, "net/ipv4/conf/all/arp_announce", "2");
+        must(&[
+            "-n",
+            &bed.ns(Node::Client),
+            "addr",
+            "add",
+            "10.0.0.50/24",
+            "dev",
+            "eth0",
+        ]);
+        bed
+    }
+
+    /// The namespace of a node.
+    pub fn ns(&self, n: Node) -> String {
+        format!("{}{}", self.prefix, n.suffix())
+    }
+
+    /// Writes a sysctl inside a node's namespace.
+    pub fn sysctl(&self, n: Node, key: &str, value: &str) {
+        let path = format!("/proc/sys/{key}");
+        let value = value.to_string();
+        self.in_ns(n, move || std::fs::write(&path, value))
+            .unwrap_or_else(|e| panic!("sysctl {key}: {e}"));
+    }
+
+    /// Runs `f` on a thread that has joined a node's namespace.
+    pub fn in_ns<T: Send + 'static>(&self, n: Node, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/var/run/netns/{}", self.ns(n));
+        std::thread::spawn(move || {
+            enter(&path);
+            f()
+        })
+        .join()
+        .expect("namespace thread panicked")
+    }
+
+    /// Runs a command in a node's namespace and waits for it.
+    pub fn exec(&self, n: Node, program: &str, args: &[&str]) -> Output {
+        Command::new(ip_cmd())
+            .args(["netns", "exec", &self.ns(n), program])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+
+    /// `ipvsadm ARGS` on the director; panics on failure; returns stdout.
+    pub fn ipvsadm(&self, args: &[&str]) -> String {
+        let o = self.exec(Node::Director, "ipvsadm", args);
+        assert!(
+            o.status.success(),
+            "ipvsadm {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Starts lvsd on the director in the foreground; returns its pid. It is killed with the bed.
+    pub fn spawn_lvsd(&mut self, config: &std::path::Path, dir: &std::path::Path) -> u32 {
+        let log = std::fs::File::create(dir.join("lvsd.log")).expect("log");
+        let err = log.try_clone().expect("log");
+        let child = Command::new(ip_cmd())
+            .args(["netns", "exec", &self.ns(Node::Director), &lvsd_binary()])
+            .args(["--nodaemon", "-v", "-c"])
+            .arg(config)
+            .arg("--control")
+            .arg(dir.join("lvsd.sock"))
+            .arg("--pidfile")
+            .arg(dir.join("lvs.pid"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .expect("spawn lvsd");
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    /// Waits for lvsd (started with [`spawn_lvsd`](Self::spawn_lvsd)) to exit; its status.
+    pub fn wait_lvsd(&mut self, pid: u32, limit: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.children.iter_mut().find(|c| c.id() == pid)?;
+        let mut status = None;
+        wait_for(limit, || {
+            status = child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
+    /// A TCP server on a real-server address: answers every connection with
+    /// `HTTP/1.0 200 OK\r\n\r\n` (after reading what the client sent, if anything). Stops when
+    /// the returned handle is dropped; connections are then refused.
+    pub fn serve_tcp(&self, addr: SocketAddr) -> Server {
+        let stop = Arc::new(AtomicBool::new(false));
+        let path = format!("/var/run/netns/{}", self.ns(Node::Servers));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            enter(&path);
+            let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+            l.set_nonblocking(true).expect("nonblocking");
+            let _ = ready_tx.send(());
+            while !flag.load(Ordering::Relaxed) {
+                match l.accept() {
+                    Ok((mut s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                        let mut buf = [0u8; 512];
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("server did not start");
+        Server {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// A UDP echo server on a real-server address.
+    pub fn serve_udp(&self, addr: SocketAddr) -> Server {
+        let stop = Arc::new(AtomicBool::new(false));
+        let path = format!("/var/run/netns/{}", self.ns(Node::Servers));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            enter(&path);
+            let s = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+            s.set_read_timeout(Some(Duration::from_millis(20)))
+                .expect("timeout");
+            let _ = ready_tx.send(());
+            let mut buf = [0u8; 1500];
+            while !flag.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = s.recv_from(&mut buf) {
+                    let _ = s.send_to(&buf[..n], from);
+                }
+            }
+        });
+        ready_rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("server did not start");
+        Server {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Opens `n` TCP connections from the client to `to` and completes one request on each;
+    /// returns how many got an answer.
+    pub fn client_requests(&self, to: SocketAddr, n: usize) -> usize {
+        self.in_ns(Node::Client, move || {
+            (0..n)
+                .filter(|_| {
+                    let Ok(mut s) = TcpStream::connect_timeout(&to, Duration::from_secs(1)) else {
+                        return false;
+                    };
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                    let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+                    let mut buf = [0u8; 64];
+                    matches!(s.read(&mut buf), Ok(k) if k > 0)
+                })
+                .count()
+        })
+    }
+}
+
+impl Default for LvsBed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn enter(path: &str) {
+    let ns = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+        .unwrap_or_else(|e| panic!("setns {path}: {e}"));
+}
+
+impl Drop for LvsBed {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for n in [Node::Client, Node::Servers, Node::Director] {
+            let _ = Command::new(ip_cmd())
+                .args(["netns", "del", &self.ns(n)])
+                .output();
+        }
+    }
+}
+
+/// A running test server; dropping it stops it.
+#[derive(Debug)]
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
