@@ -3,6 +3,7 @@
 use crate::Options;
 use crate::plan::{Plan, VipClaim, plan};
 use anyhow::{Context, Result, bail};
+use pulse_ipvs::{SyncDaemon, SyncRole};
 use pulse_control::{ConfigIdentity, Counters, LinkStatus, Partner, Request, Response, Status};
 use pulse_lvscf::LvsConfig;
 use pulse_lvscf::model::Host;
@@ -264,6 +265,7 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     };
     d.remove_stale_vips();
     d.run_cmd(d.cfg.inactive_cmd.clone(), "inactive_cmd");
+    d.sync_daemon(SyncRole::Backup);
     d.main_loop().await
 }
 
@@ -597,6 +599,7 @@ impl Driver {
                 self.claim_vips();
                 self.announce();
                 self.run_cmd(self.cfg.active_cmd.clone(), "active_cmd");
+                self.sync_daemon(SyncRole::Master);
                 self.start_lvsd();
             }
             Event::Deactivate(reason) => {
@@ -612,6 +615,7 @@ impl Driver {
                     t.abort();
                 }
                 self.release_vips();
+                self.sync_daemon(SyncRole::Backup);
                 later.push(Later::StopLvsd);
                 later.push(Later::InactiveCmd);
             }
@@ -726,6 +730,35 @@ impl Driver {
             }
             info!("gratuitous lvs arps finished");
         }));
+    }
+
+    /// `syncdaemon = 1`: the IPVS connection-sync daemon follows this node's role — master while
+    /// active, backup otherwise (piranha.md §4.8). pulse owns it, not lvsd: the backup role is
+    /// needed exactly while no lvsd runs.
+    fn sync_daemon(&self, role: SyncRole) {
+        if !self.cfg.syncdaemon {
+            return;
+        }
+        let d = SyncDaemon {
+            role,
+            interface: self.cfg.syncd_iface.clone(),
+            sync_id: self.cfg.syncd_id,
+        };
+        match pulse_sys::ipvs::Ipvs::connect().and_then(|mut ipvs| ipvs.sync_as(&d)) {
+            Ok(()) => info!(
+                role = ?role,
+                interface = %d.interface,
+                syncid = d.sync_id,
+                "ipvs sync daemon running"
+            ),
+            Err(e) => error!(
+                role = ?role,
+                interface = %d.interface,
+                syncid = d.sync_id,
+                error = %e,
+                "cannot start the ipvs sync daemon"
+            ),
+        }
     }
 
     fn start_lvsd(&mut self) {

@@ -41,6 +41,14 @@ pub enum IpvsError {
         #[source]
         source: std::io::Error,
     },
+    /// A request the kernel would refuse, caught before sending.
+    #[error("{request}: {reason}")]
+    Invalid {
+        /// The request.
+        request: String,
+        /// Why.
+        reason: pulse_ipvs::codec::InvalidRequest,
+    },
     /// The kernel refused a request.
     #[error("{message}")]
     Kernel {
@@ -160,6 +168,14 @@ impl Ipvs {
         while (next < n || pending > 0) && fatal.is_none() {
             self.send.clear();
             while next < n && pending < WINDOW && self.send.len() < BATCH_BYTES {
+                if let Err(reason) = codec::validate(&reqs[next]) {
+                    results[next] = Some(Err(IpvsError::Invalid {
+                        request: reqs[next].to_string(),
+                        reason,
+                    }));
+                    next += 1;
+                    continue;
+                }
                 codec::encode(
                     &reqs[next],
                     self.family,
@@ -219,10 +235,10 @@ impl Ipvs {
                 r.unwrap_or_else(|| {
                     Err(match &fatal {
                         Some(f) => IpvsError::io(
-                            format!("{} ({f})", describe(&reqs[i])),
+                            format!("{} ({f})", reqs[i]),
                             std::io::Error::other("request not acknowledged"),
                         ),
-                        None => IpvsError::NoReply(describe(&reqs[i])),
+                        None => IpvsError::NoReply(reqs[i].to_string()),
                     })
                 })
             })
@@ -248,13 +264,13 @@ impl Ipvs {
         codec::encode(req, self.family, seq, &mut self.send);
         self.sock
             .send(&self.send, Msg::empty())
-            .map_err(|e| IpvsError::io(describe(req), e))?;
+            .map_err(|e| IpvsError::io(req.to_string(), e))?;
         let mut out = Vec::new();
         loop {
             let (len, _) = self
                 .sock
                 .recv(&mut self.recv[..], Msg::empty())
-                .map_err(|e| IpvsError::io(describe(req), e))?;
+                .map_err(|e| IpvsError::io(req.to_string(), e))?;
             for m in codec::messages(&self.recv[..len]) {
                 let m = m.map_err(|e| IpvsError::Decode(e.to_string()))?;
                 if m.seq != seq {
@@ -264,8 +280,8 @@ impl Ipvs {
                     Body::Data { attrs, .. } => {
                         out.push(f(attrs).map_err(|e| IpvsError::Decode(e.to_string()))?)
                     }
-                    Body::Done { .. } | Body::Ack => return Ok(out),
-                    Body::Error { errno } => {
+                    Body::Done { errno: 0 } | Body::Ack => return Ok(out),
+                    Body::Done { errno } | Body::Error { errno } if errno != 0 => {
                         return Err(IpvsError::Kernel {
                             message: codec::explain(req, errno),
                             errno,
@@ -326,18 +342,26 @@ impl Ipvs {
         self.one(Request::StopDaemon(d.role))
     }
 
+    /// Makes `d` the only running sync daemon (piranha.md §4.8 stops both roles, then starts
+    /// one). Nothing is restarted when `d` already runs alone, so repeated calls do not
+    /// interrupt the connection sync.
+    pub fn sync_as(&mut self, d: &SyncDaemon) -> Result<(), IpvsError> {
+        let running = self.daemons()?;
+        if running.as_slice() == std::slice::from_ref(d) {
+            return Ok(());
+        }
+        for r in &running {
+            self.stop_daemon(r)?;
+        }
+        self.start_daemon(d)
+    }
+
     /// `ipvsadm -C`.
     pub fn flush(&mut self) -> Result<(), IpvsError> {
         self.one(Request::Flush)
     }
 }
 
-fn describe(req: &Request) -> String {
-    match req {
-        Request::Op(op) => op.to_string(),
-        other => format!("{other:?}"),
-    }
-}
 
 /// The socket's fd as a `BorrowedFd` for nix (neli's `NlSocket` implements only `AsRawFd`).
 fn borrow_fd(sock: &NlSocket) -> std::os::fd::BorrowedFd<'_> {
