@@ -305,10 +305,11 @@ impl LvsBed {
         self.in_ns(Node::Client, move || {
             (0..n)
                 .filter(|_| {
-                    let Ok(mut s) = TcpStream::connect_timeout(&to, Duration::from_secs(1)) else {
+                    // 3 s: a first SYN lost to neighbour resolution is resent after 1 s.
+                    let Ok(mut s) = TcpStream::connect_timeout(&to, Duration::from_secs(3)) else {
                         return false;
                     };
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(3)));
                     let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
                     let mut buf = [0u8; 64];
                     matches!(s.read(&mut buf), Ok(k) if k > 0)

@@ -3,8 +3,8 @@
 use crate::Options;
 use crate::plan::{Plan, VipClaim, plan};
 use anyhow::{Context, Result, bail};
-use pulse_ipvs::{SyncDaemon, SyncRole};
 use pulse_control::{ConfigIdentity, Counters, LinkStatus, Partner, Request, Response, Status};
+use pulse_ipvs::{SyncDaemon, SyncRole};
 use pulse_lvscf::LvsConfig;
 use pulse_lvscf::model::Host;
 use pulse_proto::HeartbeatKey;

@@ -22,7 +22,8 @@ pub const WINDOW: usize = 1024;
 /// Most bytes per send (the kernel refuses a send larger than the socket's send buffer).
 pub const BATCH_BYTES: usize = 64 * 1024;
 /// How long to wait for the kernel to answer before giving up on the socket.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Stopping a sync daemon waits for its kernel thread, which can take seconds on a busy machine.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What went wrong talking to IPVS, naming the object.
 #[derive(Debug, thiserror::Error)]
@@ -361,7 +362,6 @@ impl Ipvs {
         self.one(Request::Flush)
     }
 }
-
 
 /// The socket's fd as a `BorrowedFd` for nix (neli's `NlSocket` implements only `AsRawFd`).
 fn borrow_fd(sock: &NlSocket) -> std::os::fd::BorrowedFd<'_> {
