@@ -5,6 +5,7 @@
 //! two `pulse` directors, and [`lvs_bed`]: the director / real servers / client bed the IPVS
 //! tests run in inside the VM (`tests/vm/`).
 
+pub mod big_config;
 pub mod lvs_bed;
 pub mod netns;
 

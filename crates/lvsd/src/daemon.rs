@@ -82,12 +82,23 @@ fn resolve(name: &str) -> Option<IpAddr> {
         .find(IpAddr::is_ipv4)
 }
 
+#[derive(Debug)]
+struct Tracked {
+    service: ServiceKey,
+    dest: DestKey,
+    health: RealServerHealth,
+}
+
 struct Lvsd {
     opts: Options,
     loaded: Loaded,
     kernel: Kernel,
     observed: Table,
-    health: HashMap<(ServiceKey, DestKey), RealServerHealth>,
+    /// Every (virtual service, real server) of the plan with its health; check tasks refer to
+    /// entries by index.
+    tracked: Vec<Tracked>,
+    /// Index of each entry of `tracked`.
+    index: HashMap<(ServiceKey, DestKey), usize>,
     checks: Checks,
     /// Services whose sorry server is in the desired table.
     sorry_active: BTreeSet<ServiceKey>,
@@ -124,7 +135,8 @@ pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
         loaded,
         kernel,
         observed,
-        health: HashMap::new(),
+        tracked: Vec::new(),
+        index: HashMap::new(),
         checks: Checks::new(tx),
         sorry_active: BTreeSet::new(),
         loaded_at: SystemTime::now(),
@@ -173,26 +185,35 @@ pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
 
 impl Lvsd {
     fn health_of(&self, k: &ServiceKey, d: &DestKey) -> Health {
-        self.health
+        self.index
             .get(&(*k, *d))
-            .map_or(Health::Unknown, RealServerHealth::health)
+            .map_or(Health::Unknown, |&i| self.tracked[i].health.health())
     }
 
     /// One health entry per planned (service, server); existing entries keep their state (a
     /// reload does not forget a failed server), with the possibly new timing.
     fn carry_health(&mut self) {
-        let mut old = std::mem::take(&mut self.health);
+        let mut old: HashMap<(ServiceKey, DestKey), RealServerHealth> = std::mem::take(&mut self.tracked)
+            .into_iter()
+            .map(|t| ((t.service, t.dest), t.health))
+            .collect();
+        self.index.clear();
         for s in &self.loaded.plan.services {
             for rs in &s.servers {
                 let key = (s.service.key, rs.dest.key);
-                let h = match old.remove(&key) {
+                let health = match old.remove(&key) {
                     Some(mut h) => {
                         h.retime(s.timeout, s.reentry);
                         h
                     }
                     None => RealServerHealth::new(s.timeout, s.reentry),
                 };
-                self.health.insert(key, h);
+                self.index.insert(key, self.tracked.len());
+                self.tracked.push(Tracked {
+                    service: key.0,
+                    dest: key.1,
+                    health,
+                });
             }
         }
     }
@@ -215,7 +236,7 @@ impl Lvsd {
                         subscribers: Vec::new(),
                     })
                     .subscribers
-                    .push((s.service.key, rs.dest.key));
+                    .push(self.index[&(s.service.key, rs.dest.key)]);
             }
         }
         let (started, stopped) = self.checks.sync(wanted.into_values().collect());
@@ -227,19 +248,20 @@ impl Lvsd {
 
     fn on_result(&mut self, r: CheckResult, dirty: &mut BTreeSet<ServiceKey>) {
         let now = Instant::now();
-        let subscribers = self.checks.subscribers(r.id).to_vec();
-        for (sk, dk) in subscribers {
-            let Some(h) = self.health.get_mut(&(sk, dk)) else {
+        let result = r.result.as_ref().map(|_| ()).map_err(String::as_str);
+        for &i in self.checks.subscribers(r.id) {
+            let Some(t) = self.tracked.get_mut(i) else {
                 continue;
             };
-            match h.record(now, r.result.as_ref().map(|_| ()).map_err(String::as_str)) {
+            let (sk, dk) = (t.service, t.dest);
+            match t.health.record(now, result) {
                 Some(Transition::Up) => {
                     // nanny's wording, which admins grep for (piranha.md §6.5).
                     info!(service = %sk, "[ active ] making {dk} available");
                     dirty.insert(sk);
                 }
                 Some(Transition::Down) => {
-                    let why = r.result.as_ref().err().map_or("", String::as_str);
+                    let why = result.err().unwrap_or("");
                     info!(service = %sk, error = why, "[inactive] shutting down {dk} due to connection failure");
                     dirty.insert(sk);
                 }
@@ -304,7 +326,7 @@ impl Lvsd {
         info!(
             changes = ops.len(),
             failed,
-            ms = started.elapsed().as_millis() as u64,
+            ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
             "ipvs table updated"
         );
         if let Some(e) = broken
@@ -358,6 +380,7 @@ impl Lvsd {
     /// nothing (piranha.md §5.6 step 1). Unlike piranha, every change is applied (weights,
     /// schedulers, persistence, checks) and only what changed is touched (§5.6 steps 5–7).
     fn reload(&mut self) -> Result<()> {
+        let started = Instant::now();
         info!(path = %self.opts.config.display(), "rereading configuration file");
         let next = match Loaded::read(&self.opts.config) {
             Ok(l) => l,
@@ -367,7 +390,10 @@ impl Lvsd {
                 for line in first.lines() {
                     error!("{line}");
                 }
-                error!("reload refused: the running configuration stays in force; nothing changed");
+                error!(
+                    ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+                    "reload refused: the running configuration stays in force; nothing changed"
+                );
                 self.last_reload_error = first.lines().next().map(str::to_string);
                 return Ok(());
             }
@@ -391,6 +417,7 @@ impl Lvsd {
             serial_no = self.loaded.cfg.serial_no,
             services = self.loaded.plan.services.len(),
             real_servers = self.loaded.plan.server_count(),
+            ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
             "configuration reloaded"
         );
         Ok(())
@@ -425,7 +452,10 @@ impl Lvsd {
                 .servers
                 .iter()
                 .map(|rs| {
-                    let h = self.health.get(&(s.service.key, rs.dest.key));
+                    let h = self
+                        .index
+                        .get(&(s.service.key, rs.dest.key))
+                        .map(|&i| &self.tracked[i].health);
                     let c = counters.get(&rs.dest.key).copied().unwrap_or_default();
                     ServerStatus {
                         name: rs.name.clone(),

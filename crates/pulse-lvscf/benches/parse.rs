@@ -24,7 +24,6 @@
 
 use pulse_lvscf::Diagnostics;
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::fmt::Write as _;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -137,85 +136,11 @@ unsafe impl GlobalAlloc for CountingAlloc {
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
-/// Servers in virtual `v`: 16 or 17, so that the total is exactly `SERVERS`.
-fn servers_in(v: usize) -> usize {
-    let base = SERVERS / VIRTUALS;
-    let extra = SERVERS % VIRTUALS;
-    base + usize::from(v < extra)
-}
-
-/// The generated file, in the format piranha's GUI writes (global keys, then `virtual` blocks
-/// with 5-space-indented keys and `server` blocks with 9-space-indented keys).
+/// The generated file (`pulse_e2e::big_config`, the shared generator of the benchmarks).
 fn generate() -> String {
-    let mut s = String::with_capacity(16 << 20);
-    s.push_str(
-        "serial_no = 31\n\
-         primary = 172.16.0.2\n\
-         primary_private = 172.16.2.2\n\
-         service = lvs\n\
-         backup_active = 1\n\
-         backup = 172.16.0.3\n\
-         backup_private = 172.16.2.3\n\
-         heartbeat = 1\n\
-         heartbeat_port = 539\n\
-         keepalive = 2\n\
-         deadtime = 6\n\
-         network = direct\n\
-         debug_level = NONE\n\
-         monitor_links = 0\n\
-         syncdaemon = 0\n",
-    );
-    let schedulers = ["wlc", "lc", "rr", "wrr", "sh", "dh", "lblc"];
-    let ports = [80u16, 443, 8080, 25, 53];
-    let mut server = 0usize;
-    for v in 0..VIRTUALS {
-        // VIP 10.0.x.y: distinct per virtual (the text is never used to reach anything).
-        let vip = format!("10.{}.{}.{}", v / 65_536, (v / 254) % 256, v % 254 + 1);
-        let port = ports[v % ports.len()];
-        let protocol = if port == 53 { "udp" } else { "tcp" };
-        let _ = write!(
-            s,
-            "virtual VS{v:04} {{\n     \
-             active = 1\n     \
-             address = {vip} eth0:{alias}\n     \
-             vip_nmask = 255.255.255.255\n     \
-             port = {port}\n     \
-             send = \"GET / HTTP/1.0\\r\\n\\r\\n\"\n     \
-             expect = \"HTTP\"\n     \
-             use_regex = 0\n     \
-             load_monitor = none\n     \
-             scheduler = {sched}\n     \
-             protocol = {protocol}\n     \
-             timeout = 6\n     \
-             reentry = 15\n     \
-             quiesce_server = 0\n",
-            alias = v + 1,
-            sched = schedulers[v % schedulers.len()],
-        );
-        for r in 0..servers_in(v) {
-            // Real servers 10.100.x.y onwards, one address per server.
-            let rip = format!(
-                "10.{}.{}.{}",
-                100 + server / 65_024,
-                (server / 254) % 256,
-                server % 254 + 1
-            );
-            let _ = write!(
-                s,
-                "     server RS{r:02} {{\n         \
-                 address = {rip}\n         \
-                 active = 1\n         \
-                 port = {port}\n         \
-                 weight = {weight}\n     \
-                 }}\n",
-                weight = 1 + server % 5,
-            );
-            server += 1;
-        }
-        s.push_str("}\n");
-    }
-    assert_eq!(server, SERVERS);
-    s
+    let shape = pulse_e2e::big_config::Shape::large();
+    assert_eq!((shape.virtuals, shape.servers), (VIRTUALS, SERVERS));
+    shape.generate()
 }
 
 /// Timings of one case, sorted.
