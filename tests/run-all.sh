@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check and test of the project, in the order CI runs them. Needs only the Rust
 # toolchain (with rustfmt, clippy and, if present, cargo-nextest); `.ci/run` installs the rest.
-# Tests that need root or namespaces skip with a printed reason when they cannot run.
+# Tests that need root or namespaces skip with a printed reason when they cannot run; the IPVS
+# tests run inside a VM (tests/vm/run-tests.sh installs QEMU when missing, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,9 @@ bash tests/check-deps.sh
 
 step "fuzz target builds (replayed on stable by pulse-lvscf's fuzz_replay test)"
 cargo check --manifest-path fuzz/Cargo.toml --quiet
+
+step "IPVS on a real kernel: lvsd and the IPVS client in a QEMU VM (tests/vm/)"
+bash tests/vm/run-tests.sh
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -16,7 +16,11 @@ const MEASURE: Duration = Duration::from_secs(30);
 
 fn ip(args: &[&str]) {
     let o = Command::new("ip").args(args).output().expect("ip");
-    assert!(o.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// CPU seconds (user + system) of a process.
@@ -47,7 +51,16 @@ fn main() {
     let ns = Ns(format!("lvbench{}", std::process::id()));
     ip(&["netns", "add", &ns.0]);
     ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-    ip(&["-n", &ns.0, "route", "add", "local", "10.0.0.0/8", "dev", "lo"]);
+    ip(&[
+        "-n",
+        &ns.0,
+        "route",
+        "add",
+        "local",
+        "10.0.0.0/8",
+        "dev",
+        "lo",
+    ]);
 
     // The real servers: one listener for all of 10/8, answering every connection at once.
     let path = format!("/var/run/netns/{}", ns.0);
@@ -117,7 +130,11 @@ fn main() {
     let pct = 100.0 * (c1 - c0) / wall.as_secs_f64();
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
         .unwrap_or_default();
     println!(
         "\n| case | result | notes |\n|---|---:|---|\n\

@@ -35,8 +35,12 @@ fn updates(log: &str) -> (usize, f64) {
         .filter(|l| l.contains("ipvs table updated"))
         .fold((0, 0.0), |(c, ms), l| {
             (
-                c + field(l, "changes").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0),
-                ms + field(l, "ms").and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0),
+                c + field(l, "changes")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0),
+                ms + field(l, "ms")
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0),
             )
         })
 }
@@ -97,7 +101,9 @@ struct Row {
 
 fn main() {
     if !in_vm() {
-        println!("skipped: this benchmark needs a kernel with IPVS; run `bash tests/vm/run-tests.sh --bench`");
+        println!(
+            "skipped: this benchmark needs a kernel with IPVS; run `bash tests/vm/run-tests.sh --bench`"
+        );
         return;
     }
     let mut rows = Vec::new();
@@ -137,8 +143,10 @@ fn program_10k(rows: &mut Vec<Row>) {
     // lvsd, from an empty table: services at once, real servers after their first check.
     let started = Instant::now();
     let pid = bed.spawn_lvsd(&cfg, tmp.path());
-    let done = wait_for(Duration::from_secs(600), || updates(&log_of(tmp.path())).0 >= total_ops)
-        .unwrap_or_else(|| panic!("lvsd did not program the table:\n{}", log_of(tmp.path())));
+    let done = wait_for(Duration::from_secs(600), || {
+        updates(&log_of(tmp.path())).0 >= total_ops
+    })
+    .unwrap_or_else(|| panic!("lvsd did not program the table:\n{}", log_of(tmp.path())));
     let (_, lvsd_ms) = updates(&log_of(tmp.path()));
     let wall = started.elapsed();
     assert_eq!((service_count(&bed), dest_count(&bed)), (10_000, 40_000));
@@ -146,7 +154,8 @@ fn program_10k(rows: &mut Vec<Row>) {
     eprintln!("lvsd: {lvsd_ms:.0} ms in netlink, {wall:?} wall ({done:?} to detect)");
     // SIGTERM removes the services lvsd owns.
     signal(pid, "TERM");
-    bed.wait_lvsd(pid, Duration::from_secs(300)).expect("lvsd exits");
+    bed.wait_lvsd(pid, Duration::from_secs(300))
+        .expect("lvsd exits");
     assert_eq!(service_count(&bed), 0);
 
     // ipvsadm -R.
@@ -162,7 +171,12 @@ fn program_10k(rows: &mut Vec<Row>) {
         .unwrap();
     {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(restore.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(restore.as_bytes())
+            .unwrap();
     }
     assert!(child.wait().unwrap().success());
     let restore_time = t.elapsed();

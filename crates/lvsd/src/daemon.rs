@@ -193,10 +193,11 @@ impl Lvsd {
     /// One health entry per planned (service, server); existing entries keep their state (a
     /// reload does not forget a failed server), with the possibly new timing.
     fn carry_health(&mut self) {
-        let mut old: HashMap<(ServiceKey, DestKey), RealServerHealth> = std::mem::take(&mut self.tracked)
-            .into_iter()
-            .map(|t| ((t.service, t.dest), t.health))
-            .collect();
+        let mut old: HashMap<(ServiceKey, DestKey), RealServerHealth> =
+            std::mem::take(&mut self.tracked)
+                .into_iter()
+                .map(|t| ((t.service, t.dest), t.health))
+                .collect();
         self.index.clear();
         for s in &self.loaded.plan.services {
             for rs in &s.servers {
@@ -307,7 +308,6 @@ impl Lvsd {
         let started = Instant::now();
         let results = self.kernel.apply(ops);
         let mut failed = 0;
-        let mut broken = None;
         for (op, r) in ops.iter().zip(results) {
             match r {
                 Ok(()) => {
@@ -317,9 +317,6 @@ impl Lvsd {
                 Err(e) => {
                     failed += 1;
                     error!(op = %op, error = %e, "ipvs change failed");
-                    if e.errno().is_none() {
-                        broken = Some(e);
-                    }
                 }
             }
         }
@@ -329,15 +326,16 @@ impl Lvsd {
             ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
             "ipvs table updated"
         );
-        if let Some(e) = broken
-            && self.loaded.cfg.hard_shutdown
-        {
-            bail!("IPVS is unreachable ({e}); hard_shutdown = 1: shutting down lvs");
-        }
         if failed > 0 {
+            // Refused, or its acknowledgement lost: read back what the kernel really has.
             match self.kernel.read() {
                 Ok(t) => self.observed = t,
-                Err(e) => error!(error = %e, "cannot re-read the IPVS table"),
+                Err(e) if self.loaded.cfg.hard_shutdown => {
+                    bail!("IPVS is unreachable ({e}); hard_shutdown = 1: shutting down lvs")
+                }
+                Err(e) => {
+                    error!(error = %e, "cannot re-read the IPVS table; hard_shutdown = 0: going on")
+                }
             }
         }
         self.log_sorry_changes();

@@ -19,6 +19,10 @@ use std::time::Duration;
 
 /// Most requests in flight at once: each acknowledgement occupies receive-buffer space until read.
 pub const WINDOW: usize = 1024;
+/// Receive buffer asked for.
+const RECV_BUFFER: usize = 4 << 20;
+/// What one queued acknowledgement costs the receive buffer, rounded up generously.
+const ACK_TRUESIZE: usize = 2048;
 /// Most bytes per send (the kernel refuses a send larger than the socket's send buffer).
 pub const BATCH_BYTES: usize = 64 * 1024;
 /// How long to wait for the kernel to answer before giving up on the socket.
@@ -87,6 +91,8 @@ impl IpvsError {
 pub struct Ipvs {
     sock: NlSocket,
     family: u16,
+    /// Requests in flight at most (≤ [`WINDOW`], less if the receive buffer is small).
+    window: usize,
     seq: u32,
     send: Vec<u8>,
     recv: Vec<u8>,
@@ -126,9 +132,17 @@ impl Ipvs {
         };
         let sock = NlSocket::connect(NlFamily::Generic, None, Groups::empty())
             .map_err(|e| IpvsError::io("connect", e))?;
-        // Room for a full window of acknowledgements (an skb each).
-        sock.set_recv_buffer_size(8 << 20)
-            .map_err(|e| IpvsError::io("set receive buffer", e))?;
+        // Room for a window of acknowledgements: each is an skb of about 1 KiB (truesize) until
+        // read. SO_RCVBUFFORCE goes past net.core.rmem_max (needs CAP_NET_ADMIN, which IPVS needs
+        // anyway); the window is then sized to what the kernel granted, so a full window can
+        // never overflow the buffer (ENOBUFS: acknowledgements lost).
+        let fd = borrow_fd(&sock);
+        use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+        if setsockopt(&fd, sockopt::RcvBufForce, &RECV_BUFFER).is_err() {
+            let _ = setsockopt(&fd, sockopt::RcvBuf, &RECV_BUFFER);
+        }
+        let granted = getsockopt(&fd, sockopt::RcvBuf).unwrap_or(212_992);
+        let window = (granted / ACK_TRUESIZE).clamp(16, WINDOW);
         // Bound every wait: a kernel that never answers must not hang lvsd.
         let tv = nix::sys::time::TimeVal::new(REPLY_TIMEOUT.as_secs() as _, 0);
         nix::sys::socket::setsockopt(
@@ -140,6 +154,7 @@ impl Ipvs {
         Ok(Self {
             sock,
             family,
+            window,
             seq: 1,
             send: Vec::with_capacity(BATCH_BYTES + 4096),
             recv: vec![0; 64 * 1024],
@@ -168,7 +183,7 @@ impl Ipvs {
         let mut fatal: Option<String> = None;
         while (next < n || pending > 0) && fatal.is_none() {
             self.send.clear();
-            while next < n && pending < WINDOW && self.send.len() < BATCH_BYTES {
+            while next < n && pending < self.window && self.send.len() < BATCH_BYTES {
                 if let Err(reason) = codec::validate(&reqs[next]) {
                     results[next] = Some(Err(IpvsError::Invalid {
                         request: reqs[next].to_string(),
@@ -193,7 +208,7 @@ impl Ipvs {
                 break;
             }
             // Read acknowledgements until the window has room again (or all are in).
-            while pending > 0 && (next == n || pending >= WINDOW / 2) {
+            while pending > 0 && (next == n || pending >= self.window / 2) {
                 let len = match self.sock.recv(&mut self.recv[..], Msg::empty()) {
                     Ok((len, _)) => len,
                     Err(e) => {
