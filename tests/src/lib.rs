@@ -7,6 +7,7 @@
 
 pub mod big_config;
 pub mod lvs_bed;
+pub mod lvsd_log;
 pub mod netns;
 
 use std::path::PathBuf;

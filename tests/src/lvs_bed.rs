@@ -204,28 +204,46 @@ impl LvsBed {
 
     /// Starts lvsd on the director in the foreground; returns its pid. It is killed with the bed.
     pub fn spawn_lvsd(&mut self, config: &std::path::Path, dir: &std::path::Path) -> u32 {
-        let log = std::fs::File::create(dir.join("lvsd.log")).expect("log");
-        let err = log.try_clone().expect("log");
+        let config = config.display().to_string();
+        let control = dir.join("lvsd.sock").display().to_string();
+        let pidfile = dir.join("lvs.pid").display().to_string();
+        self.spawn_program(
+            &lvsd_binary(),
+            &[
+                "--nodaemon",
+                "-v",
+                "-c",
+                &config,
+                "--control",
+                &control,
+                "--pidfile",
+                &pidfile,
+            ],
+            &dir.join("lvsd.log"),
+        )
+    }
+
+    /// Starts a program on the director (stdout and stderr to `log`, `RUST_LOG=info`); returns
+    /// its pid (`ip netns exec` execs it in place). It is killed with the bed.
+    pub fn spawn_program(&mut self, program: &str, args: &[&str], log: &std::path::Path) -> u32 {
+        let out = std::fs::File::create(log).expect("log");
+        let err = out.try_clone().expect("log");
         let child = Command::new(ip_cmd())
-            .args(["netns", "exec", &self.ns(Node::Director), &lvsd_binary()])
-            .args(["--nodaemon", "-v", "-c"])
-            .arg(config)
-            .arg("--control")
-            .arg(dir.join("lvsd.sock"))
-            .arg("--pidfile")
-            .arg(dir.join("lvs.pid"))
+            .args(["netns", "exec", &self.ns(Node::Director), program])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(log)
+            .stdout(out)
             .stderr(err)
             .spawn()
-            .expect("spawn lvsd");
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
         let pid = child.id();
         self.children.push(child);
         pid
     }
 
-    /// Waits for lvsd (started with [`spawn_lvsd`](Self::spawn_lvsd)) to exit; its status.
+    /// Waits for a program started with [`spawn_program`](Self::spawn_program) or
+    /// [`spawn_lvsd`](Self::spawn_lvsd) to exit; its status.
     pub fn wait_lvsd(&mut self, pid: u32, limit: Duration) -> Option<std::process::ExitStatus> {
         let child = self.children.iter_mut().find(|c| c.id() == pid)?;
         let mut status = None;

@@ -24,7 +24,7 @@
 # env!("CARGO_MANIFEST_DIR") and fixture files. Binaries run from the share (faster than
 # packing them into the initramfs, see the README). The test runs as root with cwd
 # crates/lvsd and env:
-#   PULSE_IN_VM=1  PULSE_LVSD=<lvsd binary>  CARGO_MANIFEST_DIR=<crates/lvsd>
+#   PULSE_IN_VM=1  PULSE_LVSD=<lvsd binary>  PULSE_PULSE=<pulse binary>  CARGO_MANIFEST_DIR=<crates/lvsd>
 #   RUST_BACKTRACE (default 1), and RUST_LOG, RUST_TEST_THREADS, RUST_MIN_STACK and every
 #   PULSE_TEST_* variable when set on the host.
 #
@@ -96,8 +96,10 @@ metadata() { # FIELD: a top-level string of `cargo metadata`
 }
 
 LVSD_DIR=$ROOT/crates/lvsd
-ENVS=(-e PULSE_IN_VM=1 -e "RUST_BACKTRACE=${RUST_BACKTRACE:-1}")
-for v in RUST_LOG RUST_TEST_THREADS RUST_MIN_STACK $(compgen -v PULSE_TEST_ || true); do
+# One test at a time by default: tearing down a test's namespaces holds the kernel's RTNL for
+# seconds under TCG, and a parallel test's sync-daemon stop (which needs RTNL) then stalls.
+ENVS=(-e PULSE_IN_VM=1 -e "RUST_BACKTRACE=${RUST_BACKTRACE:-1}" -e "RUST_TEST_THREADS=${RUST_TEST_THREADS:-1}")
+for v in RUST_LOG RUST_MIN_STACK $(compgen -v PULSE_TEST_ || true); do
     [ -n "${!v+x}" ] && ENVS+=(-e "$v=${!v}")
 done
 
@@ -142,6 +144,16 @@ else
     fi
     if [ -z "$LVSD" ] || [ ! -x "$LVSD" ]; then die "no lvsd binary in cargo's output"; fi
     ENVS+=(-e "PULSE_LVSD=$LVSD" -e "CARGO_MANIFEST_DIR=$LVSD_DIR")
+    # pulse too (its sync-daemon test), from the same profile, next to lvsd.
+    profile=()
+    [ "$MODE" = bench ] && profile=(--release)
+    (cd "$ROOT" && cargo build -p pulse-daemon --bin pulse "${profile[@]}" "${CARGO_FLAGS[@]}" \
+        --message-format=json-render-diagnostics) >/dev/null || exit 125
+    PULSE_BIN=$(dirname "$LVSD")/pulse
+    [ -x "$PULSE_BIN" ] || die "no pulse binary at $PULSE_BIN"
+    ENVS+=(-e "PULSE_PULSE=$PULSE_BIN")
+    # They run from the share too, but the libraries they link (ldd) must be in the initramfs.
+    VMARGS+=(-b "$LVSD" -b "$PULSE_BIN")
     GCWD=$LVSD_DIR
     SHARES=("$ROOT")
     target=$(metadata target_directory)

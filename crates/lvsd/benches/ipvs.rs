@@ -9,8 +9,8 @@
 
 use pulse_e2e::big_config::Shape;
 use pulse_e2e::lvs_bed::{LvsBed, Node, in_vm};
+use pulse_e2e::lvsd_log::{large_reload_rows, updates};
 use pulse_e2e::netns::{signal, wait_for};
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
@@ -21,28 +21,6 @@ const EXEC_SAMPLE_SERVICES: usize = 200;
 
 fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("lvsd.log")).unwrap_or_default()
-}
-
-/// `key=VALUE` of a log line.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
-}
-
-/// (total changes, total ms) over the "ipvs table updated" lines of `log`.
-fn updates(log: &str) -> (usize, f64) {
-    log.lines()
-        .filter(|l| l.contains("ipvs table updated"))
-        .fold((0, 0.0), |(c, ms), l| {
-            (
-                c + field(l, "changes")
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(0),
-                ms + field(l, "ms")
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(0.0),
-            )
-        })
 }
 
 fn dest_count(bed: &LvsBed) -> usize {
@@ -93,12 +71,6 @@ fn rules(cfg_text: &str) -> Vec<String> {
     out
 }
 
-struct Row {
-    case: String,
-    result: String,
-    note: String,
-}
-
 fn main() {
     if !in_vm() {
         println!(
@@ -109,14 +81,13 @@ fn main() {
     let mut rows = Vec::new();
     program_10k(&mut rows);
     reload_large(&mut rows);
-    let mut t = String::from("| case | result | notes |\n|---|---:|---|\n");
+    println!("\n| case | result | notes |\n|---|---:|---|");
     for r in rows {
-        let _ = writeln!(t, "| {} | {} | {} |", r.case, r.result, r.note);
+        println!("{r}");
     }
-    println!("\n{t}");
 }
 
-fn program_10k(rows: &mut Vec<Row>) {
+fn program_10k(rows: &mut Vec<String>) {
     let tmp = tempfile::tempdir().unwrap();
     let mut bed = LvsBed::new();
     let pool: Vec<(String, u16)> = ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]
@@ -195,41 +166,30 @@ fn program_10k(rows: &mut Vec<Row>) {
     let exec_total = per_rule * total_ops as u32;
     bed.ipvsadm(&["-C"]);
 
-    let lvsd_prog = Duration::from_secs_f64(lvsd_ms / 1e3);
-    rows.push(Row {
-        case: "program 10,000 services × 4 real servers: **lvsd** (netlink time)".into(),
-        result: format!("{:.2} s", lvsd_prog.as_secs_f64()),
-        note: format!(
-            "50,000 ops, pipelined; {:.1}× faster than `ipvsadm -R`",
-            restore_time.as_secs_f64() / lvsd_prog.as_secs_f64()
-        ),
-    });
-    rows.push(Row {
-        case: "… lvsd end to end (start → last real server in the kernel)".into(),
-        result: format!("{:.2} s", wall.as_secs_f64()),
-        note: format!(
-            "includes parse, first checks (≤ 1 s jitter); RSS {} MiB, peak {} MiB",
-            rss / 1024,
-            hwm / 1024
-        ),
-    });
-    rows.push(Row {
-        case: "… `ipvsadm -R` (restore)".into(),
-        result: format!("{:.2} s", restore_time.as_secs_f64()),
-        note: "one process, one netlink round trip per rule".into(),
-    });
-    rows.push(Row {
-        case: "… one `ipvsadm` exec per rule (piranha)".into(),
-        result: format!("{:.0} s", exec_total.as_secs_f64()),
-        note: format!(
-            "extrapolated from {} execs ({:.1} ms each)",
-            sample.len(),
-            per_rule.as_secs_f64() * 1e3
-        ),
-    });
+    let lvsd_prog = lvsd_ms / 1e3;
+    rows.push(format!(
+        "| program 10,000 services × 4 real servers: **lvsd** (netlink time) (VM) | {lvsd_prog:.2} s | 50,000 ops, pipelined; **{:.1}× faster than `ipvsadm -R`** |",
+        restore_time.as_secs_f64() / lvsd_prog
+    ));
+    rows.push(format!(
+        "| … lvsd end to end: start → last real server in the kernel (VM) | {:.2} s | includes parse, plan and the first checks (≤ 1 s jitter); RSS {} MiB, peak {} MiB |",
+        wall.as_secs_f64(),
+        rss / 1024,
+        hwm / 1024
+    ));
+    rows.push(format!(
+        "| … `ipvsadm -R` (restore) (VM) | {:.2} s | one process, one netlink round trip per rule |",
+        restore_time.as_secs_f64()
+    ));
+    rows.push(format!(
+        "| … one `ipvsadm` exec per rule, piranha's way (VM) | {:.0} s | extrapolated from {} execs ({:.1} ms each) |",
+        exec_total.as_secs_f64(),
+        sample.len(),
+        per_rule.as_secs_f64() * 1e3
+    ));
 }
 
-fn reload_large(rows: &mut Vec<Row>) {
+fn reload_large(rows: &mut Vec<String>) {
     let tmp = tempfile::tempdir().unwrap();
     let mut bed = LvsBed::new();
     let mut pool: Vec<(String, u16)> = Vec::new();
@@ -259,53 +219,13 @@ fn reload_large(rows: &mut Vec<Row>) {
     .unwrap_or_else(|| panic!("lvsd did not program the table:\n{}", log_of(tmp.path())));
     assert_eq!(dest_count(&bed), shape.servers);
 
-    let reload = |cfg_text: &str| -> (f64, usize) {
-        let before = log_of(tmp.path());
-        let n = before.matches("configuration reloaded").count();
-        let (changes0, _) = updates(&before);
-        std::fs::write(&cfg, cfg_text).unwrap();
-        signal(pid, "HUP");
-        wait_for(Duration::from_secs(120), || {
-            log_of(tmp.path()).matches("configuration reloaded").count() > n
-        })
-        .expect("reload finished");
-        let log = log_of(tmp.path());
-        let line = log
-            .lines()
-            .filter(|l| l.contains("configuration reloaded"))
-            .nth(n)
-            .unwrap();
-        let ms = field(line, "ms").and_then(|v| v.parse().ok()).unwrap();
-        (ms, updates(&log).0 - changes0)
-    };
-    let mut no_change: Vec<f64> = (0..5)
-        .map(|_| {
-            let (ms, changes) = reload(&text);
-            assert_eq!(changes, 0);
-            ms
-        })
-        .collect();
-    no_change.sort_by(f64::total_cmp);
-    let changed = text.replacen("weight = 1\n", "weight = 9\n", 1);
-    assert_ne!(changed, text);
-    let (one_ms, changes) = reload(&changed);
-    assert_eq!(changes, 1, "{}", log_of(tmp.path()));
+    for r in large_reload_rows(pid, &tmp.path().join("lvsd.log"), &cfg, &text, "VM") {
+        rows.push(r);
+    }
     let (rss, hwm) = rss_kib(pid);
-    rows.push(Row {
-        case: "no-change reload, 2,277 services / 37,205 real servers".into(),
-        result: format!("{:.0} ms", no_change[2]),
-        note: format!(
-            "median of 5 (min {:.0}, max {:.0}); 0 kernel changes; keepalived 2.3 reports 240 ms",
-            no_change[0], no_change[4]
-        ),
-    });
-    rows.push(Row {
-        case: "one-line-change reload (one weight)".into(),
-        result: format!("{one_ms:.0} ms"),
-        note: format!(
-            "exactly 1 kernel change; lvsd RSS {} MiB, peak {} MiB",
-            rss / 1024,
-            hwm / 1024
-        ),
-    });
+    rows.push(format!(
+        "| lvsd memory with this table and 37,205 checks (VM) | RSS {} MiB | peak {} MiB |",
+        rss / 1024,
+        hwm / 1024
+    ));
 }

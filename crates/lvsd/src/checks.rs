@@ -9,7 +9,7 @@
 //! spread instead of a burst every period (piranha's nannies all started together).
 
 use pulse_check::CheckSpec;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,10 +19,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// What makes two checks the same check.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct CheckKey {
-    /// The probe, spelled out (`CheckSpec`'s `Debug`: regexes are not `Hash`).
-    pub(crate) spec: String,
+    /// A fingerprint of the probe (of `CheckSpec`'s `Debug` spelling: regexes are not `Hash`).
+    pub(crate) spec: u64,
     pub(crate) target: SocketAddr,
     pub(crate) period: Duration,
 }
@@ -66,8 +66,8 @@ pub(crate) struct Checks {
 impl Checks {
     pub(crate) fn new(tx: mpsc::Sender<CheckResult>) -> Self {
         Self {
-            tasks: HashMap::new(),
-            by_key: HashMap::new(),
+            tasks: HashMap::default(),
+            by_key: HashMap::default(),
             next_id: 1,
             tx,
             jitter: std::hash::RandomState::new(),
@@ -78,8 +78,8 @@ impl Checks {
     /// (a reload does not re-check everything at once), removed ones stop, new ones start.
     /// Returns (started, stopped).
     pub(crate) fn sync(&mut self, wanted: Vec<Wanted>) -> (usize, usize) {
-        let mut by_key = HashMap::with_capacity(wanted.len());
-        let mut tasks = HashMap::with_capacity(wanted.len());
+        let mut by_key = HashMap::with_capacity_and_hasher(wanted.len(), Default::default());
+        let mut tasks = HashMap::with_capacity_and_hasher(wanted.len(), Default::default());
         let mut started = 0;
         for w in wanted {
             if let Some(id) = self.by_key.remove(&w.key)
@@ -157,8 +157,10 @@ async fn run(
     tokio::time::sleep_until(start + first).await;
     let mut next = start + first + phase;
     loop {
-        // The probe's own timeout is the period (piranha.md §6.3: `timeout` is both).
-        let result = pulse_check::probe::run(&spec, target, period)
+        // The probe's own timeout is the period (piranha.md §6.3: `timeout` is both). Boxed:
+        // a probe's future holds its read buffers (kilobytes), which an idle task between
+        // checks should not (40,000 tasks).
+        let result = Box::pin(pulse_check::probe::run(&spec, target, period))
             .await
             .map_err(|e| e.to_string());
         if tx.send(CheckResult { id, result }).await.is_err() {

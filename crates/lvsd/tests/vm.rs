@@ -4,6 +4,7 @@
 //! (`pulse_e2e::lvs_bed`), so they run in parallel without seeing each other's IPVS table.
 
 use pulse_e2e::lvs_bed::{LvsBed, Node, in_vm};
+use pulse_e2e::lvsd_log::updates;
 use pulse_e2e::netns::{signal, wait_for};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -509,17 +510,11 @@ TCP 10.0.0.101:80 rr
     // Exactly three kernel changes: two at the reload (delete c, edit b), one when e's first
     // check passed (add e).
     let log = log_of(tmp.path());
-    let updates: Vec<&str> = log
-        .lines()
-        .skip_while(|l| !l.contains("rereading configuration file"))
-        .filter(|l| l.contains("ipvs table updated"))
-        .collect();
-    let changes: usize = updates
-        .iter()
-        .filter_map(|l| l.split("changes=").nth(1))
-        .filter_map(|r| r.split_whitespace().next()?.parse::<usize>().ok())
-        .sum();
-    assert_eq!(changes, 3, "{updates:#?}");
+    let after_reload = log
+        .split_once("rereading configuration file")
+        .map_or("", |(_, rest)| rest);
+    let (changes, _) = updates(after_reload);
+    assert_eq!(changes, 3, "{after_reload}");
 
     // An invalid file changes nothing: not the table, not a counter; lvsd keeps running.
     let table_before = table(&bed, &[]);
@@ -791,4 +786,74 @@ fn the_ipvs_client_round_trips_every_kind_of_object_through_the_kernel() {
         ipvs.flush().unwrap();
         assert!(ipvs.services().unwrap().is_empty());
     });
+}
+
+/// pulse owns the IPVS sync daemon (docs/lvsd.md): backup at start, master once active, backup
+/// again when it stops serving.
+#[test]
+fn pulse_runs_the_sync_daemon_as_master_while_active_and_backup_otherwise() {
+    if skip() {
+        return;
+    }
+    let pulse = std::env::var("PULSE_PULSE").expect("PULSE_PULSE (tests/vm/run-tests.sh sets it)");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("lvs.cf");
+    std::fs::write(
+        &cfg,
+        "serial_no = 1
+primary = 10.0.0.1
+service = lvs
+syncdaemon = 1
+syncd_iface = br0
+syncd_id = 7
+network = direct
+virtual web {
+    active = 1
+    address = 10.0.0.100 br0:1
+    port = 80
+    server a {
+        address = 10.0.0.2
+        active = 1
+    }
+}
+",
+    )
+    .unwrap();
+    let mut bed = LvsBed::new();
+    let daemons = |bed: &LvsBed| bed.ipvsadm(&["-L", "--daemon"]);
+    // Inactive (no --forceactive, and no partner heard yet): backup.
+    let pid = bed.spawn_program(
+        &pulse,
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "--nodaemon",
+            "--test-start",
+            "--no-realtime",
+            "--control",
+            tmp.path().join("pulse.sock").to_str().unwrap(),
+            "--state-dir",
+            tmp.path().join("state").to_str().unwrap(),
+        ],
+        &tmp.path().join("pulse.log"),
+    );
+    let log = || std::fs::read_to_string(tmp.path().join("pulse.log")).unwrap_or_default();
+    let shows = |bed: &LvsBed, what: &str| {
+        wait_for(Duration::from_secs(20), || daemons(bed).contains(what))
+            .unwrap_or_else(|| panic!("no {what}: {}\n{}", daemons(bed), log()))
+    };
+    shows(&bed, "backup sync daemon (mcast=br0, syncid=7,");
+    // With no partner, pulse activates after deadtime: master, and no backup daemon.
+    shows(&bed, "master sync daemon (mcast=br0, syncid=7,");
+    assert!(!daemons(&bed).contains("backup"), "{}", daemons(&bed));
+    // Stopping: it stops serving, so back to backup before it exits.
+    signal(pid, "TERM");
+    bed.wait_lvsd(pid, Duration::from_secs(15))
+        .expect("pulse exits");
+    let d = daemons(&bed);
+    assert!(
+        d.contains("backup sync daemon") && !d.contains("master"),
+        "{d}\n{}",
+        log()
+    );
 }

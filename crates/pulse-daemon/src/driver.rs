@@ -200,6 +200,11 @@ struct Driver {
     seq_file: PathBuf,
     /// The value last written there.
     persisted_seq: u64,
+    /// The sync-daemon thread's queue (started at the first role change).
+    sync_roles: Option<(
+        std::sync::mpsc::Sender<SyncDaemon>,
+        std::thread::JoinHandle<()>,
+    )>,
 }
 
 pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
@@ -261,12 +266,15 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         digest,
         monitored: HashMap::new(),
         seq_file,
+        sync_roles: None,
         persisted_seq,
     };
     d.remove_stale_vips();
     d.run_cmd(d.cfg.inactive_cmd.clone(), "inactive_cmd");
     d.sync_daemon(SyncRole::Backup);
-    d.main_loop().await
+    let result = d.main_loop().await;
+    d.finish_sync_daemon().await;
+    result
 }
 
 impl Driver {
@@ -734,30 +742,59 @@ impl Driver {
 
     /// `syncdaemon = 1`: the IPVS connection-sync daemon follows this node's role — master while
     /// active, backup otherwise (piranha.md §4.8). pulse owns it, not lvsd: the backup role is
-    /// needed exactly while no lvsd runs.
-    fn sync_daemon(&self, role: SyncRole) {
+    /// needed exactly while no lvsd runs. The switch happens on a thread of its own, in order:
+    /// stopping a sync thread waits for the kernel's RTNL lock, which must never delay a
+    /// heartbeat.
+    fn sync_daemon(&mut self, role: SyncRole) {
         if !self.cfg.syncdaemon {
             return;
         }
-        let d = SyncDaemon {
+        let (tx, _) = self.sync_roles.get_or_insert_with(|| {
+            let (tx, rx) = std::sync::mpsc::channel::<SyncDaemon>();
+            let worker = std::thread::Builder::new()
+                .name("pulse-syncd".into())
+                .spawn(move || {
+                    for d in rx {
+                        match pulse_sys::ipvs::Ipvs::connect().and_then(|mut i| i.sync_as(&d)) {
+                            Ok(()) => info!(
+                                role = ?d.role,
+                                interface = %d.interface,
+                                syncid = d.sync_id,
+                                "ipvs sync daemon running"
+                            ),
+                            Err(e) => error!(
+                                role = ?d.role,
+                                interface = %d.interface,
+                                syncid = d.sync_id,
+                                error = %e,
+                                "cannot start the ipvs sync daemon"
+                            ),
+                        }
+                    }
+                })
+                .expect("cannot start the sync-daemon thread");
+            (tx, worker)
+        });
+        let _ = tx.send(SyncDaemon {
             role,
             interface: self.cfg.syncd_iface.clone(),
             sync_id: self.cfg.syncd_id,
+        });
+    }
+
+    /// At exit: the last role change (backup, after the shutdown's deactivation) is applied
+    /// before pulse goes, waiting at most 10 s.
+    async fn finish_sync_daemon(&mut self) {
+        let Some((tx, worker)) = self.sync_roles.take() else {
+            return;
         };
-        match pulse_sys::ipvs::Ipvs::connect().and_then(|mut ipvs| ipvs.sync_as(&d)) {
-            Ok(()) => info!(
-                role = ?role,
-                interface = %d.interface,
-                syncid = d.sync_id,
-                "ipvs sync daemon running"
-            ),
-            Err(e) => error!(
-                role = ?role,
-                interface = %d.interface,
-                syncid = d.sync_id,
-                error = %e,
-                "cannot start the ipvs sync daemon"
-            ),
+        drop(tx);
+        let wait = tokio::task::spawn_blocking(move || worker.join());
+        if tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .is_err()
+        {
+            warn!("the ipvs sync daemon switch did not finish within 10 s");
         }
     }
 
