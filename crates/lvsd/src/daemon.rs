@@ -32,6 +32,9 @@ pub(crate) struct Loaded {
     specs: Vec<Arc<CheckSpec>>,
     /// A fingerprint of each spec: what makes two services' checks the same check.
     spec_ids: Vec<u64>,
+    /// What lvsd leaves out or ignores, logged when this configuration takes effect (the first
+    /// read happens before logging is set up).
+    warnings: Vec<String>,
 }
 
 impl Loaded {
@@ -39,8 +42,9 @@ impl Loaded {
     pub(crate) fn read(path: &Path) -> Result<Self> {
         let src = std::fs::read_to_string(path)
             .with_context(|| format!("failed to open {}", path.display()))?;
-        let parsed = pulse_lvscf::parse(&src);
+        let mut parsed = pulse_lvscf::parse(&src);
         if !parsed.is_valid() {
+            parsed.diagnostics.sort();
             let name = path.display().to_string();
             let mut text = String::new();
             let mut first_line = 0;
@@ -59,9 +63,7 @@ impl Loaded {
             bail!("{}: service = fos is not lvsd's (use fos)", path.display());
         }
         let (plan, problems) = Plan::new(&cfg, &mut resolve);
-        for p in &problems {
-            warn!(problem = %p, "virtual service or real server left out");
-        }
+        let mut warnings: Vec<String> = problems.iter().map(|p| format!("left out: {p}")).collect();
         let mut specs = Vec::with_capacity(plan.services.len());
         for s in &plan.services {
             let vs = &cfg.virtuals[s.index];
@@ -69,11 +71,10 @@ impl Loaded {
                 || format!("{}: virtual {}", path.display(), vs.name),
             )?));
             if let Some(lm) = vs.load_monitor.as_deref().filter(|m| *m != "none") {
-                warn!(
-                    virtual_service = %vs.name,
-                    load_monitor = lm,
-                    "load_monitor is not supported; weights stay as configured"
-                );
+                warnings.push(format!(
+                    "virtual {}: load_monitor = {lm} is not supported; weights stay as configured",
+                    vs.name
+                ));
             }
         }
         // Fixed keys (not `RandomState`): the same spec must get the same id at every reload,
@@ -90,7 +91,14 @@ impl Loaded {
             plan,
             specs,
             spec_ids,
+            warnings,
         })
+    }
+
+    fn log_warnings(&self) {
+        for w in &self.warnings {
+            warn!("{w}");
+        }
     }
 }
 
@@ -173,6 +181,7 @@ pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
         reloads_refused: 0,
         last_reload_error: None,
     };
+    d.loaded.log_warnings();
     d.carry_health();
     for s in &d.loaded.plan.services {
         info!(
@@ -446,6 +455,7 @@ impl Lvsd {
         let read_ms = started.elapsed().as_secs_f64() * 1e3;
         let old_timeouts = self.loaded.plan.timeouts;
         dispose(std::mem::replace(&mut self.loaded, next));
+        self.loaded.log_warnings();
         let t = self.loaded.plan.timeouts;
         if t != old_timeouts
             && (t.tcp, t.tcp_fin, t.udp) != (0, 0, 0)

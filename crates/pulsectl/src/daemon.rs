@@ -244,7 +244,9 @@ fn render(st: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pulse_control::{ConfigIdentity, Counters, LinkStatus, Partner};
+    use pulse_control::{
+        ConfigIdentity, Counters, LinkStatus, Partner, ServerStatus, VirtualStatus,
+    };
 
     #[test]
     fn status_table() {
@@ -307,5 +309,55 @@ counters:  heartbeats sent 3 received 2 rejected 1; takeovers 1 releases 0; ARPs
 config:    serial_no 31 digest bb
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn lvs_table() {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let server = |name: &str, address: &str, health: &str, kernel: Option<i32>| ServerStatus {
+            name: name.into(),
+            address: address.into(),
+            health: health.into(),
+            since_unix: Some(now - 75.0),
+            weight: 3,
+            kernel_weight: kernel,
+            active_conns: 12,
+            inactive_conns: 40,
+            last_check_ms_ago: Some(250),
+            last_error: (health == "down").then(|| "CONNECT to 10.0.0.3:80 timed out".into()),
+        };
+        let l = LvsStatus {
+            config_path: "/etc/sysconfig/ha/lvs.cf".into(),
+            serial_no: 7,
+            loaded_unix: now - 600.0,
+            mode: "kernel".into(),
+            reloads: 2,
+            reloads_refused: 1,
+            last_reload_error: Some("error parsing lvs.cf on line 9.".into()),
+            services: vec![VirtualStatus {
+                name: "web".into(),
+                key: "TCP 192.0.2.10:80".into(),
+                scheduler: "wlc".into(),
+                check: "tcp connect".into(),
+                sorry_active: false,
+                in_kernel: true,
+                servers: vec![
+                    server("a", "10.0.0.2:80", "up", Some(3)),
+                    server("b", "10.0.0.3:80", "down", None),
+                ],
+            }],
+        };
+        let expected = "\
+lvsd:      kernel mode, lvs.cf serial_no 7 loaded 10m00s ago; reloads 2 (refused 1)
+           last reload REFUSED: error parsing lvs.cf on line 9.
+virtual web: TCP 192.0.2.10:80 wlc
+  check: tcp connect
+  a            10.0.0.2:80            up      for 1m15s  weight 3 (kernel 3)  conns 12/40  checked 250 ms ago
+  b            10.0.0.3:80            down    for 1m15s  weight 3 (not in kernel)  conns 12/40  checked 250 ms ago
+               last error: CONNECT to 10.0.0.3:80 timed out
+";
+        assert_eq!(render_lvs(&l), expected);
     }
 }
