@@ -7,12 +7,12 @@
 //! 10.0.0.50. IPVS tables are per namespace, so beds in parallel do not see each other. Nothing
 //! is created outside the bed's namespaces; dropping it deletes them.
 
-use crate::netns::wait_for;
+use crate::netns::{ip, ip_cmd, must, unique_prefix, veth, wait_for};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The VIPs the director holds.
@@ -34,28 +34,6 @@ pub fn lvsd_binary() -> String {
         let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
         dir.join("lvsd").display().to_string()
     })
-}
-
-/// `ip` from iproute2 (busybox's `ip` in the VM has no `netns`).
-fn ip_cmd() -> &'static str {
-    if std::path::Path::new("/usr/sbin/ip").exists() {
-        "/usr/sbin/ip"
-    } else {
-        "ip"
-    }
-}
-
-fn must(args: &[&str]) {
-    let o = Command::new(ip_cmd())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
-    assert!(
-        o.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 /// A bed; `Drop` tears it down.
@@ -90,12 +68,7 @@ impl Node {
 impl LvsBed {
     /// Builds the bed.
     pub fn new() -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let prefix = format!(
-            "lv{}x{}",
-            std::process::id() % 100_000,
-            N.fetch_add(1, Ordering::Relaxed)
-        );
+        let prefix = unique_prefix("lv");
         let bed = Self {
             prefix,
             children: Vec::new(),
@@ -113,20 +86,7 @@ impl LvsBed {
         }
         for n in [Node::Servers, Node::Client] {
             let ns = bed.ns(n);
-            must(&[
-                "link",
-                "add",
-                "eth0",
-                "netns",
-                &ns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                n.suffix(),
-                "netns",
-                &dir,
-            ]);
+            veth(&ns, n.suffix(), &dir);
             must(&["-n", &dir, "link", "set", n.suffix(), "master", "br0", "up"]);
             must(&["-n", &ns, "link", "set", "eth0", "up"]);
         }
@@ -258,16 +218,10 @@ impl LvsBed {
     /// `HTTP/1.0 200 OK\r\n\r\n` (after reading what the client sent, if anything). Stops when
     /// the returned handle is dropped; connections are then refused.
     pub fn serve_tcp(&self, addr: SocketAddr) -> Server {
-        let stop = Arc::new(AtomicBool::new(false));
-        let path = format!("/var/run/netns/{}", self.ns(Node::Servers));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            enter(&path);
+        self.serve(move |stop| {
             let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
             l.set_nonblocking(true).expect("nonblocking");
-            let _ = ready_tx.send(());
-            while !flag.load(Ordering::Relaxed) {
+            move || {
                 match l.accept() {
                     Ok((mut s, _)) => {
                         let _ = s.set_nonblocking(false);
@@ -278,35 +232,43 @@ impl LvsBed {
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
+                !stop.load(Ordering::Relaxed)
             }
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("server did not start");
-        Server {
-            stop,
-            thread: Some(thread),
-        }
+        })
     }
 
     /// A UDP echo server on a real-server address.
     pub fn serve_udp(&self, addr: SocketAddr) -> Server {
+        self.serve(move |stop| {
+            let s = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+            s.set_read_timeout(Some(Duration::from_millis(20)))
+                .expect("timeout");
+            let mut buf = [0u8; 1500];
+            move || {
+                if let Ok((n, from)) = s.recv_from(&mut buf) {
+                    let _ = s.send_to(&buf[..n], from);
+                }
+                !stop.load(Ordering::Relaxed)
+            }
+        })
+    }
+
+    /// Runs a server on a thread in the servers' namespace: `setup` binds (in the namespace)
+    /// and returns one step of the serving loop, repeated while it returns `true`.
+    fn serve<S, F>(&self, setup: S) -> Server
+    where
+        S: FnOnce(Arc<AtomicBool>) -> F + Send + 'static,
+        F: FnMut() -> bool,
+    {
         let stop = Arc::new(AtomicBool::new(false));
         let path = format!("/var/run/netns/{}", self.ns(Node::Servers));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             enter(&path);
-            let s = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-            s.set_read_timeout(Some(Duration::from_millis(20)))
-                .expect("timeout");
+            let mut step = setup(flag);
             let _ = ready_tx.send(());
-            let mut buf = [0u8; 1500];
-            while !flag.load(Ordering::Relaxed) {
-                if let Ok((n, from)) = s.recv_from(&mut buf) {
-                    let _ = s.send_to(&buf[..n], from);
-                }
-            }
+            while step() {}
         });
         ready_rx
             .recv_timeout(Duration::from_secs(5))
@@ -356,9 +318,7 @@ impl Drop for LvsBed {
             let _ = c.wait();
         }
         for n in [Node::Client, Node::Servers, Node::Director] {
-            let _ = Command::new(ip_cmd())
-                .args(["netns", "del", &self.ns(n)])
-                .output();
+            let _ = ip(&["netns", "del", &self.ns(n)]);
         }
     }
 }

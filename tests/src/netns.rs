@@ -74,14 +74,24 @@ impl Host {
     }
 }
 
-fn ip(args: &[&str]) -> Output {
-    Command::new("ip")
+/// iproute2's `ip` (in the VM, busybox's `ip` comes first on some paths and has no `netns`).
+pub(crate) fn ip_cmd() -> &'static str {
+    if std::path::Path::new("/usr/sbin/ip").exists() {
+        "/usr/sbin/ip"
+    } else {
+        "ip"
+    }
+}
+
+pub(crate) fn ip(args: &[&str]) -> Output {
+    Command::new(ip_cmd())
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("ip {args:?}: {e}"))
 }
 
-fn must(args: &[&str]) {
+/// `ip ARGS`, which must succeed.
+pub(crate) fn must(args: &[&str]) {
     let o = ip(args);
     assert!(
         o.status.success(),
@@ -91,15 +101,27 @@ fn must(args: &[&str]) {
     );
 }
 
+/// A namespace-name prefix no other bed of any test process uses: `TAG` + pid + counter.
+pub(crate) fn unique_prefix(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{tag}{}x{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A veth pair: `eth0` in namespace `ns`, its peer `peer` in `peer_ns`.
+pub(crate) fn veth(ns: &str, peer: &str, peer_ns: &str) {
+    must(&[
+        "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer, "netns", peer_ns,
+    ]);
+}
+
 impl Bed {
     /// Build a bed with the given hosts on one bridge.
     pub fn new(hosts: &[Host]) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let prefix = format!(
-            "pt{}x{}",
-            std::process::id() % 100_000,
-            N.fetch_add(1, Ordering::Relaxed)
-        );
+        let prefix = unique_prefix("pt");
         let bed = Self {
             prefix,
             children: Vec::new(),
@@ -113,20 +135,7 @@ impl Bed {
             let ns = bed.ns(*h);
             must(&["netns", "add", &ns]);
             must(&["-n", &ns, "link", "set", "lo", "up"]);
-            must(&[
-                "link",
-                "add",
-                "eth0",
-                "netns",
-                &ns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                h.suffix(),
-                "netns",
-                &br,
-            ]);
+            veth(&ns, h.suffix(), &br);
             must(&["-n", &br, "link", "set", h.suffix(), "master", "br0", "up"]);
             must(&["-n", &ns, "link", "set", "eth0", "address", h.mac(), "up"]);
             must(&["-n", &ns, "addr", "add", h.addr(), "dev", "eth0"]);
@@ -145,7 +154,7 @@ impl Bed {
 
     /// Run a command inside a host's namespace and wait for it.
     pub fn exec(&self, h: Host, program: &str, args: &[&str]) -> Output {
-        Command::new("ip")
+        Command::new(ip_cmd())
             .args(["netns", "exec", &self.ns(h), program])
             .args(args)
             .output()

@@ -61,8 +61,7 @@ pub(crate) struct Options {
 fn main() -> ExitCode {
     let opts = Options::parse();
     if opts.version {
-        println!("Program Version:\tlvsd {}", env!("CARGO_PKG_VERSION"));
-        println!("A component of:\t\tpulse-{}", env!("CARGO_PKG_VERSION"));
+        print!("{}", pulse_sys::process::version_text("lvsd"));
         return ExitCode::SUCCESS;
     }
     match run(opts) {
@@ -86,26 +85,22 @@ fn run(opts: Options) -> Result<()> {
         }
     }
     pulse_sys::logging::init("lvsd", !opts.nodaemon, opts.verbose);
-    let pidfile = opts
+    let mut cleanup = pulse_sys::process::Cleanup::default();
+    if let Some(p) = opts
         .pidfile
         .clone()
-        .or_else(|| (!opts.nodaemon).then(|| PathBuf::from("/var/run/lvs.pid")));
-    if let Some(p) = &pidfile {
-        std::fs::write(p, format!("{}\n", std::process::id()))
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        .or_else(|| (!opts.nodaemon).then(|| PathBuf::from("/var/run/lvs.pid")))
+    {
+        cleanup.pid_file(&p)?;
     }
+    cleanup.remove_at_exit(&opts.control);
     // Checks run on the workers; the daemon loop (and its blocking netlink calls) on this thread.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let control = opts.control.clone();
     let result = rt.block_on(daemon::run(opts, loaded));
-    let _ = std::fs::remove_file(&control);
-    if let Some(p) = &pidfile {
-        let _ = std::fs::remove_file(p);
-    }
     if let Err(e) = &result {
         tracing::error!("{e:#}");
     }

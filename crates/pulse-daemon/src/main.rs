@@ -72,8 +72,7 @@ pub(crate) struct Options {
 fn main() -> ExitCode {
     let opts = Options::parse();
     if opts.version {
-        println!("Program Version:\tpulse {}", env!("CARGO_PKG_VERSION"));
-        println!("A component of:\t\tpulse-{}", env!("CARGO_PKG_VERSION"));
+        print!("{}", pulse_sys::process::version_text("pulse"));
         return ExitCode::SUCCESS;
     }
     match run(opts) {
@@ -93,14 +92,15 @@ fn run(opts: Options) -> Result<()> {
         nix::unistd::daemon(false, false).context("cannot daemonize")?;
     }
     pulse_sys::logging::init("pulse", !opts.nodaemon, opts.verbose);
-    let pidfile = opts
+    let mut cleanup = pulse_sys::process::Cleanup::default();
+    if let Some(p) = opts
         .pidfile
         .clone()
-        .or_else(|| (!opts.nodaemon).then(|| PathBuf::from("/var/run/pulse.pid")));
-    if let Some(p) = &pidfile {
-        std::fs::write(p, format!("{}\n", std::process::id()))
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        .or_else(|| (!opts.nodaemon).then(|| PathBuf::from("/var/run/pulse.pid")))
+    {
+        cleanup.pid_file(&p)?;
     }
+    cleanup.remove_at_exit(&opts.control);
     if !opts.no_realtime {
         // Before the runtime exists, so every thread inherits it.
         if let Err(e) = pulse_sys::make_realtime(REALTIME_PRIORITY) {
@@ -111,12 +111,7 @@ fn run(opts: Options) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let control = opts.control.clone();
     let result = rt.block_on(driver::run(opts, prepared));
-    let _ = std::fs::remove_file(&control);
-    if let Some(p) = &pidfile {
-        let _ = std::fs::remove_file(p);
-    }
     if let Err(e) = &result {
         tracing::error!("{e:#}");
     }

@@ -1,8 +1,8 @@
 //! `pulse-lvs`: the decisions of `lvsd`, sans-IO.
 //!
-//! - `plan`: what lvs.cf asks for — each active virtual service as an IPVS [`Service`]
-//!   (`pulse_ipvs::Service`) with its real servers, forwarding method, weights, quiesce and sorry
-//!   server, resolved and validated once per load.
+//! - `plan`: what lvs.cf asks for — each active virtual service as an IPVS
+//!   [`Service`](pulse_ipvs::Service) with its real servers, forwarding method, weights, quiesce
+//!   and sorry server, resolved and validated once per load.
 //! - `health`: [`RealServerHealth`], piranha's per-server check counting (nanny, piranha.md §6.5)
 //!   driven by check results and `now`.
 //! - `table`: the desired table (plan × health) and the observed one (a kernel dump), and

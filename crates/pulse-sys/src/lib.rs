@@ -8,6 +8,7 @@
 
 pub mod ipvs;
 pub mod logging;
+pub mod process;
 
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{Ifa, RtAddrFamily, RtScope, Rtm};
