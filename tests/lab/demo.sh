@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The lab demo: what Pulse can do today, on a scratch copy of the example lvs.cf.
 # First `pulsectl config` on a copy of the example lvs.cf, then (as root) a director pair in
-# network namespaces failing over. IPVS in a VM joins with lvsd.
+# network namespaces failing over, then (as root) lvsd against a real IPVS kernel in a VM.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -32,6 +32,7 @@ cat "$f"
 
 if [ "$(id -u)" = 0 ]; then
     bash tests/lab/pair.sh
+    bash tests/lab/lvs.sh
 else
-    printf '\n(the director-pair part of the demo needs root: sudo bash tests/lab/pair.sh)\n'
+    printf '\n(the director-pair and lvsd parts of the demo need root: sudo bash tests/lab/pair.sh; sudo bash tests/lab/lvs.sh)\n'
 fi
