@@ -146,6 +146,11 @@ struct Lvsd {
 }
 
 pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    // Blocked since `main` (see there); from now on a SIGHUP is a reload.
+    let _ = nix::sys::signal::SigSet::from(nix::sys::signal::Signal::SIGHUP).thread_unblock();
     let mut kernel = if opts.test_start {
         info!("test mode: the kernel's IPVS table is not touched");
         Kernel::Test(Table::default())
@@ -194,9 +199,6 @@ pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
     d.reconcile_all()?;
     d.sync_checks();
 
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let mut ctl = pulse_control::server::listen(&d.opts.control)?;
     let signo = loop {
         tokio::select! {

@@ -75,6 +75,12 @@ fn main() -> ExitCode {
 }
 
 fn run(opts: Options) -> Result<()> {
+    // pulse forwards reloads to lvsd as SIGHUP; one arriving before the handler exists (while a
+    // large lvs.cf is read) would kill lvsd, and pulse would fail over. Hold it until then
+    // (`daemon::run` unblocks it once the handler is installed; a held one is delivered then).
+    // The runtime's threads inherit the block and keep it; programs they start get an empty
+    // mask (std resets it in the child).
+    let _ = nix::sys::signal::SigSet::from(nix::sys::signal::Signal::SIGHUP).thread_block();
     // Everything that can fail on bad input happens before daemonizing, so the admin sees it.
     let loaded = daemon::Loaded::read(&opts.config)?;
     if !opts.nodaemon {

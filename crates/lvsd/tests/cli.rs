@@ -62,3 +62,68 @@ fn a_bad_regex_is_refused_naming_the_virtual_service() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("virtual web"), "{err}");
 }
+
+/// pulse forwards reloads as SIGHUP; one that arrives while lvsd is still reading a large file
+/// (before its handler exists) must be held and applied, not kill lvsd (which pulse would take
+/// for a failure and fail over).
+#[test]
+fn a_sighup_during_startup_is_a_reload_not_a_death() {
+    if let Some(why) = pulse_e2e::netns::unavailable() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    // Its own namespace: test mode still runs the checks, which must not leave it.
+    let ns = format!("lvhup{}", std::process::id());
+    let ip = |args: &[&str]| {
+        assert!(
+            Command::new("ip").args(args).status().unwrap().success(),
+            "ip {args:?}"
+        );
+    };
+    ip(&["netns", "add", &ns]);
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+    let _del = Del(ns.clone());
+    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("lvs.cf");
+    std::fs::write(&cfg, pulse_e2e::big_config::Shape::large().generate()).unwrap();
+    let log = std::fs::File::create(tmp.path().join("lvsd.log")).unwrap();
+    let mut child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            env!("CARGO_BIN_EXE_lvsd"),
+            "-t",
+            "--nodaemon",
+            "-c",
+        ])
+        .arg(&cfg)
+        .arg("--control")
+        .arg(tmp.path().join("lvsd.sock"))
+        .arg("--pidfile")
+        .arg(tmp.path().join("lvs.pid"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // Well before the 5 MB file is parsed and the handler installed.
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    pulse_e2e::netns::signal(child.id(), "HUP");
+    let read = || std::fs::read_to_string(tmp.path().join("lvsd.log")).unwrap_or_default();
+    let mut alive = true;
+    let reloaded = pulse_e2e::netns::wait_for(std::time::Duration::from_secs(60), || {
+        alive = child.try_wait().unwrap().is_none();
+        !alive || read().contains("configuration reloaded")
+    })
+    .filter(|_| alive);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(alive, "lvsd died of an early SIGHUP:\n{}", read());
+    assert!(reloaded.is_some(), "the early SIGHUP was lost:\n{}", read());
+}
