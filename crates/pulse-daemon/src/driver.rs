@@ -749,9 +749,9 @@ impl Driver {
         if !self.cfg.syncdaemon {
             return;
         }
-        let (tx, _) = self.sync_roles.get_or_insert_with(|| {
+        if self.sync_roles.is_none() {
             let (tx, rx) = std::sync::mpsc::channel::<SyncDaemon>();
-            let worker = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name("pulse-syncd".into())
                 .spawn(move || {
                     for d in rx {
@@ -771,10 +771,18 @@ impl Driver {
                             ),
                         }
                     }
-                })
-                .expect("cannot start the sync-daemon thread");
-            (tx, worker)
-        });
+                });
+            match spawned {
+                Ok(worker) => self.sync_roles = Some((tx, worker)),
+                Err(e) => {
+                    error!(error = %e, "cannot start the sync-daemon thread; sync daemon left as it is");
+                    return;
+                }
+            }
+        }
+        let Some((tx, _)) = &self.sync_roles else {
+            return;
+        };
         let _ = tx.send(SyncDaemon {
             role,
             interface: self.cfg.syncd_iface.clone(),
