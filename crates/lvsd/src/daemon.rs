@@ -455,19 +455,25 @@ impl Lvsd {
             }
         };
         let read_ms = started.elapsed().as_secs_f64() * 1e3;
+        // Same services, servers, weights, timeouts and checks (a comment or `serial_no` edit):
+        // the table, the health entries and the check tasks stay exactly as they are.
+        let same_plan =
+            next.plan == self.loaded.plan && next.spec_ids == self.loaded.spec_ids;
         let old_timeouts = self.loaded.plan.timeouts;
         dispose(std::mem::replace(&mut self.loaded, next));
         self.loaded.log_warnings();
-        let t = self.loaded.plan.timeouts;
-        if t != old_timeouts
-            && (t.tcp, t.tcp_fin, t.udp) != (0, 0, 0)
-            && let Err(e) = self.kernel.set_timeouts(t)
-        {
-            error!(error = %e, "ipvsadm failed to set timeouts");
+        if !same_plan {
+            let t = self.loaded.plan.timeouts;
+            if t != old_timeouts
+                && (t.tcp, t.tcp_fin, t.udp) != (0, 0, 0)
+                && let Err(e) = self.kernel.set_timeouts(t)
+            {
+                error!(error = %e, "ipvsadm failed to set timeouts");
+            }
+            self.carry_health();
+            self.reconcile_all()?;
+            self.sync_checks();
         }
-        self.carry_health();
-        self.reconcile_all()?;
-        self.sync_checks();
         self.reloads += 1;
         self.last_reload_error = None;
         self.loaded_at = SystemTime::now();
@@ -477,6 +483,7 @@ impl Lvsd {
             real_servers = self.loaded.plan.server_count(),
             ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
             read_ms = format_args!("{read_ms:.1}"),
+            same_plan,
             "configuration reloaded"
         );
         Ok(())
