@@ -91,7 +91,7 @@ pub fn large_reload_rows(pid: u32, log: &Path, cfg: &Path, text: &str, place: &s
             "| no-change reload (identical file), 2,277 services / 37,205 real servers ({place}) | {b:.1} ms | median of 7 (min {a:.1}, max {c:.1}); 0 changes; keepalived 2.3 reports 240 ms |"
         ),
         format!(
-            "| no-change reload (only `serial_no` bumped: full parse + plan + reconcile) ({place}) | {e:.1} ms | median of 7 (min {d:.1}, max {f:.1}); 0 changes |"
+            "| no-change reload (only `serial_no` bumped: parse, plan, compare) ({place}) | {e:.1} ms | median of 7 (min {d:.1}, max {f:.1}); 0 changes |"
         ),
         format!(
             "| one-line-change reload (one weight) ({place}) | {one:.1} ms | exactly 1 change |"

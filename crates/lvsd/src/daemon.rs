@@ -457,8 +457,7 @@ impl Lvsd {
         let read_ms = started.elapsed().as_secs_f64() * 1e3;
         // Same services, servers, weights, timeouts and checks (a comment or `serial_no` edit):
         // the table, the health entries and the check tasks stay exactly as they are.
-        let same_plan =
-            next.plan == self.loaded.plan && next.spec_ids == self.loaded.spec_ids;
+        let same_plan = next.plan == self.loaded.plan && next.spec_ids == self.loaded.spec_ids;
         let old_timeouts = self.loaded.plan.timeouts;
         dispose(std::mem::replace(&mut self.loaded, next));
         self.loaded.log_warnings();
