@@ -24,6 +24,9 @@ bash tests/check-deps.sh
 step "fuzz target builds (replayed on stable by pulse-lvscf's fuzz_replay test)"
 cargo check --manifest-path fuzz/Cargo.toml --quiet
 
+step "packages: RPM and deb built and checked, systemd unit verified (packaging/check.sh)"
+bash packaging/check.sh
+
 step "IPVS on a real kernel: lvsd and the IPVS client in a QEMU VM (tests/vm/)"
 bash tests/vm/run-tests.sh
 

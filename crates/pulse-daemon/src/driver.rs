@@ -1,6 +1,7 @@
 //! The async shell around `pulse_proto::Heartbeat`: sockets, timers, signals and side effects.
 
 use crate::Options;
+use crate::notify::Notifier;
 use crate::plan::{Plan, VipClaim, plan};
 use anyhow::{Context, Result, bail};
 use pulse_control::{ConfigIdentity, Counters, LinkStatus, Partner, Request, Response, Status};
@@ -205,6 +206,12 @@ struct Driver {
         std::sync::mpsc::Sender<SyncDaemon>,
         std::thread::JoinHandle<()>,
     )>,
+    /// systemd's `$NOTIFY_SOCKET` (`Type=notify`), if set.
+    notify: Notifier,
+    /// Whether `READY=1` went out (after the first heartbeat round).
+    ready: bool,
+    /// Whether a heartbeat went out yet.
+    heartbeat_sent: bool,
 }
 
 pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
@@ -268,6 +275,9 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         seq_file,
         sync_roles: None,
         persisted_seq,
+        notify: Notifier::from_env(),
+        ready: false,
+        heartbeat_sent: false,
     };
     d.remove_stale_vips();
     d.run_cmd(d.cfg.inactive_cmd.clone(), "inactive_cmd");
@@ -304,6 +314,16 @@ impl Driver {
         let mut links = self.watch_links()?;
         loop {
             self.flush().await;
+            // READY=1 (systemd's Type=notify) after the first heartbeat round: sockets bound,
+            // stale VIPs gone, the first heartbeats sent (one keepalive after start) or, sooner,
+            // the VIPs claimed (--forceactive) or no partner to heartbeat with.
+            if !self.ready
+                && (self.heartbeat_sent || self.hb.is_active() || self.plan.links.is_empty())
+            {
+                self.ready = true;
+                let status = self.role_status();
+                self.notify.send(&format!("READY=1\nSTATUS={status}"));
+            }
             let deadline = self.hb.poll_timeout().map(tokio::time::Instant::from_std);
             let timer = async {
                 match deadline {
@@ -542,6 +562,7 @@ impl Driver {
 
     async fn shutdown(&mut self, signo: i32) -> Result<()> {
         info!("Terminating due to signal {signo}");
+        self.notify.send("STOPPING=1\nSTATUS=stopping");
         self.persist_seq(true);
         let _ = self.hb.handle_command(Instant::now(), Command::Shutdown);
         self.flush().await;
@@ -569,6 +590,7 @@ impl Driver {
                 self.on_event(e, &mut later);
             }
             while let Some(t) = self.hb.poll_transmit() {
+                self.heartbeat_sent = true;
                 if let Err(e) = self.sockets[t.link].send_to(t.payload(), t.dest).await {
                     debug!(dest = %t.dest, error = %e, "heartbeat send failed");
                 }
@@ -609,6 +631,9 @@ impl Driver {
                 self.run_cmd(self.cfg.active_cmd.clone(), "active_cmd");
                 self.sync_daemon(SyncRole::Master);
                 self.start_lvsd();
+                if self.ready {
+                    self.notify.send(&format!("STATUS={}", self.role_status()));
+                }
             }
             Event::Deactivate(reason) => {
                 let line = match reason {
@@ -626,6 +651,9 @@ impl Driver {
                 self.sync_daemon(SyncRole::Backup);
                 later.push(Later::StopLvsd);
                 later.push(Later::InactiveCmd);
+                if self.ready {
+                    self.notify.send(&format!("STATUS={}", self.role_status()));
+                }
             }
             Event::Reannounce => {
                 info!("partner active: resending arps");
@@ -811,6 +839,8 @@ impl Driver {
             return;
         }
         let mut cmd = tokio::process::Command::new(&self.opts.lvsd);
+        // lvsd is not the service's main process: systemd would ignore its notifications.
+        cmd.env_remove(crate::notify::NOTIFY_SOCKET);
         cmd.arg(if self.opts.nodaemon {
             "--nodaemon"
         } else {
@@ -863,7 +893,11 @@ impl Driver {
         }
         let mut words = line.split(' ').filter(|w| !w.is_empty());
         let Some(prog) = words.next() else { return };
-        match tokio::process::Command::new(prog).args(words).spawn() {
+        match tokio::process::Command::new(prog)
+            .args(words)
+            .env_remove(crate::notify::NOTIFY_SOCKET)
+            .spawn()
+        {
             Ok(mut child) => {
                 debug!(what, command = %line, "started");
                 tokio::spawn(async move {
@@ -877,6 +911,28 @@ impl Driver {
     /// SIGHUP: re-read lvs.cf; a bad file changes nothing. Unlike piranha, never signals
     /// process 0 when no lvsd runs (piranha.md §10 item 11).
     fn reload(&mut self) {
+        self.notify.send("RELOADING=1\nSTATUS=reloading lvs.cf");
+        self.reload_config();
+        self.notify
+            .send(&format!("READY=1\nSTATUS={}", self.role_status()));
+    }
+
+    /// One line for systemd's `STATUS=` (`systemctl status pulse`).
+    fn role_status(&self) -> String {
+        let role = if self.hb.is_active() {
+            "active"
+        } else {
+            "inactive"
+        };
+        let which = if self.plan.primary {
+            "primary"
+        } else {
+            "backup"
+        };
+        format!("{role} ({which}), serial_no {}", self.cfg.serial_no)
+    }
+
+    fn reload_config(&mut self) {
         info!("rereading configuration file");
         let new = load(&self.opts.config).and_then(|cfg| {
             let p = plan(&cfg, &local_addresses(), resolve)?;

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod driver;
+mod notify;
 mod plan;
 
 /// SCHED_FIFO priority: above ordinary work, below the kernel's own real-time threads (50).

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Builds both packages and checks what they install (run by tests/run-all.sh, so by CI):
+# every file with its mode and config flags in the RPM, an RPM install into a scratch root
+# whose pulsectl accepts the installed lvs.cf, the same files in the deb, and the systemd unit
+# through `systemd-analyze verify`. Exit 1 with the first difference.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail() { echo "packaging/check.sh: $*" >&2; exit 1; }
+
+bash packaging/build.sh all
+# shellcheck disable=SC2012 # our own file names, newest first
+rpm_file=$(ls -t target/packages/pulse-*.x86_64.rpm | head -1)
+# shellcheck disable=SC2012
+deb_file=$(ls -t target/packages/pulse_*_amd64.deb | head -1)
+
+# MODE FLAGS PATH: FLAGS "c" = %config, "cn" = %config(noreplace), "-" = plain (rpm's fflags).
+expected="\
+-rwxr-xr-x - /usr/sbin/pulse
+-rwxr-xr-x - /usr/sbin/lvsd
+-rwxr-xr-x - /usr/sbin/pulsectl
+drwxr-xr-x - /etc/sysconfig/ha
+-rw-r--r-- cn /etc/sysconfig/ha/lvs.cf
+-rw-r--r-- cn /etc/sysconfig/pulse
+-rwxr-xr-x - /etc/rc.d/init.d/pulse
+-rw-r--r-- - /usr/lib/systemd/system/pulse.service
+-rw-r--r-- - /usr/lib/modules-load.d/pulse.conf
+-rwxr-xr-x - /usr/libexec/pulse/delay
+drwxr-xr-x - /var/lib/pulse
+-rw-r--r-- - /usr/share/man/man5/lvs.cf.5.gz
+-rw-r--r-- - /usr/share/man/man8/pulse.8.gz
+-rw-r--r-- - /usr/share/man/man8/lvsd.8.gz
+-rw-r--r-- - /usr/share/man/man8/pulsectl.8.gz"
+
+listing=$(rpm -qp --qf '[%{FILEMODES:perms}|%{FILEFLAGS:fflags}|%{FILENAMES}\n]' "$rpm_file")
+while read -r mode flags path; do
+    flags=${flags/-/}
+    line=$(awk -F'|' -v p="$path" '$3 == p' <<<"$listing")
+    [ -n "$line" ] || fail "$path is not in $rpm_file"
+    IFS='|' read -r got_mode got_flags _ <<<"$line"
+    [ "$got_mode" = "$mode" ] || fail "$path: mode $got_mode, want $mode"
+    # rpm prints "" (nothing) for no flags, "d" for %doc; only the config letters matter here.
+    got_config=$(tr -cd 'cn' <<<"${got_flags:-}")
+    [ "$got_config" = "$flags" ] || fail "$path: flags '$got_flags', want '${flags:-none}'"
+done <<<"$expected"
+echo "rpm -qlp: every file present with its mode and config flags ($(wc -l <<<"$listing") entries)"
+rpm -qp --provides "$rpm_file" | grep -q '^piranha = ' || fail "the RPM does not provide piranha"
+rpm -qp --obsoletes "$rpm_file" | grep -q '^piranha <= 0.8.6' || fail "the RPM does not obsolete piranha"
+
+# Install into a scratch root. --nodeps: the root has no /bin/sh or libc to satisfy anything;
+# --noscripts: the scriptlets would run chrooted into that empty root.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/pulse-rpmroot.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+# (Debian's rpm warns against installing into its own root unless told it is deliberate.)
+debian=(); rpm --help 2>/dev/null | grep -q -- --force-debian && debian=(--force-debian)
+rpm --root "$scratch" --dbpath /var/lib/rpm --nodeps --noscripts "${debian[@]}" -i "$rpm_file"
+rpm --root "$scratch" --dbpath /var/lib/rpm -q pulse >/dev/null || fail "not installed in the scratch root"
+"$scratch/usr/sbin/pulsectl" config check "$scratch/etc/sysconfig/ha/lvs.cf" ||
+    fail "the installed pulsectl refuses the installed lvs.cf"
+"$scratch/usr/sbin/pulse" --version | grep -q '^Program Version:' || fail "installed pulse --version"
+"$scratch/usr/sbin/lvsd" --version | grep -q '^Program Version:' || fail "installed lvsd --version"
+echo "rpm --root: installed; its pulsectl accepts its lvs.cf"
+
+# The deb: the same files (the SysV script at Debian's /etc/init.d), the same modes.
+deb_listing=$(dpkg-deb -c "$deb_file")
+while read -r mode _ path; do
+    [ "$path" = /etc/rc.d/init.d/pulse ] && path=/etc/init.d/pulse
+    suffix=; [ "${mode:0:1}" = d ] && suffix=/
+    grep -qE "^${mode} root/root +[0-9]+ [0-9-]+ [0-9:]+ \.${path}${suffix}\$" <<<"$deb_listing" ||
+        fail "$path ($mode) is not in $deb_file"
+done <<<"$expected"
+dpkg-deb -f "$deb_file" Conflicts | grep -q piranha || fail "the deb does not conflict with piranha"
+echo "dpkg-deb -c: the same files with the same modes"
+
+bash packaging/check-units.sh
+echo "packages OK: $rpm_file $deb_file"
