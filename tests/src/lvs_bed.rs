@@ -7,10 +7,10 @@
 //! 10.0.0.50. IPVS tables are per namespace, so beds in parallel do not see each other. Nothing
 //! is created outside the bed's namespaces; dropping it deletes them.
 
-use crate::netns::{ip, ip_cmd, must, unique_prefix, veth, wait_for};
+use crate::netns::{ip, ip_cmd, must, spawn_logged, unique_prefix, veth, wait_for};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -186,17 +186,13 @@ impl LvsBed {
     /// Starts a program on the director (stdout and stderr to `log`, `RUST_LOG=info`); returns
     /// its pid (`ip netns exec` execs it in place). It is killed with the bed.
     pub fn spawn_program(&mut self, program: &str, args: &[&str], log: &std::path::Path) -> u32 {
-        let out = std::fs::File::create(log).expect("log");
-        let err = out.try_clone().expect("log");
-        let child = Command::new(ip_cmd())
-            .args(["netns", "exec", &self.ns(Node::Director), program])
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        let child = spawn_logged(
+            &self.ns(Node::Director),
+            program,
+            args,
+            &[("RUST_LOG", "info")],
+            log,
+        );
         let pid = child.id();
         self.children.push(child);
         pid

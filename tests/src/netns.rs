@@ -111,6 +111,28 @@ pub(crate) fn unique_prefix(tag: &str) -> String {
     )
 }
 
+/// Starts `program ARGS` in namespace `ns` (`ip netns exec` execs it in place, so the child's
+/// pid is the program's), with `envs` set, stdin closed, stdout and stderr to `log`.
+pub(crate) fn spawn_logged(
+    ns: &str,
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    log: &std::path::Path,
+) -> Child {
+    let out = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
+    Command::new(ip_cmd())
+        .args(["netns", "exec", ns, program])
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
 /// A veth pair: `eth0` in namespace `ns`, its peer `peer` in `peer_ns`.
 pub(crate) fn veth(ns: &str, peer: &str, peer_ns: &str) {
     must(&[
@@ -163,16 +185,7 @@ impl Bed {
 
     /// Start a long-running command in a host's namespace; it is killed with the bed.
     pub fn spawn(&mut self, h: Host, program: &str, args: &[&str], log: &std::path::Path) -> u32 {
-        let out = std::fs::File::create(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let err = out.try_clone().unwrap_or_else(|e| panic!("{e}"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns(h), program])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        let child = spawn_logged(&self.ns(h), program, args, &[], log);
         let pid = child.id();
         self.children.push(child);
         pid

@@ -40,8 +40,16 @@ pub(crate) struct Loaded {
 impl Loaded {
     /// Reads and validates `path`. Every error is in the message; nothing is applied.
     pub(crate) fn read(path: &Path) -> Result<Self> {
-        let src = std::fs::read_to_string(path)
-            .with_context(|| format!("failed to open {}", path.display()))?;
+        Self::parse(path, Self::read_source(path)?)
+    }
+
+    /// The text of `path`.
+    fn read_source(path: &Path) -> Result<String> {
+        std::fs::read_to_string(path).with_context(|| format!("failed to open {}", path.display()))
+    }
+
+    /// Validates and plans `src`, the text of `path`.
+    fn parse(path: &Path, src: String) -> Result<Self> {
         let mut parsed = pulse_lvscf::parse(&src);
         if !parsed.is_valid() {
             parsed.diagnostics.sort();
@@ -427,19 +435,27 @@ impl Lvsd {
     fn reload(&mut self) -> Result<()> {
         let started = Instant::now();
         info!(path = %self.opts.config.display(), "rereading configuration file");
-        if std::fs::read(&self.opts.config).is_ok_and(|b| b == self.loaded.source.as_bytes()) {
-            self.reloads += 1;
-            self.last_reload_error = None;
-            info!(
-                serial_no = self.loaded.cfg.serial_no,
-                unchanged = true,
-                ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
-                "configuration reloaded"
-            );
-            return Ok(());
-        }
-        let next = match Loaded::read(&self.opts.config) {
-            Ok(l) => l,
+        // The file is read once: compared with the running text, and parsed only if it differs.
+        let next = Loaded::read_source(&self.opts.config).and_then(|src| {
+            if src == self.loaded.source {
+                Ok(None)
+            } else {
+                Loaded::parse(&self.opts.config, src).map(Some)
+            }
+        });
+        let next = match next {
+            Ok(None) => {
+                self.reloads += 1;
+                self.last_reload_error = None;
+                info!(
+                    serial_no = self.loaded.cfg.serial_no,
+                    unchanged = true,
+                    ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+                    "configuration reloaded"
+                );
+                return Ok(());
+            }
+            Ok(Some(l)) => l,
             Err(e) => {
                 self.reloads_refused += 1;
                 let first = format!("{e:#}");
