@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Every check and test of the project, in the order CI runs them. Needs only the Rust
-# toolchain (with rustfmt, clippy and, if present, cargo-nextest); `.ci/run` installs the rest.
+# Every check and test of the project, in the order CI runs them. Needs the Rust toolchain;
+# as root it first installs what else it needs (tests/install-deps.sh: apt packages, QEMU).
 # Tests that need root or namespaces skip with a printed reason when they cannot run; the IPVS
 # tests run inside a VM (tests/vm/run-tests.sh installs QEMU when missing, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies (tests/install-deps.sh)"
+bash tests/install-deps.sh
 
 step "format"
 cargo fmt --all --check
@@ -29,6 +32,9 @@ bash packaging/check.sh
 
 step "IPVS on a real kernel: lvsd and the IPVS client in a QEMU VM (tests/vm/)"
 bash tests/vm/run-tests.sh
+
+step "the whole director pair on a real kernel: pulse + lvsd x2, real servers, client (tests/tests/pair_vm.rs)"
+bash tests/vm/run-tests.sh --pair
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -9,6 +9,7 @@ pub mod big_config;
 pub mod lvs_bed;
 pub mod lvsd_log;
 pub mod netns;
+pub mod pair_bed;
 
 use std::path::PathBuf;
 

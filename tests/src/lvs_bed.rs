@@ -132,13 +132,7 @@ impl LvsBed {
 
     /// Runs `f` on a thread that has joined a node's namespace.
     pub fn in_ns<T: Send + 'static>(&self, n: Node, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/var/run/netns/{}", self.ns(n));
-        std::thread::spawn(move || {
-            enter(&path);
-            f()
-        })
-        .join()
-        .expect("namespace thread panicked")
+        in_ns(&self.ns(n), f)
     }
 
     /// Runs a command in a node's namespace and waits for it.
@@ -256,23 +250,7 @@ impl LvsBed {
         S: FnOnce(Arc<AtomicBool>) -> F + Send + 'static,
         F: FnMut() -> bool,
     {
-        let stop = Arc::new(AtomicBool::new(false));
-        let path = format!("/var/run/netns/{}", self.ns(Node::Servers));
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            enter(&path);
-            let mut step = setup(flag);
-            let _ = ready_tx.send(());
-            while step() {}
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("server did not start");
-        Server {
-            stop,
-            thread: Some(thread),
-        }
+        serve_in(&self.ns(Node::Servers), setup)
     }
 
     /// Opens `n` TCP connections from the client to `to` and completes one request on each;
@@ -301,7 +279,45 @@ impl Default for LvsBed {
     }
 }
 
-fn enter(path: &str) {
+/// Runs `f` on a thread that has joined network namespace `ns` (a name under `/var/run/netns`).
+pub fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        enter(&path);
+        f()
+    })
+    .join()
+    .expect("namespace thread panicked")
+}
+
+/// Runs a server on a thread in network namespace `ns`: `setup` binds (in the namespace) and
+/// returns one step of the serving loop, repeated while it returns `true`.
+pub fn serve_in<S, F>(ns: &str, setup: S) -> Server
+where
+    S: FnOnce(Arc<AtomicBool>) -> F + Send + 'static,
+    F: FnMut() -> bool,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let path = format!("/var/run/netns/{ns}");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        enter(&path);
+        let mut step = setup(flag);
+        let _ = ready_tx.send(());
+        while step() {}
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("server did not start");
+    Server {
+        stop,
+        thread: Some(thread),
+    }
+}
+
+/// Moves the calling thread into the network namespace at `path` (`/var/run/netns/NAME`).
+pub(crate) fn enter(path: &str) {
     let ns = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
         .unwrap_or_else(|e| panic!("setns {path}: {e}"));

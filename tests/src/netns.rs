@@ -328,7 +328,7 @@ pub fn children(pid: u32) -> Vec<u32> {
 
 impl Bed {
     /// Start `pulse` (the binary at `bin`) on `h` with `cf`, keeping its control socket
-    /// (`{h:?}.sock`), state (`state-{h:?}`) and log (`{h:?}.log`) in `dir`; `extra` arguments
+    /// (`{h:?}.sock`), its lvsd's (`{h:?}-lvsd.sock`), state (`state-{h:?}`) and log (`{h:?}.log`) in `dir`; `extra` arguments
     /// follow, e.g. `--test-start`.
     pub fn spawn_pulse(
         &mut self,
@@ -347,12 +347,18 @@ impl Bed {
             .join(format!("state-{h:?}"))
             .to_string_lossy()
             .into_owned();
+        let lvsd_sock = dir
+            .join(format!("{h:?}-lvsd.sock"))
+            .to_string_lossy()
+            .into_owned();
         let mut args = vec![
             "-c",
             &cf,
             "--nodaemon",
             "--control",
             &sock,
+            "--lvsd-socket",
+            &lvsd_sock,
             "--state-dir",
             &state,
         ];

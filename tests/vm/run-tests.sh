@@ -14,6 +14,12 @@
 #                                               (VM_MEM 4096, VM_TIMEOUT 1800 by default)
 #   tests/vm/run-tests.sh --smoke               run tests/vm/smoke.sh in the VM (no cargo):
 #                                               proves netns + veth + IPVS; prints OK
+#   tests/vm/run-tests.sh --pair [--] [TEST-ARGS...]
+#                                               build pulse, lvsd, pulsectl + pulse-e2e's
+#                                               test `pair_vm` (tests/tests/pair_vm.rs: the
+#                                               whole director pair, tests/src/pair_bed.rs)
+#                                               and run it in the VM (cwd tests/, env also
+#                                               PULSE_PULSECTL; CARGO_MANIFEST_DIR=tests/)
 #
 # Prints the program's stdout/stderr (live) and exits with its exit status; 124 = the VM timed
 # out, 125 = the VM harness failed (see tests/vm/README.md).
@@ -52,6 +58,7 @@ MODE="test"
 case ${1:-} in
     --smoke) MODE=smoke; shift ;;
     --bench) MODE=bench; shift ;;
+    --pair) MODE=pair; shift; [ "${1:-}" = -- ] && shift ;;
     --) shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
@@ -86,7 +93,7 @@ read -r -a CARGO_FLAGS <<<"${PULSE_VM_CARGO_FLAGS---locked}"
 # path of the artifact KIND NAME of package crates/lvsd in cargo's JSON messages (stdin)
 artifact() {
     grep -F '"reason":"compiler-artifact"' |
-        grep -F "\"manifest_path\":\"$LVSD_DIR/Cargo.toml\"" |
+        grep -F "\"manifest_path\":\"${ARTIFACT_DIR:-$LVSD_DIR}/Cargo.toml\"" |
         grep -F "\"kind\":[\"$1\"]" | grep -F "\"name\":\"$2\"" |
         grep -o '"executable":"[^"]*"' | tail -1 | sed 's/^"executable":"\(.*\)"$/\1/'
 }
@@ -103,7 +110,32 @@ for v in RUST_LOG RUST_MIN_STACK $(compgen -v PULSE_TEST_ || true); do
     [ -n "${!v+x}" ] && ENVS+=(-e "$v=${!v}")
 done
 
-if [ "$MODE" = test ] && [ -n "${PULSE_VM_TEST_BIN:-}" ]; then
+if [ "$MODE" = pair ]; then
+    command -v cargo >/dev/null || die "cargo not found"
+    json=$(mktemp "${TMPDIR:-/tmp}/pulse-vm-cargo.XXXXXX")
+    trap 'rm -f "$json"' EXIT
+    E2E_DIR=$ROOT/tests
+    log "cargo build pulse lvsd pulsectl; cargo test -p pulse-e2e --test pair_vm --no-run"
+    (cd "$ROOT" && cargo build -p pulse-daemon --bin pulse -p lvsd --bin lvsd \
+        -p pulsectl --bin pulsectl "${CARGO_FLAGS[@]}" \
+        --message-format=json-render-diagnostics) >"$json" || exit 125
+    LVSD=$(artifact bin lvsd <"$json")
+    [ -n "$LVSD" ] && [ -x "$LVSD" ] || die "no lvsd binary in cargo's output"
+    BIN_DIR=$(dirname "$LVSD")
+    for b in pulse pulsectl; do [ -x "$BIN_DIR/$b" ] || die "no $b binary at $BIN_DIR/$b"; done
+    (cd "$ROOT" && cargo test -p pulse-e2e --test pair_vm --no-run "${CARGO_FLAGS[@]}" \
+        --message-format=json-render-diagnostics) >"$json" || exit 125
+    PROG=$(ARTIFACT_DIR=$E2E_DIR artifact test pair_vm <"$json")
+    [ -n "$PROG" ] || die "no executable for pulse-e2e's test 'pair_vm' in cargo's output"
+    ENVS+=(-e "PULSE_LVSD=$LVSD" -e "PULSE_PULSE=$BIN_DIR/pulse"
+        -e "PULSE_PULSECTL=$BIN_DIR/pulsectl" -e "CARGO_MANIFEST_DIR=$E2E_DIR")
+    VMARGS+=(-b "$LVSD" -b "$BIN_DIR/pulse" -b "$BIN_DIR/pulsectl")
+    GCWD=$E2E_DIR
+    SHARES=("$ROOT")
+    target=$(metadata target_directory)
+    [ -n "$target" ] || die "cargo metadata gave no target_directory"
+    case $target/ in "$ROOT"/*) ;; *) SHARES+=("$target") ;; esac
+elif [ "$MODE" = test ] && [ -n "${PULSE_VM_TEST_BIN:-}" ]; then
     PROG=$(readlink -f "$PULSE_VM_TEST_BIN") || die "no such binary: $PULSE_VM_TEST_BIN"
     [ -x "$PROG" ] || die "not an executable: $PROG"
     [ -n "${PULSE_LVSD:-}" ] && ENVS+=(-e "PULSE_LVSD=$PULSE_LVSD")

@@ -32,6 +32,8 @@ pub(crate) struct CheckKey {
 pub(crate) struct CheckResult {
     pub(crate) id: u64,
     pub(crate) result: Result<(), String>,
+    /// How long the probe took.
+    pub(crate) took: Duration,
 }
 
 /// Who listens to a check: an index into the daemon's table of tracked real servers (one per
@@ -160,10 +162,12 @@ async fn run(
         // The probe's own timeout is the period (piranha.md §6.3: `timeout` is both). Boxed:
         // a probe's future holds its read buffers (kilobytes), which an idle task between
         // checks should not (40,000 tasks).
+        let began = Instant::now();
         let result = Box::pin(pulse_check::probe::run(&spec, target, period))
             .await
             .map_err(|e| e.to_string());
-        if tx.send(CheckResult { id, result }).await.is_err() {
+        let took = began.elapsed();
+        if tx.send(CheckResult { id, result, took }).await.is_err() {
             return; // the daemon is gone
         }
         let now = Instant::now();

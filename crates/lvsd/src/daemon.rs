@@ -6,8 +6,10 @@ use crate::checks::{CheckKey, CheckResult, Checks, Wanted};
 use crate::kernel::Kernel;
 use anyhow::{Context, Result, bail};
 use pulse_check::CheckSpec;
-use pulse_control::{LvsStatus, Request, Response, ServerStatus, VirtualStatus};
-use pulse_ipvs::{DestKey, IpvsOp, ServiceKey};
+use pulse_control::{
+    CheckCounters, LvsStatus, Request, Response, ServerStatus, Traffic, VirtualStatus,
+};
+use pulse_ipvs::{DestKey, IpvsOp, ServiceKey, ServiceStats};
 use pulse_lvs::table::reconcile_service;
 use pulse_lvs::{Health, Plan, RealServerHealth, Table, Transition, reconcile};
 use pulse_lvscf::LvsConfig;
@@ -132,6 +134,7 @@ struct Tracked {
     service: ServiceKey,
     dest: DestKey,
     health: RealServerHealth,
+    checks: CheckCounters,
 }
 
 struct Lvsd {
@@ -250,18 +253,22 @@ impl Lvsd {
         for s in &self.loaded.plan.services {
             for rs in &s.servers {
                 let key = (s.service.key, rs.dest.key);
-                let health = match old_index.get(&key).and_then(|&i| old[i].take()) {
+                let (health, checks) = match old_index.get(&key).and_then(|&i| old[i].take()) {
                     Some(mut t) => {
                         t.health.retime(s.timeout, s.reentry);
-                        t.health
+                        (t.health, t.checks)
                     }
-                    None => RealServerHealth::new(s.timeout, s.reentry),
+                    None => (
+                        RealServerHealth::new(s.timeout, s.reentry),
+                        CheckCounters::default(),
+                    ),
                 };
                 self.index.insert(key, self.tracked.len());
                 self.tracked.push(Tracked {
                     service: key.0,
                     dest: key.1,
                     health,
+                    checks,
                 });
             }
         }
@@ -310,6 +317,14 @@ impl Lvsd {
                 continue;
             };
             let (sk, dk) = (t.service, t.dest);
+            let took = r.took.as_secs_f64();
+            if result.is_ok() {
+                t.checks.passed += 1;
+            } else {
+                t.checks.failed += 1;
+            }
+            t.checks.seconds_total += took;
+            t.checks.last_seconds = Some(took);
             match t.health.record(now, result) {
                 Some(Transition::Up) => {
                     // nanny's wording, which admins grep for (piranha.md §6.5).
@@ -522,6 +537,7 @@ impl Lvsd {
             t.duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64())
         };
+        let service_stats = self.kernel.service_stats().unwrap_or_default();
         let mut services = Vec::new();
         for (s, spec) in self.loaded.plan.services.iter().zip(&self.loaded.specs) {
             let counters = self
@@ -533,10 +549,11 @@ impl Lvsd {
                 .servers
                 .iter()
                 .map(|rs| {
-                    let h = self
+                    let tracked = self
                         .index
                         .get(&(s.service.key, rs.dest.key))
-                        .map(|&i| &self.tracked[i].health);
+                        .map(|&i| &self.tracked[i]);
+                    let h = tracked.map(|t| &t.health);
                     let c = counters.get(&rs.dest.key).copied().unwrap_or_default();
                     ServerStatus {
                         name: rs.name.clone(),
@@ -560,6 +577,8 @@ impl Lvsd {
                             .and_then(RealServerHealth::last_check)
                             .map(|t| now.saturating_duration_since(t).as_millis() as u64),
                         last_error: h.and_then(|h| h.last_error().map(str::to_string)),
+                        traffic: traffic(&c.stats),
+                        checks: tracked.map(|t| t.checks).unwrap_or_default(),
                     }
                 })
                 .collect();
@@ -571,6 +590,10 @@ impl Lvsd {
                 sorry_active: self.sorry_active.contains(&s.service.key),
                 in_kernel: observed.is_some(),
                 servers,
+                traffic: service_stats
+                    .get(&s.service.key)
+                    .map(traffic)
+                    .unwrap_or_default(),
             });
         }
         LvsStatus {
@@ -601,5 +624,16 @@ impl Lvsd {
                 error!(op = %op, error = %e, "ipvs change failed");
             }
         }
+    }
+}
+
+/// The kernel's counters as `pulsectl status` and the metrics show them.
+fn traffic(s: &ServiceStats) -> Traffic {
+    Traffic {
+        conns: s.conns,
+        in_packets: s.inpkts,
+        out_packets: s.outpkts,
+        in_bytes: s.inbytes,
+        out_bytes: s.outbytes,
     }
 }

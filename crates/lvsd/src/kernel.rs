@@ -1,7 +1,7 @@
 //! Where the table lives: the kernel's IPVS (over `pulse_sys::ipvs`), or, in test mode (`-t`),
 //! a table in memory that accepts every change.
 
-use pulse_ipvs::{DestCounters, DestKey, IpvsOp, ServiceKey, Timeouts};
+use pulse_ipvs::{DestCounters, DestKey, IpvsOp, ServiceKey, ServiceStats, Timeouts};
 use pulse_lvs::{ObservedService, Table};
 use pulse_sys::ipvs::{Ipvs, IpvsError};
 use std::collections::BTreeMap;
@@ -59,6 +59,20 @@ impl Kernel {
         match self {
             Self::Test(_) => Ok(()),
             Self::Ipvs(ipvs) => ipvs.set_timeouts(t),
+        }
+    }
+
+    /// Every service's traffic counters (empty in test mode).
+    pub(crate) fn service_stats(
+        &mut self,
+    ) -> Result<BTreeMap<ServiceKey, ServiceStats>, IpvsError> {
+        match self {
+            Self::Test(_) => Ok(BTreeMap::new()),
+            Self::Ipvs(ipvs) => Ok(ipvs
+                .services_with_stats()?
+                .into_iter()
+                .map(|(s, st)| (s.key, st))
+                .collect()),
         }
     }
 

@@ -547,6 +547,29 @@ TCP 10.0.0.101:80 rr
         .find(|s| s.address == "10.0.0.3:80")
         .unwrap();
     assert_eq!(b.kernel_weight, Some(5));
+    // The kernel's own counters (what the metrics endpoint exports): the 9 connections through
+    // 10.0.0.100 are the service's, spread over the servers that kept theirs; c's went with it.
+    assert_eq!(web.traffic.conns, 9, "{web:?}");
+    assert!(
+        web.traffic.in_packets >= 9 * 3 && web.traffic.in_bytes > 0,
+        "{web:?}"
+    );
+    let per_server: u64 = web.servers.iter().map(|s| s.traffic.conns).sum();
+    assert!(per_server > 0 && per_server <= 9, "{web:?}");
+    assert_eq!(
+        web.servers
+            .iter()
+            .find(|s| s.address == "10.0.0.6:80")
+            .map(|s| s.traffic.conns),
+        Some(0)
+    );
+    // Checks are counted with their durations, and carried over the reload.
+    assert!(
+        b.checks.passed >= 2 && b.checks.seconds_total > 0.0,
+        "{b:?}"
+    );
+    assert!(b.checks.last_seconds.is_some_and(|t| t < 1.0), "{b:?}");
+    assert_eq!(lvs.services[1].traffic.conns, 2);
 }
 
 #[test]

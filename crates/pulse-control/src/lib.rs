@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[cfg(feature = "server")]
 pub mod server;
@@ -74,6 +75,13 @@ pub struct Status {
     pub vips_held: Vec<String>,
     /// Counters.
     pub counters: Counters,
+    /// Heartbeats dropped, by reason (`not_from_partner`, `bad_mac`, `malformed`,
+    /// `incompatible`, `replay`).
+    #[serde(default)]
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    /// An lvsd started by this pulse is running.
+    #[serde(default)]
+    pub lvsd_running: bool,
     /// Our configuration.
     pub config: ConfigIdentity,
 }
@@ -102,6 +110,15 @@ pub struct LinkStatus {
     pub peer: String,
     /// Milliseconds since a valid heartbeat came in on it.
     pub last_heard_ms_ago: Option<u64>,
+    /// Heartbeats sent on it.
+    #[serde(default)]
+    pub heartbeats_sent: u64,
+    /// Heartbeats accepted from it.
+    #[serde(default)]
+    pub heartbeats_received: u64,
+    /// Datagrams dropped on it.
+    #[serde(default)]
+    pub heartbeats_rejected: u64,
 }
 
 /// Counters since start.
@@ -168,6 +185,37 @@ pub struct VirtualStatus {
     pub in_kernel: bool,
     /// Each active real server.
     pub servers: Vec<ServerStatus>,
+    /// The kernel's counters of the service (zero when it is not in the kernel).
+    #[serde(default)]
+    pub traffic: Traffic,
+}
+
+/// The kernel's traffic counters of a virtual service or a real server (`ipvsadm -Ln --stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Packets in.
+    pub in_packets: u64,
+    /// Packets out.
+    pub out_packets: u64,
+    /// Bytes in.
+    pub in_bytes: u64,
+    /// Bytes out.
+    pub out_bytes: u64,
+}
+
+/// What a real server's check has done since lvsd started (carried over reloads).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckCounters {
+    /// Checks that passed.
+    pub passed: u64,
+    /// Checks that failed.
+    pub failed: u64,
+    /// Time all checks took together, seconds.
+    pub seconds_total: f64,
+    /// Time the last check took, seconds.
+    pub last_seconds: Option<f64>,
 }
 
 /// One real server.
@@ -193,6 +241,12 @@ pub struct ServerStatus {
     pub last_check_ms_ago: Option<u64>,
     /// The last failure's message.
     pub last_error: Option<String>,
+    /// The kernel's counters of this server in this service.
+    #[serde(default)]
+    pub traffic: Traffic,
+    /// Its checks.
+    #[serde(default)]
+    pub checks: CheckCounters,
 }
 
 /// Hex of a digest.

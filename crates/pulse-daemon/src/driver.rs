@@ -13,7 +13,7 @@ use pulse_proto::fsm::{
     ActivateReason, Command, DeactivateReason, Event, Heartbeat, Rejection, WireMode,
 };
 use pulse_sys::{ArpSender, Rtnl};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +90,18 @@ fn resolve(h: &Host) -> Option<Ipv4Addr> {
                 SocketAddr::V4(v4) => Some(*v4.ip()),
                 SocketAddr::V6(_) => None,
             }),
+    }
+}
+
+/// A host of lvs.cf as an address of either family.
+fn resolve_ip(h: &Host) -> Option<std::net::IpAddr> {
+    match h {
+        Host::Ip(a) => Some(*a),
+        Host::Name(n) => (n.as_str(), 0)
+            .to_socket_addrs()
+            .ok()?
+            .next()
+            .map(|a| a.ip()),
     }
 }
 
@@ -192,6 +204,7 @@ struct Driver {
     lvsd: Option<Child>,
     pending: Vec<Command>,
     last_reject_log: HashMap<String, (Instant, u64)>,
+    rejected_by_reason: BTreeMap<&'static str, u64>,
     arps_sent: Arc<AtomicU64>,
     authenticated: bool,
     digest: [u8; 8],
@@ -268,6 +281,7 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         lvsd: None,
         pending: Vec::new(),
         last_reject_log: HashMap::new(),
+        rejected_by_reason: BTreeMap::new(),
         arps_sent: Arc::new(AtomicU64::new(0)),
         authenticated,
         digest,
@@ -312,6 +326,8 @@ impl Driver {
         let mut hup = signal(SignalKind::hangup())?;
         let mut ctl = pulse_control::server::listen(&self.opts.control)?;
         let mut links = self.watch_links()?;
+        let (metrics_tx, mut metrics) = mpsc::channel::<crate::metrics::StatusRequest>(16);
+        self.start_metrics(metrics_tx).await;
         loop {
             self.flush().await;
             // READY=1 (systemd's Type=notify) after the first heartbeat round: sockets bound,
@@ -361,7 +377,26 @@ impl Driver {
                     let answer = self.control(req).await;
                     let _ = reply.send(answer);
                 }
+                Some(reply) = metrics.recv() => {
+                    let _ = reply.send(self.status());
+                }
             }
+        }
+    }
+
+    /// The metrics endpoint, if lvs.cf asks for one. A failure to listen is logged and pulse
+    /// runs on: a taken port must not cost the director pair its failover.
+    async fn start_metrics(&self, tx: mpsc::Sender<crate::metrics::StatusRequest>) {
+        if self.cfg.metrics_port == 0 {
+            return;
+        }
+        let Some(ip) = resolve_ip(&self.cfg.metrics_address) else {
+            error!(address = %self.cfg.metrics_address, "cannot resolve metrics_address; no metrics endpoint");
+            return;
+        };
+        let addr = SocketAddr::new(ip, self.cfg.metrics_port);
+        if let Err(e) = crate::metrics::serve(addr, self.opts.lvsd_socket.clone(), tx).await {
+            error!("{e}; no metrics endpoint");
         }
     }
 
@@ -497,6 +532,9 @@ impl Driver {
                     last_heard_ms_ago: l.last_heard.map(|t| {
                         u64::try_from(now.duration_since(t).as_millis()).unwrap_or(u64::MAX)
                     }),
+                    heartbeats_sent: l.counters.sent,
+                    heartbeats_received: l.counters.received,
+                    heartbeats_rejected: l.counters.rejected,
                 })
                 .collect(),
             vips_held: held,
@@ -508,6 +546,12 @@ impl Driver {
                 releases: st.counters.releases,
                 arps_sent: self.arps_sent.load(Ordering::Relaxed),
             },
+            rejected_by_reason: self
+                .rejected_by_reason
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), *v))
+                .collect(),
+            lvsd_running: self.lvsd.is_some(),
             config: ours,
         }
     }
@@ -680,6 +724,7 @@ impl Driver {
     }
 
     fn log_rejection(&mut self, link: usize, from: SocketAddr, why: Rejection) {
+        *self.rejected_by_reason.entry(why.reason()).or_default() += 1;
         let key = format!("{why:?}");
         let now = Instant::now();
         let entry = self
@@ -847,7 +892,9 @@ impl Driver {
             "--nofork"
         })
         .arg("-c")
-        .arg(&self.opts.config);
+        .arg(&self.opts.config)
+        .arg("--control")
+        .arg(&self.opts.lvsd_socket);
         if self.opts.verbose {
             cmd.arg("-v");
         }
@@ -947,6 +994,11 @@ impl Driver {
         };
         if new_plan.links != self.plan.links || new_plan.primary != self.plan.primary {
             warn!("heartbeat addresses or role changed; restart pulse to apply them");
+        }
+        if (cfg.metrics_port, &cfg.metrics_address)
+            != (self.cfg.metrics_port, &self.cfg.metrics_address)
+        {
+            warn!("metrics_port or metrics_address changed; restart pulse to apply them");
         }
         let digest =
             pulse_proto::wire::config_digest(&serde_json::to_vec(&cfg).unwrap_or_default());

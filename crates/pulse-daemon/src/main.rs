@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod driver;
+mod metrics;
 mod notify;
 mod plan;
 
@@ -59,6 +60,10 @@ pub(crate) struct Options {
     /// Control socket for `pulsectl status|takeover|release`.
     #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
     pub(crate) control: PathBuf,
+    /// lvsd's control socket: passed to the lvsd pulse starts (`--control`), and read for the
+    /// metrics endpoint. Two pulses sharing a filesystem (network namespaces) need distinct ones.
+    #[arg(long, default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
+    pub(crate) lvsd_socket: PathBuf,
     /// Where pulse keeps state across restarts (the heartbeat replay floor).
     #[arg(long, default_value = "/var/lib/pulse")]
     pub(crate) state_dir: PathBuf,

@@ -504,7 +504,7 @@ fn sighup_applies_a_good_file_and_survives_a_bad_one() {
 #[test]
 fn lvsd_death_hands_the_service_to_the_partner() {
     let Some(mut p) = Pair::new(1, 3) else { return };
-    // A stand-in lvsd (the real one comes with the next issue): it just runs.
+    // A stand-in lvsd that just runs: its death is what this test is about.
     let fake = p.dir.path().join("lvsd");
     std::fs::write(&fake, "#!/bin/sh\nexec sleep 1000\n").expect("write");
     std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
@@ -657,4 +657,189 @@ fn a_heartbeat_recorded_before_a_restart_is_rejected_after_it() {
         "without the saved floor the replay should have worked\n{}",
         p.logs()
     );
+}
+
+/// One `GET path` to the metrics endpoint `addr` from inside `h`'s namespace: (status line,
+/// headers and body).
+fn http_get(p: &Pair, h: Host, addr: &str, path: &str) -> std::io::Result<(String, String)> {
+    use std::io::{Read, Write};
+    let (addr, path) = (addr.to_string(), path.to_string());
+    pulse_e2e::lvs_bed::in_ns(&p.bed.ns(h), move || {
+        let addr: std::net::SocketAddr = addr.parse().expect("address");
+        let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n")?;
+        let mut text = String::new();
+        s.read_to_string(&mut text)?;
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        Ok((head.to_string(), body.to_string()))
+    })
+}
+
+/// The metrics of `h` as `series → value`.
+fn scrape(p: &Pair, h: Host) -> std::collections::BTreeMap<String, f64> {
+    let (head, body) = http_get(p, h, "127.0.0.1:9469", "/metrics")
+        .unwrap_or_else(|e| panic!("scrape {h:?}: {e}\n{}", p.logs()));
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(
+        head.contains("Content-Type: application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("a number")))
+        .collect()
+}
+
+#[test]
+fn metrics_change_when_the_backup_takes_over() {
+    let Some(mut p) = Pair::with(1, 3, true, "metrics_port = 9469\n") else {
+        return;
+    };
+    // One real server on the client host, answering like a web server; lvsd runs in test mode
+    // (this kernel may have no IPVS) and checks it for real.
+    let cf = p.cf.clone();
+    let text = std::fs::read_to_string(&cf).expect("lvs.cf").replace(
+        "     port = 80\n}",
+        "     port = 80\n     timeout = 1\n     reentry = 1\n     server rs1 {\n          address = 192.0.2.50\n          active = 1\n          weight = 2\n     }\n}",
+    );
+    std::fs::write(&cf, text).expect("write lvs.cf");
+    let _web = pulse_e2e::lvs_bed::serve_in(&p.bed.ns(Host::Client), |stop| {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("192.0.2.50:80").expect("bind :80");
+        l.set_nonblocking(true).expect("nonblocking");
+        move || {
+            if let Ok((mut c, _)) = l.accept() {
+                let _ = c.set_nonblocking(false);
+                let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+                let _ = c.read(&mut [0u8; 1024]);
+                let _ = c.write_all(b"HTTP/1.0 200 OK\r\n\r\nok\n");
+            } else {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            !stop.load(std::sync::atomic::Ordering::Relaxed)
+        }
+    });
+    let wrapper = p.dir.path().join("lvsd-test-mode");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {} -t \"$@\"\n",
+            pulse_e2e::lvs_bed::lvsd_binary()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let lvsd = wrapper.to_string_lossy().into_owned();
+    let dir = p.dir.path().to_path_buf();
+    let pids: Vec<u32> = [Host::D1, Host::D2]
+        .into_iter()
+        .map(|h| {
+            p.bed.spawn_pulse(
+                env!("CARGO_BIN_EXE_pulse"),
+                h,
+                &cf,
+                &dir,
+                &["--lvsd", &lvsd],
+            )
+        })
+        .collect();
+    let (active, backup) = p.wait_settled(Duration::from_secs(10));
+    let rs1 =
+        "virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"192.0.2.50:80\"";
+    let up = format!("lvs_real_server_health{{{rs1},state=\"up\"}}");
+    let passed = format!("lvs_checks_total{{{rs1},result=\"passed\"}}");
+    let wait_lvs_up = |h: Host| {
+        let ok = wait_for(Duration::from_secs(10), || {
+            let m = scrape(&p, h);
+            m.get(&up) == Some(&1.0) && m.get(&passed).is_some_and(|n| *n >= 1.0)
+        });
+        assert!(
+            ok.is_some(),
+            "{h:?}: rs1 never up in the metrics\n{}",
+            p.logs()
+        );
+    };
+
+    // Before: the active one reports its lvsd's real server; the backup has no lvs_ metrics.
+    wait_lvs_up(active);
+    let a = scrape(&p, active);
+    assert_eq!(a.get("pulse_active"), Some(&1.0));
+    assert_eq!(a.get("pulse_lvsd_up"), Some(&1.0));
+    assert_eq!(
+        a.get(&format!("lvs_real_server_weight{{{rs1}}}")),
+        Some(&2.0)
+    );
+    let b0 = scrape(&p, backup);
+    assert_eq!(b0.get("pulse_active"), Some(&0.0));
+    assert_eq!(b0.get("pulse_partner_alive"), Some(&1.0));
+    assert_eq!(b0.get("pulse_lvsd_up"), Some(&0.0));
+    assert!(!b0.keys().any(|k| k.starts_with("lvs_")), "{b0:?}");
+    let received = |m: &std::collections::BTreeMap<String, f64>| {
+        m.iter()
+            .filter(|(k, _)| k.starts_with("pulse_heartbeats_received_total"))
+            .map(|(_, v)| *v)
+            .sum::<f64>()
+    };
+    assert!(received(&b0) >= 1.0, "{b0:?}");
+
+    // Loopback only by default: the director's own address does not answer.
+    let outside = http_get(
+        &p,
+        Host::Client,
+        &format!("{}:9469", ip_of(backup)),
+        "/metrics",
+    );
+    assert!(
+        outside.is_err(),
+        "metrics reachable from the network: {outside:?}"
+    );
+    let (head, _) = http_get(&p, backup, "127.0.0.1:9469", "/nothing").expect("404");
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+
+    // The active director dies; the backup takes over and its metrics say so.
+    signal(pids[usize::from(active == Host::D2)], "KILL");
+    for c in children(pids[usize::from(active == Host::D2)]) {
+        signal(c, "KILL");
+    }
+    p.bed.set_port(active, false);
+    // (The dead director keeps its VIP address: nobody is left there to remove it.)
+    let ok = wait_for(Duration::from_secs(6), || p.holds(backup));
+    assert!(ok.is_some(), "{backup:?} did not take over\n{}", p.logs());
+    wait_lvs_up(backup);
+    let b1 = scrape(&p, backup);
+    let get = |m: &std::collections::BTreeMap<String, f64>, k: &str| m.get(k).copied();
+    assert_eq!(get(&b1, "pulse_active"), Some(1.0));
+    // Exactly one more takeover (at a simultaneous start the backup may have been active for a
+    // keepalive already, so the counter is compared, not its absolute value).
+    let to_active = "pulse_transitions_total{to=\"active\"}";
+    assert_eq!(
+        get(&b1, to_active)
+            .zip(get(&b0, to_active))
+            .map(|(a, b)| a - b),
+        Some(1.0),
+        "{b0:?}\n{b1:?}"
+    );
+    assert_eq!(get(&b1, "pulse_partner_alive"), Some(0.0));
+    assert_eq!(get(&b1, "pulse_vips_held"), Some(1.0));
+    assert!(
+        get(&b1, "pulse_gratuitous_arps_sent_total").is_some_and(|n| n >= 1.0),
+        "{b1:?}"
+    );
+    assert!(
+        get(&b1, "pulse_gratuitous_arps_sent_total") > get(&b0, "pulse_gratuitous_arps_sent_total"),
+        "{b0:?}\n{b1:?}"
+    );
+    assert!(
+        get(&b1, "pulse_state_since_timestamp_seconds")
+            > get(&b0, "pulse_state_since_timestamp_seconds"),
+        "state change time did not move"
+    );
+    assert!(received(&b1) >= received(&b0));
 }

@@ -32,7 +32,7 @@ use crate::netlink::{
 };
 use crate::types::{
     Dest, DestCounters, DestKey, Family, Forward, Info, IpvsOp, Netmask, Protocol, Service,
-    ServiceFlags, ServiceKey, SyncDaemon, SyncRole, Timeouts,
+    ServiceFlags, ServiceKey, ServiceStats, SyncDaemon, SyncRole, Timeouts,
 };
 
 /// `IPVS_GENL_NAME`: the generic-netlink family to resolve through `nlctrl`.
@@ -679,32 +679,6 @@ fn validate_dest(k: &ServiceKey, d: &Dest) -> Result<(), InvalidRequest> {
 // Replies
 // ---------------------------------------------------------------------------------------------
 
-/// A service's counters (`IPVS_SVC_ATTR_STATS64`, or `IPVS_SVC_ATTR_STATS` on kernels before
-/// 4.1, whose packet and rate counters are 32-bit).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
-pub struct ServiceStats {
-    /// Connections scheduled.
-    pub conns: u64,
-    /// Incoming packets.
-    pub inpkts: u64,
-    /// Outgoing packets.
-    pub outpkts: u64,
-    /// Incoming bytes.
-    pub inbytes: u64,
-    /// Outgoing bytes.
-    pub outbytes: u64,
-    /// Current connection rate.
-    pub cps: u64,
-    /// Current incoming packet rate.
-    pub inpps: u64,
-    /// Current outgoing packet rate.
-    pub outpps: u64,
-    /// Current incoming byte rate.
-    pub inbps: u64,
-    /// Current outgoing byte rate.
-    pub outbps: u64,
-}
-
 /// A decoded data reply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Reply {
@@ -994,16 +968,16 @@ pub fn decode_dest(attrs: &[u8], family: Family) -> Result<(Dest, DestCounters),
         upper_threshold: t.u32_or_0(a::U_THRESH)?,
         lower_threshold: t.u32_or_0(a::L_THRESH)?,
     };
-    let conns = match (t.get(a::STATS64), t.get(a::STATS)) {
-        (Some(s), _) => decode_stats(s, "IPVS_DEST_ATTR_STATS64")?.conns,
-        (None, Some(s)) => decode_stats(s, "IPVS_DEST_ATTR_STATS")?.conns,
-        (None, None) => 0,
+    let stats = match (t.get(a::STATS64), t.get(a::STATS)) {
+        (Some(s), _) => decode_stats(s, "IPVS_DEST_ATTR_STATS64")?,
+        (None, Some(s)) => decode_stats(s, "IPVS_DEST_ATTR_STATS")?,
+        (None, None) => ServiceStats::default(),
     };
     let counters = DestCounters {
         active_conns: t.u32_or_0(a::ACTIVE_CONNS)?,
         inactive_conns: t.u32_or_0(a::INACT_CONNS)?,
         persistent_conns: t.u32_or_0(a::PERSIST_CONNS)?,
-        conns,
+        stats,
     };
     Ok((dest, counters))
 }

@@ -22,8 +22,8 @@ pub mod netlink;
 pub mod types;
 
 pub use codec::{
-    FAMILY_NAME, InvalidRequest, Reply, Request, ServiceStats, decode_daemon, decode_dest,
-    decode_info, decode_reply, decode_service, decode_timeouts, encode, validate,
+    FAMILY_NAME, InvalidRequest, Reply, Request, decode_daemon, decode_dest, decode_info,
+    decode_reply, decode_service, decode_timeouts, encode, validate,
 };
 pub use explain::explain;
 pub use netlink::{Body, DecodeError, Message, messages};

@@ -296,8 +296,34 @@ pub struct DestCounters {
     pub inactive_conns: u32,
     /// `IPVS_DEST_ATTR_PERSIST_CONNS`.
     pub persistent_conns: u32,
-    /// Total connections scheduled to it (`IPVS_STATS_ATTR_CONNS`, from STATS64 when present).
+    /// Its traffic: connections scheduled to it, packets and bytes (from STATS64 when present).
+    pub stats: ServiceStats,
+}
+
+/// A service's or a destination's traffic counters (`IPVS_*_ATTR_STATS64`, or `IPVS_*_ATTR_STATS`
+/// on kernels before 4.1, whose packet and rate counters are 32-bit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct ServiceStats {
+    /// Connections scheduled.
     pub conns: u64,
+    /// Incoming packets.
+    pub inpkts: u64,
+    /// Outgoing packets.
+    pub outpkts: u64,
+    /// Incoming bytes.
+    pub inbytes: u64,
+    /// Outgoing bytes.
+    pub outbytes: u64,
+    /// Current connection rate.
+    pub cps: u64,
+    /// Current incoming packet rate.
+    pub inpps: u64,
+    /// Current outgoing packet rate.
+    pub outpps: u64,
+    /// Current incoming byte rate.
+    pub inbps: u64,
+    /// Current outgoing byte rate.
+    pub outbps: u64,
 }
 
 /// The three protocol timeouts of `ipvsadm --set TCP TCPFIN UDP`, in seconds (0 = unchanged).

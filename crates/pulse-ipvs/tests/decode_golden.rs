@@ -269,7 +269,10 @@ fn dest_reply_with_tunnel_attrs_pad_and_stats64() {
             active_conns: 7,
             inactive_conns: 3,
             persistent_conns: 2,
-            conns: 42,
+            stats: ServiceStats {
+                conns: 42,
+                ..ServiceStats::default()
+            },
         }
     );
     let req = Request::GetDests(tcp("10.0.0.1", 80));

@@ -221,6 +221,11 @@ pub struct LvsConfig {
     pub garp_repeat: u32,
     /// `garp_interval` (Pulse): time between them (piranha: 1 s).
     pub garp_interval: Seconds,
+    /// `metrics_port` (Pulse): TCP port of pulse's Prometheus/OpenMetrics endpoint; 0 (the
+    /// default) means no endpoint.
+    pub metrics_port: u16,
+    /// `metrics_address` (Pulse): the address it listens on (default loopback only).
+    pub metrics_address: Host,
     /// `virtual NAME { ... }` blocks, in file order.
     pub virtuals: Vec<VirtualService>,
     /// `failover NAME { ... }` blocks, in file order.
@@ -379,6 +384,8 @@ impl Default for LvsConfig {
             heartbeat_links: Vec::new(),
             garp_repeat: 5,
             garp_interval: Seconds::from_secs(1),
+            metrics_port: 0,
+            metrics_address: Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             virtuals: Vec::new(),
             failovers: Vec::new(),
         }
@@ -1101,6 +1108,8 @@ impl<'a> Builder<'a> {
             }
             "garp_repeat" => set!(c.garp_repeat, self.ranged(st, 1, 100)),
             "garp_interval" => set!(c.garp_interval, self.seconds(st)),
+            "metrics_port" => set!(c.metrics_port, self.ranged(st, 0, 65535)),
+            "metrics_address" => set!(c.metrics_address, self.host(st, true)),
             "sync" => {
                 let _ = self.bool(st);
             }

@@ -204,6 +204,19 @@ pub enum Rejection {
     Replay,
 }
 
+impl Rejection {
+    /// A short stable name of the reason, for counters and metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFromPartner => "not_from_partner",
+            Self::Decode(DecodeError::BadMac) => "bad_mac",
+            Self::Decode(_) => "malformed",
+            Self::Incompatible => "incompatible",
+            Self::Replay => "replay",
+        }
+    }
+}
+
 /// A datagram to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
@@ -248,13 +261,26 @@ pub struct PartnerView {
     pub boot_id: Option<u64>,
 }
 
-/// Per link: when we last heard the partner on it.
+/// Per link: when we last heard the partner on it, and what went over it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkStatus {
     /// The link.
     pub link: Link,
     /// When a valid heartbeat last arrived on it.
     pub last_heard: Option<Instant>,
+    /// Heartbeats sent, accepted and dropped on this link.
+    pub counters: LinkCounters,
+}
+
+/// Heartbeats of one link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkCounters {
+    /// Sent on it.
+    pub sent: u64,
+    /// Accepted from it.
+    pub received: u64,
+    /// Dropped (see [`Rejection`]).
+    pub rejected: u64,
 }
 
 /// A snapshot for `pulsectl status`.
@@ -293,6 +319,7 @@ pub struct Heartbeat {
     partner: Option<PartnerView>,
     partner_alive: bool,
     last_heard: Vec<Option<Instant>>,
+    link_counters: Vec<LinkCounters>,
     /// Highest authenticated sequence accepted, per link.
     last_seq: Vec<u64>,
     /// Our last sequence number sent.
@@ -328,6 +355,7 @@ impl Heartbeat {
             partner: None,
             partner_alive: false,
             last_heard: vec![None; n],
+            link_counters: vec![LinkCounters::default(); n],
             last_seq: vec![cfg.replay_floor; n],
             our_seq: 0,
             send_at: (n > 0).then(|| now + cfg.keepalive),
@@ -394,9 +422,11 @@ impl Heartbeat {
                 .links
                 .iter()
                 .zip(&self.last_heard)
-                .map(|(l, h)| LinkStatus {
+                .zip(&self.link_counters)
+                .map(|((l, h), c)| LinkStatus {
                     link: *l,
                     last_heard: *h,
+                    counters: *c,
                 })
                 .collect(),
             counters: self.counters,
@@ -621,6 +651,7 @@ impl Heartbeat {
 
     fn heard(&mut self, now: Instant, link: usize) {
         self.counters.received += 1;
+        self.link_counters[link].received += 1;
         self.last_heard[link] = Some(now);
         // Any link keeps the partner alive: it is dead only when all are silent.
         self.dead_at = now + self.cfg.deadtime;
@@ -687,6 +718,9 @@ impl Heartbeat {
 
     fn reject(&mut self, link: usize, from: SocketAddr, why: Rejection) {
         self.counters.rejected += 1;
+        if let Some(c) = self.link_counters.get_mut(link) {
+            c.rejected += 1;
+        }
         self.events.push_back(Event::Rejected { link, from, why });
     }
 
@@ -733,6 +767,7 @@ impl Heartbeat {
         };
         for (i, l) in self.cfg.links.iter().enumerate() {
             self.counters.sent += 1;
+            self.link_counters[i].sent += 1;
             self.transmits.push_back(Transmit {
                 link: i,
                 dest: l.peer,

@@ -19,6 +19,6 @@ pub mod wire;
 
 pub use fsm::{
     ActivateReason, Command, CommandError, Config, DeactivateReason, Event, Heartbeat, Link,
-    Rejection, Status, Transmit, WireMode,
+    LinkCounters, Rejection, Status, Transmit, WireMode,
 };
 pub use wire::{AuthHeartbeat, DecodeError, HeartbeatKey, LegacyMagic};

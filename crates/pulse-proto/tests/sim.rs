@@ -318,6 +318,16 @@ fn one_dead_link_changes_nothing_all_dead_links_fail_over() {
         "a single lost link must not cause a failover"
     );
     assert!(sim.active(0) && !sim.active(1));
+    // Per-link counters: the cut link stopped counting, the other carried on.
+    let before = sim.node(1).status().links;
+    sim.run_until(61_000);
+    let after = sim.node(1).status().links;
+    assert_eq!(after[0].counters.received, before[0].counters.received);
+    assert!(after[1].counters.received > before[1].counters.received);
+    assert!(
+        after[0].counters.sent > before[0].counters.sent,
+        "we still send on it"
+    );
     sim.cut = [true, true];
     sim.run_until(70_000);
     assert!(
@@ -505,6 +515,15 @@ fn forged_and_replayed_packets_change_nothing() {
     assert!(r.contains(&Rejection::Incompatible));
     assert!(r.contains(&Rejection::NotFromPartner));
     assert_eq!(sim.node(1).status().counters.rejected, r.len() as u64);
+    // Everything was injected on link 0: link 1 saw only the primary's good heartbeats.
+    let links = sim.node(1).status().links;
+    assert_eq!(links[0].counters.rejected, r.len() as u64);
+    assert_eq!(links[1].counters.rejected, 0);
+    let reasons: std::collections::BTreeSet<&str> = r.iter().map(Rejection::reason).collect();
+    assert_eq!(
+        reasons.into_iter().collect::<Vec<_>>(),
+        ["bad_mac", "incompatible", "not_from_partner", "replay"]
+    );
 }
 
 #[test]

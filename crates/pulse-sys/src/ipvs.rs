@@ -13,7 +13,9 @@ use neli::router::synchronous::NlRouter;
 use neli::socket::NlSocket;
 use neli::utils::Groups;
 use pulse_ipvs::codec::{self, Body, Request};
-use pulse_ipvs::{Dest, DestCounters, Info, IpvsOp, Service, ServiceKey, SyncDaemon, Timeouts};
+use pulse_ipvs::{
+    Dest, DestCounters, Info, IpvsOp, Service, ServiceKey, ServiceStats, SyncDaemon, Timeouts,
+};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -314,6 +316,11 @@ impl Ipvs {
         self.dump(&Request::GetServices, |a| {
             codec::decode_service(a).map(|(s, _)| s)
         })
+    }
+
+    /// Every service in the table, with its traffic counters.
+    pub fn services_with_stats(&mut self) -> Result<Vec<(Service, ServiceStats)>, IpvsError> {
+        self.dump(&Request::GetServices, codec::decode_service)
     }
 
     /// Every destination of a service, with its connection counters.

@@ -275,11 +275,17 @@ mod tests {
                     local: "192.0.2.11:539".into(),
                     peer: "192.0.2.12:539".into(),
                     last_heard_ms_ago: Some(420),
+                    heartbeats_sent: 2,
+                    heartbeats_received: 2,
+                    heartbeats_rejected: 1,
                 },
                 LinkStatus {
                     local: "198.51.100.11:539".into(),
                     peer: "198.51.100.12:539".into(),
                     last_heard_ms_ago: None,
+                    heartbeats_sent: 1,
+                    heartbeats_received: 0,
+                    heartbeats_rejected: 0,
                 },
             ],
             vips_held: vec!["192.0.2.100/32 eth0:1".into()],
@@ -291,6 +297,8 @@ mod tests {
                 releases: 0,
                 arps_sent: 5,
             },
+            rejected_by_reason: [("bad_mac".to_string(), 1)].into(),
+            lvsd_running: true,
             config: ConfigIdentity {
                 serial_no: 31,
                 digest: "bb".into(),
@@ -327,6 +335,8 @@ config:    serial_no 31 digest bb
             inactive_conns: 40,
             last_check_ms_ago: Some(250),
             last_error: (health == "down").then(|| "CONNECT to 10.0.0.3:80 timed out".into()),
+            traffic: Default::default(),
+            checks: Default::default(),
         };
         let l = LvsStatus {
             config_path: "/etc/sysconfig/ha/lvs.cf".into(),
@@ -347,6 +357,7 @@ config:    serial_no 31 digest bb
                     server("a", "10.0.0.2:80", "up", Some(3)),
                     server("b", "10.0.0.3:80", "down", None),
                 ],
+                traffic: Default::default(),
             }],
         };
         let expected = "\
