@@ -251,7 +251,6 @@ pub struct PairBed {
     /// `ip -batch -` in the bridge namespace: pulls a cable within a millisecond (no process
     /// start, which takes up to hundreds of ms under TCG).
     links: Option<(Child, std::process::ChildStdin)>,
-    lvsd_socket_option: bool,
     servers: Vec<Server>,
 }
 
@@ -264,11 +263,6 @@ impl PairBed {
         let dir = std::env::temp_dir().join(format!("pulse-pair-{prefix}"));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let pulse = binary("PULSE_PULSE", "pulse");
-        let help = Command::new(&pulse)
-            .arg("--help")
-            .output()
-            .unwrap_or_else(|e| panic!("{pulse} --help: {e}"));
-        let lvsd_socket_option = String::from_utf8_lossy(&help.stdout).contains("--lvsd-socket");
         let mut bed = Self {
             prefix,
             config,
@@ -279,7 +273,6 @@ impl PairBed {
             pulses: [None, None],
             killed: [false, false],
             links: None,
-            lvsd_socket_option,
             servers: Vec::new(),
         };
         bed.build_network();
@@ -424,14 +417,10 @@ impl PairBed {
         self.dir.join(format!("{d}.sock"))
     }
 
-    /// Director `d`'s lvsd control socket (distinct per director when pulse has
-    /// `--lvsd-socket`; otherwise both use lvsd's default).
+    /// Director `d`'s lvsd control socket (`pulse --lvsd-socket`: the directors share a file
+    /// system).
     pub fn lvsd_socket(&self, d: Director) -> PathBuf {
-        if self.lvsd_socket_option {
-            self.dir.join(format!("{d}-lvsd.sock"))
-        } else {
-            PathBuf::from("/var/run/lvsd.sock")
-        }
+        self.dir.join(format!("{d}-lvsd.sock"))
     }
 
     /// Director `d`'s log (pulse's, and the lvsd it starts, which inherits its stderr).
@@ -475,7 +464,7 @@ impl PairBed {
         let control = self.socket(d).display().to_string();
         let state = self.dir.join(format!("{d}.state")).display().to_string();
         let lvsd_socket = self.lvsd_socket(d).display().to_string();
-        let mut args = vec![
+        let args = vec![
             "-c",
             &cf,
             "--nodaemon",
@@ -485,11 +474,9 @@ impl PairBed {
             &control,
             "--state-dir",
             &state,
-            "--no-realtime",
+            "--lvsd-socket",
+            lvsd_socket.as_str(),
         ];
-        if self.lvsd_socket_option {
-            args.extend(["--lvsd-socket", lvsd_socket.as_str()]);
-        }
         let child = spawn_logged(
             &self.ns(d.name()),
             &self.pulse,

@@ -82,6 +82,9 @@ pub struct Status {
     /// An lvsd started by this pulse is running.
     #[serde(default)]
     pub lvsd_running: bool,
+    /// A release is under way: still active until the partner says it serves.
+    #[serde(default)]
+    pub releasing: bool,
     /// Our configuration.
     pub config: ConfigIdentity,
 }

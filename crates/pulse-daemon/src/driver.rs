@@ -27,6 +27,10 @@ use tracing::{debug, error, info, warn};
 
 /// How long lvsd gets to exit after SIGTERM before it is killed.
 const LVSD_STOP_GRACE: Duration = Duration::from_secs(10);
+/// A standby lvsd that died is restarted after this pause, doubled while it keeps dying soon
+/// after starting, up to `LVSD_RESTART_MAX`.
+const LVSD_RESTART_MIN: Duration = Duration::from_secs(1);
+const LVSD_RESTART_MAX: Duration = Duration::from_secs(60);
 /// At most this many queued datagrams per socket are drained before a timer is judged.
 const DRAIN_MAX: usize = 256;
 /// At most one log line per rejection reason in this period.
@@ -202,6 +206,11 @@ struct Driver {
     arp: Arc<Mutex<HashMap<String, ArpSender>>>,
     arp_task: Option<tokio::task::JoinHandle<()>>,
     lvsd: Option<Child>,
+    /// When the running lvsd was started.
+    lvsd_started: Option<Instant>,
+    /// When to restart a standby lvsd that died (`warm_standby`), and the pause after that.
+    lvsd_restart_at: Option<Instant>,
+    lvsd_restart_pause: Duration,
     pending: Vec<Command>,
     last_reject_log: HashMap<String, (Instant, u64)>,
     rejected_by_reason: BTreeMap<&'static str, u64>,
@@ -279,6 +288,9 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         arp: Arc::new(Mutex::new(arp)),
         arp_task: None,
         lvsd: None,
+        lvsd_started: None,
+        lvsd_restart_at: None,
+        lvsd_restart_pause: LVSD_RESTART_MIN,
         pending: Vec::new(),
         last_reject_log: HashMap::new(),
         rejected_by_reason: BTreeMap::new(),
@@ -296,6 +308,7 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     d.remove_stale_vips();
     d.run_cmd(d.cfg.inactive_cmd.clone(), "inactive_cmd");
     d.sync_daemon(SyncRole::Backup);
+    d.start_standby_lvsd();
     let result = d.main_loop().await;
     d.finish_sync_daemon().await;
     result
@@ -347,6 +360,13 @@ impl Driver {
                     None => std::future::pending().await,
                 }
             };
+            let restart_at = self.lvsd_restart_at.map(tokio::time::Instant::from_std);
+            let restart = async {
+                match restart_at {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
             let child = async {
                 match self.lvsd.as_mut() {
                     Some(c) => c.wait().await,
@@ -367,7 +387,16 @@ impl Driver {
                         Ok(s) => warn!(status = %s, "lvsd exited"),
                         Err(e) => warn!(error = %e, "lvsd could not be waited for"),
                     }
-                    self.pending.push(Command::ChildExited);
+                    // Serving: the partner must take over (piranha.md §4.5). Standing by: only
+                    // this director's readiness suffers; start it again after a pause.
+                    if self.hb.is_active() {
+                        self.pending.push(Command::ChildExited);
+                    }
+                    self.schedule_lvsd_restart();
+                }
+                () = restart => {
+                    self.lvsd_restart_at = None;
+                    self.start_standby_lvsd();
                 }
                 _ = term.recv() => return self.shutdown(15).await,
                 _ = int.recv() => return self.shutdown(2).await,
@@ -552,6 +581,7 @@ impl Driver {
                 .map(|(k, v)| ((*k).to_string(), *v))
                 .collect(),
             lvsd_running: self.lvsd.is_some(),
+            releasing: st.releasing,
             config: ours,
         }
     }
@@ -610,6 +640,8 @@ impl Driver {
         self.persist_seq(true);
         let _ = self.hb.handle_command(Instant::now(), Command::Shutdown);
         self.flush().await;
+        // A standby lvsd (`warm_standby`) was not stopped by the deactivation.
+        self.stop_lvsd().await;
         Ok(())
     }
 
@@ -674,7 +706,11 @@ impl Driver {
                 self.announce();
                 self.run_cmd(self.cfg.active_cmd.clone(), "active_cmd");
                 self.sync_daemon(SyncRole::Master);
-                self.start_lvsd();
+                // With `warm_standby` lvsd already runs and the table is programmed: the VIPs
+                // moving is the whole takeover.
+                if !self.start_lvsd() {
+                    self.pending.push(Command::ChildExited);
+                }
                 if self.ready {
                     self.notify.send(&format!("STATUS={}", self.role_status()));
                 }
@@ -693,7 +729,9 @@ impl Driver {
                 }
                 self.release_vips();
                 self.sync_daemon(SyncRole::Backup);
-                later.push(Later::StopLvsd);
+                if !self.cfg.warm_standby {
+                    later.push(Later::StopLvsd);
+                }
                 later.push(Later::InactiveCmd);
                 if self.ready {
                     self.notify.send(&format!("STATUS={}", self.role_status()));
@@ -720,6 +758,10 @@ impl Driver {
                 "lvs.cf matches the partner's again"
             ),
             Event::Rejected { link, from, why } => self.log_rejection(link, from, why),
+            Event::ReleaseFailed => warn!(
+                deadtime = ?self.plan.deadtime,
+                "release: the partner did not take over; keeping the service"
+            ),
         }
     }
 
@@ -879,9 +921,34 @@ impl Driver {
         }
     }
 
-    fn start_lvsd(&mut self) {
-        if self.opts.test_start || self.lvsd.is_some() {
+    /// `warm_standby`: lvsd runs while inactive too (a no-op when it runs already, when the
+    /// option is off, or in test mode). A failure to start is retried later.
+    fn start_standby_lvsd(&mut self) {
+        if (self.cfg.warm_standby || self.hb.is_active()) && !self.start_lvsd() {
+            self.schedule_lvsd_restart();
+        }
+    }
+
+    /// The next standby restart, after a pause that doubles while lvsd keeps dying within a
+    /// minute of starting.
+    fn schedule_lvsd_restart(&mut self) {
+        if !self.cfg.warm_standby || self.opts.test_start {
             return;
+        }
+        let lasted = self.lvsd_started.map_or(Duration::ZERO, |t| t.elapsed());
+        if lasted >= LVSD_RESTART_MAX {
+            self.lvsd_restart_pause = LVSD_RESTART_MIN;
+        }
+        let pause = self.lvsd_restart_pause;
+        info!(pause = ?pause, "restarting lvsd (standby) after a pause");
+        self.lvsd_restart_at = Some(Instant::now() + pause);
+        self.lvsd_restart_pause = (pause * 2).min(LVSD_RESTART_MAX);
+    }
+
+    /// Starts lvsd unless it runs (or in test mode); false if it could not be started.
+    fn start_lvsd(&mut self) -> bool {
+        if self.opts.test_start || self.lvsd.is_some() {
+            return true;
         }
         let mut cmd = tokio::process::Command::new(&self.opts.lvsd);
         // lvsd is not the service's main process: systemd would ignore its notifications.
@@ -900,12 +967,20 @@ impl Driver {
         }
         match cmd.spawn() {
             Ok(child) => {
-                info!(pid = child.id(), path = %self.opts.lvsd.display(), "started lvsd");
+                let standby = if self.hb.is_active() {
+                    ""
+                } else {
+                    " (standby)"
+                };
+                info!(pid = child.id(), path = %self.opts.lvsd.display(), "started lvsd{standby}");
                 self.lvsd = Some(child);
+                self.lvsd_started = Some(Instant::now());
+                self.lvsd_restart_at = None;
+                true
             }
             Err(e) => {
                 error!(path = %self.opts.lvsd.display(), error = %e, "cannot start lvsd");
-                self.pending.push(Command::ChildExited);
+                false
             }
         }
     }
@@ -1040,16 +1115,24 @@ impl Driver {
                 self.announce();
             }
         }
-        if let Some(pid) = self
+        let lvsd_pid = self
             .lvsd
             .as_ref()
             .and_then(Child::id)
             .and_then(|p| i32::try_from(p).ok())
-        {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGHUP,
-            );
+            .map(nix::unistd::Pid::from_raw);
+        if let Some(pid) = lvsd_pid {
+            // `warm_standby` turned off on the inactive director: its lvsd goes (its exit is
+            // then not restarted); otherwise lvsd rereads the file too.
+            let signal = if !self.cfg.warm_standby && !self.hb.is_active() {
+                info!("warm_standby is off: stopping the standby lvsd");
+                nix::sys::signal::Signal::SIGTERM
+            } else {
+                nix::sys::signal::Signal::SIGHUP
+            };
+            let _ = nix::sys::signal::kill(pid, signal);
+        } else {
+            self.start_standby_lvsd();
         }
         info!(serial_no = self.cfg.serial_no, "configuration reloaded");
     }

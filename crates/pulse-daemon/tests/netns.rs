@@ -364,7 +364,8 @@ fn status_release_and_takeover_over_the_control_socket() {
     let b = p.status(inactive);
     assert_eq!(b.state, "inactive");
     assert!(b.vips_held.is_empty());
-    // The inactive node cannot release; releasing the active one moves the service at once.
+    // The inactive node cannot release; releasing the active one moves the service at once,
+    // make-before-break: it still serves when it answers, and lets go when the partner serves.
     assert!(matches!(
         p.call(inactive, Request::Release),
         Response::Error { .. }
@@ -372,9 +373,12 @@ fn status_release_and_takeover_over_the_control_socket() {
     let Response::Ok { status } = p.call(active, Request::Release) else {
         panic!("release refused\n{}", p.logs())
     };
-    assert_eq!(status.state, "inactive");
-    assert!(status.vips_held.is_empty());
+    assert_eq!((status.state.as_str(), status.releasing), ("active", true));
+    assert_eq!(status.vips_held, ["192.0.2.100/32 eth0:1"]);
     p.wait_active(inactive, Duration::from_secs(1));
+    let after = p.status(active);
+    assert_eq!((after.state.as_str(), after.releasing), ("inactive", false));
+    assert!(after.vips_held.is_empty());
     std::thread::sleep(Duration::from_secs(4));
     assert!(
         p.holds(inactive) && !p.holds(active),
@@ -505,24 +509,7 @@ fn sighup_applies_a_good_file_and_survives_a_bad_one() {
 fn lvsd_death_hands_the_service_to_the_partner() {
     let Some(mut p) = Pair::new(1, 3) else { return };
     // A stand-in lvsd that just runs: its death is what this test is about.
-    let fake = p.dir.path().join("lvsd");
-    std::fs::write(&fake, "#!/bin/sh\nexec sleep 1000\n").expect("write");
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let lvsd = fake.to_string_lossy().into_owned();
-    let (cf, dir) = (p.cf.clone(), p.dir.path().to_path_buf());
-    let pids: Vec<u32> = [Host::D1, Host::D2]
-        .into_iter()
-        .map(|h| {
-            p.bed.spawn_pulse(
-                env!("CARGO_BIN_EXE_pulse"),
-                h,
-                &cf,
-                &dir,
-                &["--lvsd", &lvsd],
-            )
-        })
-        .collect();
+    let pids = start_with_fake_lvsd(&mut p);
     let (active, other) = p.wait_settled(Duration::from_secs(10));
     assert!(log_contains(&p.log(active), "started lvsd"), "{}", p.logs());
     // The active director's lvsd dies.
@@ -767,7 +754,9 @@ fn metrics_change_when_the_backup_takes_over() {
         );
     };
 
-    // Before: the active one reports its lvsd's real server; the backup has no lvs_ metrics.
+    // Before: both report rs1 up (warm_standby: the inactive director runs lvsd too); only
+    // the active one holds the VIP.
+    wait_lvs_up(backup);
     wait_lvs_up(active);
     let a = scrape(&p, active);
     assert_eq!(a.get("pulse_active"), Some(&1.0));
@@ -779,8 +768,8 @@ fn metrics_change_when_the_backup_takes_over() {
     let b0 = scrape(&p, backup);
     assert_eq!(b0.get("pulse_active"), Some(&0.0));
     assert_eq!(b0.get("pulse_partner_alive"), Some(&1.0));
-    assert_eq!(b0.get("pulse_lvsd_up"), Some(&0.0));
-    assert!(!b0.keys().any(|k| k.starts_with("lvs_")), "{b0:?}");
+    assert_eq!(b0.get("pulse_lvsd_up"), Some(&1.0));
+    assert_eq!(b0.get("pulse_vips_held"), Some(&0.0));
     let received = |m: &std::collections::BTreeMap<String, f64>| {
         m.iter()
             .filter(|(k, _)| k.starts_with("pulse_heartbeats_received_total"))
@@ -842,4 +831,101 @@ fn metrics_change_when_the_backup_takes_over() {
         "state change time did not move"
     );
     assert!(received(&b1) >= received(&b0));
+}
+
+/// Both directors run a stand-in lvsd that just runs; returns their pulse pids.
+fn start_with_fake_lvsd(p: &mut Pair) -> Vec<u32> {
+    let fake = p.dir.path().join("lvsd");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 1000\n").expect("write");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let lvsd = fake.to_string_lossy().into_owned();
+    let (cf, dir) = (p.cf.clone(), p.dir.path().to_path_buf());
+    [Host::D1, Host::D2]
+        .into_iter()
+        .map(|h| {
+            p.bed.spawn_pulse(
+                env!("CARGO_BIN_EXE_pulse"),
+                h,
+                &cf,
+                &dir,
+                &["--lvsd", &lvsd],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn warm_standby_keeps_lvsd_running_on_the_backup_through_a_takeover() {
+    let Some(mut p) = Pair::new(1, 3) else { return };
+    let pids = start_with_fake_lvsd(&mut p);
+    let (active, backup) = p.wait_settled(Duration::from_secs(10));
+    let pid_of = |h: Host| pids[usize::from(h == Host::D2)];
+    let one_child = |h: Host| {
+        let c = children(pid_of(h));
+        assert_eq!(
+            c.len(),
+            1,
+            "{h:?} should run exactly one lvsd: {c:?}\n{}",
+            p.logs()
+        );
+        c[0]
+    };
+    one_child(active);
+    let standby = one_child(backup);
+    assert!(
+        log_contains(&p.log(backup), "started lvsd (standby)"),
+        "{}",
+        p.logs()
+    );
+
+    // The standby lvsd dies: it is restarted, and nothing else changes.
+    signal(standby, "KILL");
+    let restarted = wait_for(Duration::from_secs(4), || {
+        children(pid_of(backup))
+            .first()
+            .is_some_and(|c| *c != standby)
+    });
+    assert!(
+        restarted.is_some(),
+        "standby lvsd not restarted\n{}",
+        p.logs()
+    );
+    assert!(p.holds(active) && !p.holds(backup), "{}", p.logs());
+    let standby = one_child(backup);
+
+    // The active director dies: the backup takes over with the lvsd it already runs.
+    signal(pid_of(active), "KILL");
+    for c in children(pid_of(active)) {
+        signal(c, "KILL");
+    }
+    p.bed.set_port(active, false);
+    let ok = wait_for(Duration::from_secs(6), || p.holds(backup));
+    assert!(ok.is_some(), "{backup:?} did not take over\n{}", p.logs());
+    assert_eq!(
+        one_child(backup),
+        standby,
+        "the takeover restarted lvsd\n{}",
+        p.logs()
+    );
+}
+
+#[test]
+fn without_warm_standby_lvsd_runs_only_on_the_active_director() {
+    let Some(mut p) = Pair::with(1, 3, false, "warm_standby = 0\n") else {
+        return;
+    };
+    let pids = start_with_fake_lvsd(&mut p);
+    let (active, backup) = p.wait_settled(Duration::from_secs(10));
+    let pid_of = |h: Host| pids[usize::from(h == Host::D2)];
+    // (At a simultaneous start the backup may have been active for a moment: its lvsd stops.)
+    let ok = wait_for(Duration::from_secs(3), || {
+        children(pid_of(backup)).is_empty()
+    });
+    assert!(
+        ok.is_some(),
+        "the inactive director runs lvsd\n{}",
+        p.logs()
+    );
+    assert_eq!(children(pid_of(active)).len(), 1, "{}", p.logs());
 }

@@ -135,6 +135,7 @@ pub const KEYWORDS: &[Keyword] = &[
     }),
     pulse(kw("garp_repeat", G, "5")),
     pulse(kw("garp_interval", G, "1")),
+    pulse(kw("warm_standby", G, "1")),
     pulse(kw("metrics_port", G, "0")),
     pulse(kw("metrics_address", G, "127.0.0.1")),
     kw("active", V, "0"),

@@ -221,6 +221,10 @@ pub struct LvsConfig {
     pub garp_repeat: u32,
     /// `garp_interval` (Pulse): time between them (piranha: 1 s).
     pub garp_interval: Seconds,
+    /// `warm_standby` (Pulse): lvsd runs on the inactive director too, keeping its IPVS table
+    /// programmed and its real servers checked, so a takeover only moves the VIPs. Off means
+    /// piranha's way: lvsd starts at takeover.
+    pub warm_standby: bool,
     /// `metrics_port` (Pulse): TCP port of pulse's Prometheus/OpenMetrics endpoint; 0 (the
     /// default) means no endpoint.
     pub metrics_port: u16,
@@ -384,6 +388,7 @@ impl Default for LvsConfig {
             heartbeat_links: Vec::new(),
             garp_repeat: 5,
             garp_interval: Seconds::from_secs(1),
+            warm_standby: true,
             metrics_port: 0,
             metrics_address: Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             virtuals: Vec::new(),
@@ -1108,6 +1113,7 @@ impl<'a> Builder<'a> {
             }
             "garp_repeat" => set!(c.garp_repeat, self.ranged(st, 1, 100)),
             "garp_interval" => set!(c.garp_interval, self.seconds(st)),
+            "warm_standby" => set!(c.warm_standby, self.bool(st)),
             "metrics_port" => set!(c.metrics_port, self.ranged(st, 0, 65535)),
             "metrics_address" => set!(c.metrics_address, self.host(st, true)),
             "sync" => {

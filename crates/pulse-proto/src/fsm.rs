@@ -179,6 +179,9 @@ pub enum Event {
     },
     /// The partner's configuration matches ours again.
     ConfigMatch,
+    /// A release (authenticated mode) ended without the partner taking over within `deadtime`:
+    /// this node keeps the service.
+    ReleaseFailed,
     /// A datagram was dropped; it changed nothing.
     Rejected {
         /// The link index it came in on.
@@ -296,6 +299,8 @@ pub struct Status {
     pub link_failed: bool,
     /// Our lvsd died.
     pub child_failed: bool,
+    /// A make-before-break release waits for the partner.
+    pub releasing: bool,
     /// What the partner last said, if it said anything.
     pub partner: Option<PartnerView>,
     /// The partner counts as alive (heard within `deadtime`).
@@ -328,6 +333,9 @@ pub struct Heartbeat {
     dead_at: Instant,
     /// After `release`, partner STOPPED heartbeats do not reactivate us until then.
     holdoff_until: Option<Instant>,
+    /// A make-before-break release is under way (authenticated mode): we stay active, saying
+    /// "handover", until the partner says it is active, or give up at this time.
+    releasing_until: Option<Instant>,
     /// lvsd died and nobody may be serving: try again then.
     retry_at: Option<Instant>,
     /// How often lvsd died soon after starting, for the retry backoff.
@@ -361,6 +369,7 @@ impl Heartbeat {
             send_at: (n > 0).then(|| now + cfg.keepalive),
             dead_at: now + cfg.deadtime,
             holdoff_until: None,
+            releasing_until: None,
             retry_at: None,
             retries: 0,
             active_since_start: None,
@@ -396,6 +405,7 @@ impl Heartbeat {
             Some(self.dead_at),
             self.holdoff_until,
             self.retry_at,
+            self.releasing_until,
         ]
         .into_iter()
         .flatten()
@@ -415,6 +425,7 @@ impl Heartbeat {
             since: self.since,
             link_failed: self.link_failed,
             child_failed: self.child_failed,
+            releasing: self.releasing_until.is_some(),
             partner: self.partner,
             partner_alive: self.partner_alive,
             links: self
@@ -461,6 +472,10 @@ impl Heartbeat {
         }
         if self.holdoff_until.is_some_and(|t| now >= t) {
             self.holdoff_until = None;
+        }
+        if self.releasing_until.is_some_and(|t| now >= t) {
+            self.releasing_until = None;
+            self.events.push_back(Event::ReleaseFailed);
         }
         if now >= self.dead_at {
             // piranha.md §4.4: partner silent for `deadtime` ⇒ activate if able.
@@ -539,7 +554,14 @@ impl Heartbeat {
                 boot_id: None,
             });
         }
-        if active {
+        if active && handover {
+            // The partner is handing the service over while still serving (make-before-break
+            // release): take it now and say so at once; it lets go when it hears us.
+            if self.may_activate() {
+                self.activate(now, ActivateReason::Handover);
+                self.send_heartbeats(now);
+            }
+        } else if active {
             self.partner_active(now);
         } else if self.may_activate() {
             let reason = if handover {
@@ -548,6 +570,8 @@ impl Heartbeat {
                 ActivateReason::PartnerInactive
             };
             self.activate(now, reason);
+            // Say so at once: a releasing partner holds the VIPs until it hears us.
+            self.send_heartbeats(now);
         }
     }
 
@@ -603,11 +627,15 @@ impl Heartbeat {
                 if self.cfg.links.is_empty() {
                     return Err(CommandError::NoPartner);
                 }
-                self.deactivate(now, DeactivateReason::Release);
-                // Our STOPPED makes the partner activate; its own STOPPED, sent before it heard
-                // ours, must not bring us back.
-                self.holdoff_until = Some(now + self.cfg.deadtime);
-                self.send_heartbeats_with(now, true);
+                // Make before break: keep the VIPs and keep serving, but tell the partner to
+                // take over (authenticated: "active, handover"; piranha's wire: STOPPED, which
+                // any piranha partner answers by activating), and let go only when the partner
+                // says it serves. No request meets a pair where nobody holds the VIP. piranha
+                // dropped the VIPs first.
+                if self.releasing_until.is_none() {
+                    self.releasing_until = Some(now + self.cfg.deadtime);
+                    self.send_heartbeats(now);
+                }
             }
             Command::Takeover => {
                 if self.active {
@@ -692,6 +720,13 @@ impl Heartbeat {
             // No preemption, no failback.
             return;
         }
+        if self.releasing_until.take().is_some() {
+            // The partner took over what we were handing it: now we let go.
+            self.deactivate(now, DeactivateReason::Release);
+            self.holdoff_until = Some(now + self.cfg.deadtime);
+            self.send_heartbeats(now);
+            return;
+        }
         if self.cfg.primary {
             self.events.push_back(Event::Reannounce);
         } else {
@@ -711,6 +746,7 @@ impl Heartbeat {
 
     fn deactivate(&mut self, now: Instant, reason: DeactivateReason) {
         self.active = false;
+        self.releasing_until = None;
         self.since = now;
         self.counters.releases += 1;
         self.events.push_back(Event::Deactivate(reason));
@@ -724,16 +760,15 @@ impl Heartbeat {
         self.events.push_back(Event::Rejected { link, from, why });
     }
 
-    fn send_heartbeats(&mut self, now: Instant) {
-        self.send_heartbeats_with(now, false);
-    }
-
     /// One heartbeat on every link (piranha.md §4.3: public and private).
-    fn send_heartbeats_with(&mut self, now: Instant, handover: bool) {
+    fn send_heartbeats(&mut self, now: Instant) {
+        let handover = self.releasing_until.is_some();
         let mut payload = [0u8; AUTH_LEN];
         let len = match &self.cfg.mode {
             WireMode::Legacy { fos } => {
-                let magic = match (fos, self.active) {
+                // A releasing node says STOPPED while it still serves (see `Command::Release`).
+                let serving = self.active && self.releasing_until.is_none();
+                let magic = match (fos, serving) {
                     (false, true) => LegacyMagic::Running,
                     (false, false) => LegacyMagic::Stopped,
                     (true, true) => LegacyMagic::FosRunning,

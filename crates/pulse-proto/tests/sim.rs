@@ -229,7 +229,7 @@ fn settled(mut sim: Sim) -> Sim {
 }
 
 #[test]
-fn simultaneous_start_settles_on_the_primary_within_one_keepalive() {
+fn simultaneous_start_settles_on_the_primary_within_one_network_trip() {
     let mut sim = Sim::legacy();
     sim.run_until(10_000);
     // Both send STOPPED at 1 s and both activate on hearing it (piranha's behaviour)…
@@ -237,19 +237,22 @@ fn simultaneous_start_settles_on_the_primary_within_one_keepalive() {
         sim.transitions(0),
         [(1001, "Activate(PartnerInactive)".to_string())]
     );
-    // …and the backup yields on the primary's next RUNNING, one keepalive later.
+    // …each says RUNNING at once, and the backup yields on the primary's, one network trip
+    // later (piranha waited for the next keepalive).
     assert_eq!(
         sim.transitions(1),
         [
             (1001, "Activate(PartnerInactive)".to_string()),
-            (2001, "Deactivate(PartnerActive)".to_string())
+            (1002, "Deactivate(PartnerActive)".to_string())
         ]
     );
     // The backup's extra RUNNING made the primary re-announce over the backup's ARPs.
     assert!(
         sim.log
             .iter()
-            .any(|(t, n, e)| *n == 0 && *e == Event::Reannounce && t.as_millis() == 2002)
+            .any(|(t, n, e)| *n == 0 && *e == Event::Reannounce && t.as_millis() == 1003),
+        "{:?}",
+        sim.log
     );
 }
 
@@ -405,8 +408,12 @@ fn release_and_takeover() {
         Err(pulse_proto::CommandError::NotActive)
     );
     sim.command(0, Command::Release).expect("release");
+    // piranha's wire too: STOPPED goes out, but the VIPs stay until the backup says RUNNING.
+    assert!(sim.active(0));
     sim.run_until(10_002);
     assert!(!sim.active(0) && sim.active(1));
+    let (t_on, t_off) = (sim.transitions(1)[0].0, sim.transitions(0)[1].0);
+    assert!(t_on <= t_off, "make before break: {t_on} {t_off}");
     sim.run_until(30_000);
     assert!(
         !sim.active(0) && sim.active(1),
@@ -416,6 +423,57 @@ fn release_and_takeover() {
     sim.command(0, Command::Takeover).expect("takeover");
     sim.run_until(30_002);
     assert!(sim.active(0) && !sim.active(1));
+}
+
+#[test]
+fn authenticated_release_is_make_before_break() {
+    let mut sim = settled(Sim::new(WireMode::Authenticated(key())));
+    let released_at = 10_000;
+    sim.command(0, Command::Release).expect("release");
+    // Still serving, and saying so with the handover flag, until the partner serves.
+    assert!(sim.active(0) && sim.node(0).status().releasing);
+    sim.run_until(10_050);
+    assert!(!sim.active(0) && sim.active(1));
+    let (on, off) = (sim.transitions(1), sim.transitions(0));
+    let (t_on, t_off) = (
+        on.last().expect("backup on").0,
+        off.last().expect("primary off").0,
+    );
+    assert!(on.last().expect("on").1.contains("Handover"), "{on:?}");
+    assert!(off.last().expect("off").1.contains("Release"), "{off:?}");
+    // The backup took the service before the primary let go, within two network trips.
+    assert!(
+        released_at <= t_on && t_on <= t_off && t_off <= released_at + 5,
+        "{on:?} {off:?}"
+    );
+    sim.run_until(30_000);
+    assert!(
+        !sim.active(0) && sim.active(1),
+        "the released primary stays out"
+    );
+    assert!(!sim.node(0).status().releasing);
+}
+
+#[test]
+fn a_release_the_partner_cannot_take_keeps_the_service() {
+    let mut sim = settled(Sim::new(WireMode::Authenticated(key())));
+    // The backup's own link is down: it may not activate.
+    sim.command(1, Command::LinkDown).expect("link down");
+    sim.command(0, Command::Release).expect("release");
+    sim.run_until(13_100); // deadtime is 3 s
+    assert!(
+        sim.active(0) && !sim.active(1),
+        "nobody may be left serving"
+    );
+    assert!(!sim.node(0).status().releasing);
+    assert!(
+        sim.log
+            .iter()
+            .any(|(_, n, e)| *n == 0 && *e == Event::ReleaseFailed),
+        "{:?}",
+        sim.log
+    );
+    assert_eq!(sim.transitions(0).len(), 1, "the primary never let go");
 }
 
 #[test]

@@ -25,18 +25,48 @@ fn call(socket: &Path, req: &Request) -> Result<Response> {
     })
 }
 
+/// How long `release` waits for the partner to take over (make-before-break; pulse itself gives
+/// up after `deadtime`).
+const RELEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// After a release: wait until this director has let go (authenticated heartbeats hand over
+/// before letting go, so the answer to `release` still says "active").
+fn wait_released(socket: &Path, mut status: Box<Status>) -> Result<Box<Status>> {
+    let start = std::time::Instant::now();
+    while status.state == "active" {
+        if !status.releasing {
+            bail!("the partner did not take over; this director keeps the service");
+        }
+        if start.elapsed() > RELEASE_WAIT {
+            bail!("still active after {RELEASE_WAIT:?}; see pulse's log");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        match call(socket, &Request::Status)? {
+            Response::Ok { status: s } => status = s,
+            Response::Error { message } => bail!("{message}"),
+            Response::Lvs { .. } => bail!("{} answered like lvsd, not pulse", socket.display()),
+        }
+    }
+    Ok(status)
+}
+
 pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
     let what = req.clone();
     match call(socket, &req)? {
         Response::Error { message } => bail!("{message}"),
         Response::Lvs { .. } => bail!("{} answered like lvsd, not pulse", socket.display()),
         Response::Ok { status } => {
+            let status = if what == Request::Release {
+                wait_released(socket, status)?
+            } else {
+                status
+            };
             match format {
                 Format::Json => outln!("{}", serde_json::to_string_pretty(&status)?),
                 Format::Text => {
                     match what {
                         Request::Takeover => eprintln!("takeover done"),
-                        Request::Release => eprintln!("released; the partner takes over"),
+                        Request::Release => eprintln!("released; the partner took over"),
                         Request::Status | Request::Lvs => {}
                     }
                     out!("{}", render(&status));
@@ -299,6 +329,7 @@ mod tests {
             },
             rejected_by_reason: [("bad_mac".to_string(), 1)].into(),
             lvsd_running: true,
+            releasing: false,
             config: ConfigIdentity {
                 serial_no: 31,
                 digest: "bb".into(),
