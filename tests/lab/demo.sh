@@ -1,38 +1,36 @@
 #!/usr/bin/env bash
-# The lab demo: what Pulse can do today, on a scratch copy of the example lvs.cf.
-# First `pulsectl config` on a copy of the example lvs.cf, then (as root) a director pair in
-# network namespaces failing over, then (as root) lvsd against a real IPVS kernel in a VM.
+# The lab (the README's first command): the whole director pair on real IPVS. Two directors
+# running pulse (each with its lvsd: warm standby), three web servers and a client, each in a
+# network namespace on a bridge, on TEST addresses that never leave them; the client sends a
+# request to the VIP every 10 ms, the active director is crashed (SIGKILL of pulse and lvsd, its
+# cable pulled) and the failover timeline is printed with both IPVS tables. Program:
+# tests/src/bin/pulse-lab.rs, on the bed of the VM tests (tests/src/pair_bed.rs).
+#
+# Where the running kernel has IPVS the lab runs right here; otherwise (this machine kind has
+# none) in the project's VM (tests/vm/: QEMU with a Debian kernel, installed and fetched on first
+# use). Needs root. `tests/lab/demo.sh --nat` runs it with network = nat.
+# Exits with the lab's status: 0 when the survivor serves with the same table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+root=$(pwd -P)
+[ "$(id -u)" = 0 ] || { echo "demo.sh: the lab needs root (network namespaces, IPVS)" >&2; exit 1; }
+bash tests/install-deps.sh >/dev/null
+cargo build --quiet --locked -p pulse-daemon --bin pulse -p lvsd --bin lvsd -p pulsectl --bin pulsectl \
+    -p pulse-e2e --bin pulse-lab
+target=$(cargo metadata --no-deps --format-version 1 --locked | grep -o '"target_directory":"[^"]*"' |
+    sed 's/^"target_directory":"\(.*\)"$/\1/')
+bin=$target/debug
+env=(PULSE_PULSE="$bin/pulse" PULSE_LVSD="$bin/lvsd" PULSE_PULSECTL="$bin/pulsectl" RUST_BACKTRACE=1)
 
-cargo build --quiet --locked -p pulsectl
-pulsectl() { ./target/debug/pulsectl "$@"; }
-lab=$(mktemp -d)
-trap 'rm -rf "$lab"' EXIT
-cp etc/sysconfig/ha/lvs.cf "$lab/lvs.cf"
-f="$lab/lvs.cf"
-show() { printf '\n\033[1m$ pulsectl %s\033[0m\n' "$*"; pulsectl "$@" || echo "(exit $?)"; }
-
-show config check "$f"
-show config get "$f" virtual.web.server.web02.weight
-show config set --dry-run "$f" virtual.web.server.web02.weight 3
-show config set "$f" virtual.web.server.web02.weight 3
-show config add "$f" virtual.web.server web03 address=192.0.2.23 active=1 weight=2
-show config set "$f" virtual.web.scheduler wlcx
-show config set "$f" keepalive 9
-show config diff etc/sysconfig/ha/lvs.cf "$f"
-echo 'keepalive=0.5' >"$lab/extension.cf"
-cat "$f" | sed 1d | sed 's/^keepalive = 2$//' >>"$lab/extension.cf"
-show config check "$lab/extension.cf"
-show config check --piranha "$lab/extension.cf"
-printf '\n\033[1m$ pulsectl config check keepalived_syntax_NOT_piranha.cf | head -5\033[0m\n'
-pulsectl config check ../shared/corpus/lvs.cf/vincentmli__proxyos__keepalived_syntax_NOT_piranha.cf 2>&1 | head -5 || true
-printf '\nThe scratch file now reads:\n\n'
-cat "$f"
-
-if [ "$(id -u)" = 0 ]; then
-    bash tests/lab/pair.sh
-    bash tests/lab/lvs.sh
-else
-    printf '\n(the director-pair and lvsd parts of the demo need root: sudo bash tests/lab/pair.sh; sudo bash tests/lab/lvs.sh)\n'
+if modprobe -q ip_vs 2>/dev/null && [ -e /proc/net/ip_vs ]; then
+    echo "(this kernel has IPVS: the lab runs on this host)"
+    exec env "${env[@]}" "$bin/pulse-lab" "$@"
 fi
+echo "(this kernel has no IPVS: the lab runs in the project's VM, tests/vm/; booting takes a few seconds)"
+shares=(-s "$root")
+case $target/ in "$root"/*) ;; *) shares+=(-s "$target") ;; esac
+vmenv=(-e PULSE_IN_VM=1)
+for e in "${env[@]}"; do vmenv+=(-e "$e"); done
+VM_TIMEOUT=${VM_TIMEOUT:-300} exec bash tests/vm/run-in-vm.sh "${shares[@]}" -C "$root/tests" \
+    -b "$bin/pulse" -b "$bin/lvsd" -b "$bin/pulsectl" "${vmenv[@]}" \
+    "$bin/pulse-lab" "$@"

@@ -185,3 +185,33 @@ fn the_item_parser_sees_items() {
     assert_eq!(names, ["keepalive", "dirs"]);
     assert_eq!(items[0].body, ["Default: 2", ".br", "Used by: pulse"]);
 }
+
+/// The README's configuration reference names every keyword (in backquotes, in a table row).
+#[test]
+fn the_readme_reference_lists_every_keyword() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let start = readme
+        .find("## Configuration reference")
+        .expect("README has a `## Configuration reference` section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| `")).collect();
+    let missing: Vec<&str> = KEYWORDS
+        .iter()
+        .map(|k| k.name)
+        .filter(|name| {
+            let cell = format!("`{name}`");
+            !rows.iter().any(|r| {
+                r.split(" | ")
+                    .next()
+                    .is_some_and(|first| first.contains(&cell))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md's configuration reference lacks: {missing:?}"
+    );
+}

@@ -1,5 +1,5 @@
-//! `pulse-lab`: the whole director pair on real IPVS, for a human (run inside the VM as root by
-//! `tests/lab/pair-vm.sh`). Builds a [`PairBed`] (direct routing), starts both directors, shows
+//! `pulse-lab`: the whole director pair on real IPVS, for a human (run as root by
+//! `tests/lab/demo.sh`, in the VM when the host kernel has no IPVS). Builds a [`PairBed`] (direct routing), starts both directors, shows
 //! the table and the requests spread over the real servers, crashes the active director and
 //! prints the failover timeline. Exits 1 with a message when the failover does not happen.
 //! `pulse-lab --nat` runs the same with `network = nat` (the real servers behind the floating
@@ -39,15 +39,20 @@ fn main() -> ExitCode {
     ));
     print!("{}", std::fs::read_to_string(bed.cf()).unwrap_or_default());
 
-    say("both directors start pulse; the active one starts lvsd");
+    say("both directors start pulse, each with its lvsd (warm standby)");
     bed.start();
     let active = bed.wait_active(Duration::from_secs(30));
-    println!("{active} is active; its IPVS table is programmed");
+    let standby = active.other();
+    println!(
+        "{active} is active and holds the VIP; {standby} stands by with the same table programmed"
+    );
     say(&format!("pulsectl status on {active}"));
     show(&bed.pulsectl(active, &["status"]));
     say(&format!("ipvsadm -Ln on {active}"));
     print!("{}", bed.ipvsadm(active));
     let before = bed.table(active);
+    say(&format!("ipvsadm -Ln on {standby} (standing by: no VIP, so no traffic)"));
+    print!("{}", bed.ipvsadm(standby));
 
     say("the client sends a request to 10.0.0.100:80 every 10 ms (weights 1:2:3, wrr)");
     let traffic = Traffic::start(&bed, Duration::from_millis(10));
