@@ -189,12 +189,12 @@ async fn scrape(status: &mpsc::Sender<StatusRequest>, lvsd_socket: PathBuf) -> O
     } else {
         None
     };
-    let view = match (&lvs, st.lvsd_running) {
+    let view = match (lvs, st.lvsd_running) {
         (Some(l), _) => pulse_metrics::Lvsd::Status(l),
         (None, true) => pulse_metrics::Lvsd::Unreachable,
         (None, false) => pulse_metrics::Lvsd::NotRunning,
     };
-    Some(pulse_metrics::render(&st, view))
+    Some(pulse_metrics::render(st, view))
 }
 
 #[cfg(test)]

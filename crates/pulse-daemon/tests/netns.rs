@@ -738,8 +738,7 @@ fn metrics_change_when_the_backup_takes_over() {
         })
         .collect();
     let (active, backup) = p.wait_settled(Duration::from_secs(10));
-    let rs1 =
-        "virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"192.0.2.50:80\"";
+    let rs1 = "virtual=\"web\",server=\"rs1\",address=\"192.0.2.50:80\"";
     let up = format!("lvs_real_server_health{{{rs1},state=\"up\"}}");
     let passed = format!("lvs_checks_total{{{rs1},result=\"passed\"}}");
     let wait_lvs_up = |h: Host| {

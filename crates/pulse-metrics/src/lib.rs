@@ -3,78 +3,65 @@
 //! it runs, lvsd's ([`LvsStatus`]).
 //!
 //! The text comes from `prometheus-client` (the Prometheus project's Rust client); nothing here
-//! formats exposition lines by hand. A scrape builds a fresh registry from the snapshots, so
-//! every value is exactly what the daemons report at that moment, and a real server removed by
-//! a reload disappears from the next scrape instead of lingering with its last value.
+//! formats exposition lines by hand. A scrape hands the snapshots to a [`Collector`] that
+//! encodes each series straight from them (constant metrics, labels borrowed from the
+//! snapshot), so every value is exactly what the daemons report at that moment, a real server
+//! removed by a reload disappears from the next scrape instead of lingering with its last value,
+//! and a large table costs no per-series hashing or allocation (`benches/render.rs`).
 //!
-//! Counters are the daemons' own since they started (a takeover starts a new lvsd, whose
+//! Counters are the daemons' own since they started (a takeover may start a new lvsd, whose
 //! counters start at zero; Prometheus' `rate()` treats that as a counter reset).
 
 #![warn(missing_docs)]
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
-use pulse_control::{LvsStatus, Status, Traffic};
-use std::sync::atomic::AtomicU64;
+use pulse_control::{LvsStatus, ServerStatus, Status, Traffic, VirtualStatus};
+use std::fmt;
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What pulse knows of its lvsd at scrape time.
-#[derive(Clone, Copy, Debug)]
-pub enum Lvsd<'a> {
-    /// No lvsd runs (this director is inactive, or in `--test-start` mode).
+#[derive(Clone, Debug)]
+pub enum Lvsd {
+    /// No lvsd runs (`warm_standby = 0` on an inactive director, or `--test-start`).
     NotRunning,
     /// lvsd runs but did not answer on its control socket.
     Unreachable,
     /// lvsd's answer.
-    Status(&'a LvsStatus),
+    Status(Box<LvsStatus>),
 }
 
-type Labels = Vec<(&'static str, String)>;
-type Gauges = Family<Labels, Gauge<f64, AtomicU64>>;
-type Counters = Family<Labels, Counter<u64>>;
-type SecondsCounters = Family<Labels, Counter<f64, AtomicU64>>;
+/// The exposition of one scrape, in the OpenMetrics text format (ends with `# EOF`).
+pub fn render(pulse: Status, lvsd: Lvsd) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Scrape { pulse, lvsd }));
+    let mut out = String::new();
+    // Writing into a String cannot fail, and no series here can be refused.
+    let _ = encode(&mut out, &registry);
+    out
+}
 
-/// A registry whose families are registered as they are created.
-struct Builder(Registry);
+#[derive(Debug)]
+struct Scrape {
+    pulse: Status,
+    lvsd: Lvsd,
+}
 
-impl Builder {
-    fn gauge(&mut self, name: &str, help: &str) -> Gauges {
-        let f = Gauges::default();
-        self.0.register(name, help, f.clone());
-        f
-    }
-
-    /// Registered without `_total`: the encoder appends it.
-    fn counter(&mut self, name: &str, help: &str) -> Counters {
-        let f = Counters::default();
-        self.0.register(name, help, f.clone());
-        f
-    }
-
-    /// A gauge without labels, with its value.
-    fn gauge_value(&mut self, name: &str, help: &str, v: f64) {
-        let g = Gauge::<f64, AtomicU64>::default();
-        g.set(v);
-        self.0.register(name, help, g);
-    }
-
-    /// A counter without labels, with its value.
-    fn counter_value(&mut self, name: &str, help: &str, v: u64) {
-        let c = Counter::<u64>::default();
-        c.inc_by(v);
-        self.0.register(name, help, c);
-    }
-
-    fn seconds_counter(&mut self, name: &str, help: &str) -> SecondsCounters {
-        let f = SecondsCounters::default();
-        self.0.register(name, help, f.clone());
-        f
+impl Collector for Scrape {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> fmt::Result {
+        self.pulse_metrics(&mut e)?;
+        if let Lvsd::Status(l) = &self.lvsd {
+            lvs_metrics(&mut e, l)?;
+        }
+        Ok(())
     }
 }
 
@@ -82,265 +69,378 @@ fn flag(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
-fn set(f: &Gauges, labels: Labels, v: f64) {
-    f.get_or_create(&labels).set(v);
+/// One gauge without labels.
+fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: f64) -> fmt::Result {
+    ConstGauge::new(v).encode(e.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
 
-fn add(f: &Counters, labels: Labels, v: u64) {
-    f.get_or_create(&labels).inc_by(v);
+/// One counter without labels (the encoder appends `_total` to `name`).
+fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> fmt::Result {
+    ConstCounter::new(v).encode(e.encode_descriptor(name, help, None, MetricType::Counter)?)
 }
 
-/// The exposition of one scrape, in the OpenMetrics text format (ends with `# EOF`).
-pub fn render(pulse: &Status, lvsd: Lvsd<'_>) -> String {
-    let mut b = Builder(Registry::default());
-    pulse_metrics(&mut b, pulse, lvsd);
-    if let Lvsd::Status(l) = lvsd {
-        lvs_metrics(&mut b, l);
-    }
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = encode(&mut out, &b.0);
-    out
-}
-
-fn pulse_metrics(b: &mut Builder, st: &Status, lvsd: Lvsd<'_>) {
-    b.0.register(
-        "pulse",
-        "This director's role and heartbeat mode",
-        Info::new(vec![
-            ("role", st.role.clone()),
-            ("heartbeat_mode", st.heartbeat_mode.clone()),
-            ("version", env!("CARGO_PKG_VERSION").to_string()),
-        ]),
-    );
-    b.gauge_value(
-        "pulse_active",
-        "1 while this director holds the VIPs",
-        flag(st.state == "active"),
-    );
-    b.gauge_value(
-        "pulse_state_since_timestamp_seconds",
-        "When this director last became active or inactive (Unix time)",
-        st.since_unix,
-    );
-    let transitions = b.counter(
-        "pulse_transitions",
-        "Times this director became active (to=active) or inactive (to=inactive)",
-    );
-    add(
-        &transitions,
-        vec![("to", "active".into())],
-        st.counters.takeovers,
-    );
-    add(
-        &transitions,
-        vec![("to", "inactive".into())],
-        st.counters.releases,
-    );
-    b.gauge_value(
-        "pulse_partner_alive",
-        "1 while the partner is heard within deadtime",
-        flag(st.partner.alive),
-    );
-    b.gauge_value(
-        "pulse_partner_active",
-        "1 if the partner last said it is active",
-        flag(st.partner.state.as_deref() == Some("active")),
-    );
-    b.gauge_value(
-        "pulse_config_mismatch",
-        "1 if the partner's lvs.cf differs from ours (authenticated heartbeats only)",
-        flag(st.partner.config_mismatch),
-    );
-    b.gauge_value(
-        "pulse_config_serial_no",
-        "serial_no of the lvs.cf pulse runs",
-        st.config.serial_no as f64,
-    );
-    b.gauge_value(
-        "pulse_link_failed",
-        "1 while a monitored link is down (monitor_links)",
-        flag(st.link_failed),
-    );
-    b.gauge_value(
-        "pulse_lvsd_failed",
-        "1 after this director's lvsd died",
-        flag(st.lvsd_failed),
-    );
-    b.gauge_value(
-        "pulse_lvsd_running",
-        "1 while an lvsd started by this pulse runs",
-        flag(st.lvsd_running),
-    );
-    b.gauge_value(
-        "pulse_lvsd_up",
-        "1 if lvsd answered this scrape (its lvs_* metrics follow)",
-        flag(matches!(lvsd, Lvsd::Status(_))),
-    );
-    b.gauge_value(
-        "pulse_vips_held",
-        "Virtual addresses this director holds now",
-        st.vips_held.len() as f64,
-    );
-    let sent = b.counter("pulse_heartbeats_sent", "Heartbeats sent, per link");
-    let received = b.counter("pulse_heartbeats_received", "Heartbeats accepted, per link");
-    let heard = b.gauge(
-        "pulse_heartbeat_last_heard_seconds",
-        "Seconds since a valid heartbeat arrived on the link (absent: never)",
-    );
-    for l in &st.links {
-        let labels = || vec![("local", l.local.clone()), ("peer", l.peer.clone())];
-        add(&sent, labels(), l.heartbeats_sent);
-        add(&received, labels(), l.heartbeats_received);
-        if let Some(ms) = l.last_heard_ms_ago {
-            set(&heard, labels(), ms as f64 / 1e3);
+/// A family of gauges: one series per item of `items` that `value` gives a value for.
+fn gauges<'a, T: 'a, L: EncodeLabelSet>(
+    e: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    items: impl IntoIterator<Item = T>,
+    labels: impl Fn(&T) -> L,
+    value: impl Fn(&T) -> Option<f64>,
+) -> fmt::Result {
+    let mut m = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for item in items {
+        if let Some(v) = value(&item) {
+            let l = labels(&item);
+            ConstGauge::new(v).encode(m.encode_family(&l)?)?;
         }
     }
-    let rejected = b.counter(
-        "pulse_heartbeats_rejected",
-        "Heartbeat datagrams dropped, by reason (not_from_partner, bad_mac, malformed, incompatible, replay)",
-    );
-    for reason in [
-        "not_from_partner",
-        "bad_mac",
-        "malformed",
-        "incompatible",
-        "replay",
-    ] {
-        let n = st.rejected_by_reason.get(reason).copied().unwrap_or(0);
-        add(&rejected, vec![("reason", reason.into())], n);
-    }
-    b.counter_value(
-        "pulse_gratuitous_arps_sent",
-        "Gratuitous ARP frames sent",
-        st.counters.arps_sent,
-    );
+    Ok(())
 }
 
-/// The kernel's traffic counters of one service or real server.
-struct TrafficFamilies {
-    conns: Counters,
-    in_packets: Counters,
-    out_packets: Counters,
-    in_bytes: Counters,
-    out_bytes: Counters,
+/// A family of counters, one series per item.
+fn counters<'a, T: 'a, L: EncodeLabelSet, V: prometheus_client::encoding::EncodeCounterValue>(
+    e: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    items: impl IntoIterator<Item = T>,
+    labels: impl Fn(&T) -> L,
+    value: impl Fn(&T) -> V,
+) -> fmt::Result
+where
+    ConstCounter<V>: EncodeMetric,
+{
+    let mut m = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for item in items {
+        let l = labels(&item);
+        ConstCounter::new(value(&item)).encode(m.encode_family(&l)?)?;
+    }
+    Ok(())
 }
 
-impl TrafficFamilies {
-    fn new(b: &mut Builder, prefix: &str, what: &str) -> Self {
-        let mut c = |name: &str, help: &str| {
-            b.counter(
-                &format!("{prefix}_{name}"),
-                &format!("{help} ({what}; kernel IPVS)"),
-            )
-        };
-        Self {
-            conns: c("connections", "Connections scheduled"),
-            in_packets: c("in_packets", "Packets in"),
-            out_packets: c("out_packets", "Packets out"),
-            in_bytes: c("in_bytes", "Bytes in"),
-            out_bytes: c("out_bytes", "Bytes out"),
-        }
-    }
+const REJECTION_REASONS: [&str; 5] = [
+    "not_from_partner",
+    "bad_mac",
+    "malformed",
+    "incompatible",
+    "replay",
+];
 
-    fn add(&self, labels: &Labels, t: &Traffic) {
-        add(&self.conns, labels.clone(), t.conns);
-        add(&self.in_packets, labels.clone(), t.in_packets);
-        add(&self.out_packets, labels.clone(), t.out_packets);
-        add(&self.in_bytes, labels.clone(), t.in_bytes);
-        add(&self.out_bytes, labels.clone(), t.out_bytes);
+impl Scrape {
+    fn pulse_metrics(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        let st = &self.pulse;
+        Info::new([
+            ("role", st.role.as_str()),
+            ("heartbeat_mode", st.heartbeat_mode.as_str()),
+            ("version", env!("CARGO_PKG_VERSION")),
+        ])
+        .encode(e.encode_descriptor(
+            "pulse",
+            "This director's role and heartbeat mode",
+            None,
+            MetricType::Info,
+        )?)?;
+        gauge(
+            e,
+            "pulse_active",
+            "1 while this director holds the VIPs",
+            flag(st.state == "active"),
+        )?;
+        gauge(
+            e,
+            "pulse_state_since_timestamp_seconds",
+            "When this director last became active or inactive (Unix time)",
+            st.since_unix,
+        )?;
+        counters(
+            e,
+            "pulse_transitions",
+            "Times this director became active (to=active) or inactive (to=inactive)",
+            [
+                ("active", st.counters.takeovers),
+                ("inactive", st.counters.releases),
+            ],
+            |(to, _)| [("to", *to)],
+            |(_, n)| *n,
+        )?;
+        gauge(
+            e,
+            "pulse_partner_alive",
+            "1 while the partner is heard within deadtime",
+            flag(st.partner.alive),
+        )?;
+        gauge(
+            e,
+            "pulse_partner_active",
+            "1 if the partner last said it is active",
+            flag(st.partner.state.as_deref() == Some("active")),
+        )?;
+        gauge(
+            e,
+            "pulse_config_mismatch",
+            "1 if the partner's lvs.cf differs from ours (authenticated heartbeats only)",
+            flag(st.partner.config_mismatch),
+        )?;
+        gauge(
+            e,
+            "pulse_config_serial_no",
+            "serial_no of the lvs.cf pulse runs",
+            st.config.serial_no as f64,
+        )?;
+        gauge(
+            e,
+            "pulse_link_failed",
+            "1 while a monitored link is down (monitor_links)",
+            flag(st.link_failed),
+        )?;
+        gauge(
+            e,
+            "pulse_lvsd_failed",
+            "1 after this director's lvsd died",
+            flag(st.lvsd_failed),
+        )?;
+        gauge(
+            e,
+            "pulse_lvsd_running",
+            "1 while an lvsd started by this pulse runs",
+            flag(st.lvsd_running),
+        )?;
+        gauge(
+            e,
+            "pulse_lvsd_up",
+            "1 if lvsd answered this scrape (its lvs_* metrics follow)",
+            flag(matches!(self.lvsd, Lvsd::Status(_))),
+        )?;
+        gauge(
+            e,
+            "pulse_vips_held",
+            "Virtual addresses this director holds now",
+            st.vips_held.len() as f64,
+        )?;
+        counters(
+            e,
+            "pulse_heartbeats_sent",
+            "Heartbeats sent, per link",
+            &st.links,
+            link_labels,
+            |l| l.heartbeats_sent,
+        )?;
+        counters(
+            e,
+            "pulse_heartbeats_received",
+            "Heartbeats accepted, per link",
+            &st.links,
+            link_labels,
+            |l| l.heartbeats_received,
+        )?;
+        gauges(
+            e,
+            "pulse_heartbeat_last_heard_seconds",
+            "Seconds since a valid heartbeat arrived on the link (absent: never)",
+            &st.links,
+            link_labels,
+            |l| l.last_heard_ms_ago.map(|ms| ms as f64 / 1e3),
+        )?;
+        counters(
+            e,
+            "pulse_heartbeats_rejected",
+            "Heartbeat datagrams dropped, by reason (not_from_partner, bad_mac, malformed, incompatible, replay)",
+            REJECTION_REASONS,
+            |r| [("reason", *r)],
+            |r| st.rejected_by_reason.get(*r).copied().unwrap_or(0),
+        )?;
+        counter(
+            e,
+            "pulse_gratuitous_arps_sent",
+            "Gratuitous ARP frames sent",
+            st.counters.arps_sent,
+        )
     }
 }
 
-fn lvs_metrics(b: &mut Builder, l: &LvsStatus) {
-    b.gauge_value(
+/// Every (virtual service, real server) pair of a snapshot.
+fn servers(l: &LvsStatus) -> impl Iterator<Item = (&VirtualStatus, &ServerStatus)> + Clone {
+    l.services
+        .iter()
+        .flat_map(|v| v.servers.iter().map(move |s| (v, s)))
+}
+
+/// A heartbeat link's labels.
+fn link_labels<'a>(l: &&'a pulse_control::LinkStatus) -> [(&'static str, &'a str); 2] {
+    [("local", l.local.as_str()), ("peer", l.peer.as_str())]
+}
+
+/// A virtual service's labels: its name in lvs.cf and its IPVS key.
+fn service_labels<'a>(v: &&'a VirtualStatus) -> [(&'static str, &'a str); 2] {
+    [("virtual", v.name.as_str()), ("service", v.key.as_str())]
+}
+
+type ServerLabels<'a> = [(&'static str, &'a str); 3];
+
+/// A real server's labels: its virtual service's name (unique in lvs.cf), its own name and
+/// address.
+fn server_labels<'a>((v, s): &(&'a VirtualStatus, &'a ServerStatus)) -> ServerLabels<'a> {
+    [
+        ("virtual", v.name.as_str()),
+        ("server", s.name.as_str()),
+        ("address", s.address.as_str()),
+    ]
+}
+
+/// The five kernel counters of a service or real server, as `{prefix}_{what}_total`.
+fn traffic<'t, T: Copy + 't, L: EncodeLabelSet>(
+    e: &mut DescriptorEncoder<'_>,
+    prefix: &str,
+    what: &str,
+    items: impl Iterator<Item = T> + Clone,
+    labels: impl Fn(&T) -> L + Copy,
+    traffic: impl Fn(&T) -> &'t Traffic + Copy,
+) -> fmt::Result {
+    type Field = (&'static str, &'static str, fn(&Traffic) -> u64);
+    let fields: [Field; 5] = [
+        ("connections", "Connections scheduled", |t| t.conns),
+        ("in_packets", "Packets in", |t| t.in_packets),
+        ("out_packets", "Packets out", |t| t.out_packets),
+        ("in_bytes", "Bytes in", |t| t.in_bytes),
+        ("out_bytes", "Bytes out", |t| t.out_bytes),
+    ];
+    for (name, help, field) in fields {
+        counters(
+            e,
+            &format!("{prefix}_{name}"),
+            &format!("{help} ({what}; kernel IPVS)"),
+            items.clone(),
+            labels,
+            |x| field(traffic(x)),
+        )?;
+    }
+    Ok(())
+}
+
+fn lvs_metrics(e: &mut DescriptorEncoder<'_>, l: &LvsStatus) -> fmt::Result {
+    gauge(
+        e,
         "lvs_config_serial_no",
         "serial_no of the lvs.cf lvsd runs",
         l.serial_no as f64,
-    );
-    let reloads = b.counter(
+    )?;
+    counters(
+        e,
         "lvs_reloads",
         "lvs.cf reloads, by result (applied, refused)",
-    );
-    let applied = l.reloads.saturating_sub(l.reloads_refused);
-    add(&reloads, vec![("result", "applied".into())], applied);
-    add(
-        &reloads,
-        vec![("result", "refused".into())],
-        l.reloads_refused,
-    );
-
-    let in_kernel = b.gauge(
+        [
+            ("applied", l.reloads.saturating_sub(l.reloads_refused)),
+            ("refused", l.reloads_refused),
+        ],
+        |(r, _)| [("result", *r)],
+        |(_, n)| *n,
+    )?;
+    gauges(
+        e,
         "lvs_virtual_service_in_kernel",
         "1 if the virtual service is in the kernel's IPVS table",
-    );
-    let sorry = b.gauge(
+        &l.services,
+        service_labels,
+        |v| Some(flag(v.in_kernel)),
+    )?;
+    gauges(
+        e,
         "lvs_sorry_server_active",
         "1 while the virtual service's sorry server is in the table",
-    );
-    let service_traffic = TrafficFamilies::new(b, "lvs_virtual_service", "per virtual service");
-    let health = b.gauge(
+        &l.services,
+        service_labels,
+        |v| Some(flag(v.sorry_active)),
+    )?;
+    traffic(
+        e,
+        "lvs_virtual_service",
+        "per virtual service",
+        l.services.iter(),
+        service_labels,
+        |v| &v.traffic,
+    )?;
+    let mut m = e.encode_descriptor(
         "lvs_real_server_health",
         "1 for the real server's current health state (up, down, unknown: not checked yet)",
-    );
-    let weight = b.gauge("lvs_real_server_weight", "Configured weight");
-    let kernel_weight = b.gauge(
-        "lvs_real_server_kernel_weight",
-        "Weight in the kernel's table (absent: not in the table)",
-    );
-    let active = b.gauge(
-        "lvs_real_server_active_connections",
-        "Active connections (kernel)",
-    );
-    let inactive = b.gauge(
-        "lvs_real_server_inactive_connections",
-        "Inactive connections (kernel)",
-    );
-    let server_traffic = TrafficFamilies::new(b, "lvs_real_server", "per real server");
-    let checks = b.counter(
-        "lvs_checks",
-        "Health checks finished, by result (passed, failed)",
-    );
-    let check_seconds = b.seconds_counter(
-        "lvs_check_seconds",
-        "Time health checks took in total (divide by lvs_checks_total for the mean)",
-    );
-    let check_last = b.gauge(
-        "lvs_check_last_duration_seconds",
-        "Time the last health check took",
-    );
-    for v in &l.services {
-        let vl: Labels = vec![("virtual", v.name.clone()), ("service", v.key.clone())];
-        set(&in_kernel, vl.clone(), flag(v.in_kernel));
-        set(&sorry, vl.clone(), flag(v.sorry_active));
-        service_traffic.add(&vl, &v.traffic);
-        for s in &v.servers {
-            let mut sl = vl.clone();
-            sl.push(("server", s.name.clone()));
-            sl.push(("address", s.address.clone()));
-            for state in ["up", "down", "unknown"] {
-                let mut hl = sl.clone();
-                hl.push(("state", state.into()));
-                set(&health, hl, flag(s.health == state));
-            }
-            set(&weight, sl.clone(), f64::from(s.weight));
-            if let Some(w) = s.kernel_weight {
-                set(&kernel_weight, sl.clone(), f64::from(w));
-            }
-            set(&active, sl.clone(), f64::from(s.active_conns));
-            set(&inactive, sl.clone(), f64::from(s.inactive_conns));
-            server_traffic.add(&sl, &s.traffic);
-            for (result, n) in [("passed", s.checks.passed), ("failed", s.checks.failed)] {
-                let mut cl = sl.clone();
-                cl.push(("result", result.into()));
-                add(&checks, cl, n);
-            }
-            check_seconds
-                .get_or_create(&sl)
-                .inc_by(s.checks.seconds_total);
-            if let Some(t) = s.checks.last_seconds {
-                set(&check_last, sl.clone(), t);
-            }
+        None,
+        MetricType::Gauge,
+    )?;
+    for vs in servers(l) {
+        let [v, s, a] = server_labels(&vs);
+        for state in ["up", "down", "unknown"] {
+            let labels = [v, s, a, ("state", state)];
+            ConstGauge::new(flag(vs.1.health == state)).encode(m.encode_family(&labels)?)?;
         }
     }
+    gauges(
+        e,
+        "lvs_real_server_weight",
+        "Configured weight",
+        servers(l),
+        server_labels,
+        |(_, s)| Some(f64::from(s.weight)),
+    )?;
+    gauges(
+        e,
+        "lvs_real_server_kernel_weight",
+        "Weight in the kernel's table (absent: not in the table)",
+        servers(l),
+        server_labels,
+        |(_, s)| s.kernel_weight.map(f64::from),
+    )?;
+    gauges(
+        e,
+        "lvs_real_server_active_connections",
+        "Active connections (kernel)",
+        servers(l),
+        server_labels,
+        |(_, s)| Some(f64::from(s.active_conns)),
+    )?;
+    gauges(
+        e,
+        "lvs_real_server_inactive_connections",
+        "Inactive connections (kernel)",
+        servers(l),
+        server_labels,
+        |(_, s)| Some(f64::from(s.inactive_conns)),
+    )?;
+    traffic(
+        e,
+        "lvs_real_server",
+        "per real server",
+        servers(l),
+        server_labels,
+        |(_, s)| &s.traffic,
+    )?;
+    let mut m = e.encode_descriptor(
+        "lvs_checks",
+        "Health checks finished, by result (passed, failed)",
+        None,
+        MetricType::Counter,
+    )?;
+    for vs in servers(l) {
+        let [v, s, a] = server_labels(&vs);
+        for (result, n) in [
+            ("passed", vs.1.checks.passed),
+            ("failed", vs.1.checks.failed),
+        ] {
+            ConstCounter::new(n).encode(m.encode_family(&[v, s, a, ("result", result)])?)?;
+        }
+    }
+    counters(
+        e,
+        "lvs_check_seconds",
+        "Time health checks took in total (divide by lvs_checks_total for the mean)",
+        servers(l),
+        server_labels,
+        |(_, s)| s.checks.seconds_total,
+    )?;
+    gauges(
+        e,
+        "lvs_check_last_duration_seconds",
+        "Time the last health check took",
+        servers(l),
+        server_labels,
+        |(_, s)| s.checks.last_seconds,
+    )
 }

@@ -66,7 +66,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 
 #[test]
 fn pulse_and_lvsd_metrics() {
-    let text = render(&status(), Lvsd::Status(&lvs()));
+    let text = render(status(), Lvsd::Status(Box::new(lvs())));
     assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
     let s = samples(&text);
     let expect = [
@@ -104,43 +104,43 @@ fn pulse_and_lvsd_metrics() {
             9.0,
         ),
         (
-            "lvs_real_server_health{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"10.0.0.21:80\",state=\"up\"}",
+            "lvs_real_server_health{virtual=\"web\",server=\"rs1\",address=\"10.0.0.21:80\",state=\"up\"}",
             1.0,
         ),
         (
-            "lvs_real_server_health{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs2\",address=\"10.0.0.22:80\",state=\"down\"}",
+            "lvs_real_server_health{virtual=\"web\",server=\"rs2\",address=\"10.0.0.22:80\",state=\"down\"}",
             1.0,
         ),
         (
-            "lvs_real_server_health{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs2\",address=\"10.0.0.22:80\",state=\"up\"}",
+            "lvs_real_server_health{virtual=\"web\",server=\"rs2\",address=\"10.0.0.22:80\",state=\"up\"}",
             0.0,
         ),
         (
-            "lvs_real_server_weight{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"10.0.0.21:80\"}",
+            "lvs_real_server_weight{virtual=\"web\",server=\"rs1\",address=\"10.0.0.21:80\"}",
             2.0,
         ),
         (
-            "lvs_real_server_kernel_weight{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"10.0.0.21:80\"}",
+            "lvs_real_server_kernel_weight{virtual=\"web\",server=\"rs1\",address=\"10.0.0.21:80\"}",
             2.0,
         ),
         (
-            "lvs_real_server_active_connections{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"10.0.0.21:80\"}",
+            "lvs_real_server_active_connections{virtual=\"web\",server=\"rs1\",address=\"10.0.0.21:80\"}",
             3.0,
         ),
         (
-            "lvs_real_server_in_bytes_total{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"10.0.0.21:80\"}",
+            "lvs_real_server_in_bytes_total{virtual=\"web\",server=\"rs1\",address=\"10.0.0.21:80\"}",
             6000.0,
         ),
         (
-            "lvs_checks_total{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"10.0.0.21:80\",result=\"failed\"}",
+            "lvs_checks_total{virtual=\"web\",server=\"rs1\",address=\"10.0.0.21:80\",result=\"failed\"}",
             1.0,
         ),
         (
-            "lvs_check_seconds_total{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"10.0.0.21:80\"}",
+            "lvs_check_seconds_total{virtual=\"web\",server=\"rs1\",address=\"10.0.0.21:80\"}",
             0.25,
         ),
         (
-            "lvs_check_last_duration_seconds{virtual=\"web\",service=\"TCP 192.0.2.100:80\",server=\"rs1\",address=\"10.0.0.21:80\"}",
+            "lvs_check_last_duration_seconds{virtual=\"web\",server=\"rs1\",address=\"10.0.0.21:80\"}",
             0.002,
         ),
     ];
@@ -169,7 +169,7 @@ fn pulse_and_lvsd_metrics() {
 #[test]
 fn without_lvsd_only_pulse_metrics() {
     for lvsd in [Lvsd::NotRunning, Lvsd::Unreachable] {
-        let text = render(&status(), lvsd);
+        let text = render(status(), lvsd);
         let s = samples(&text);
         assert_eq!(s.get("pulse_lvsd_up"), Some(&0.0));
         assert!(!s.keys().any(|k| k.starts_with("lvs_")), "{text}");
@@ -181,7 +181,7 @@ fn without_lvsd_only_pulse_metrics() {
 fn label_values_are_escaped() {
     let mut l = lvs();
     l.services[0].servers[0].name = "a \"quoted\"\\name\nx".into();
-    let text = render(&status(), Lvsd::Status(&l));
+    let text = render(status(), Lvsd::Status(Box::new(l)));
     assert!(text.contains(r#"server="a \"quoted\"\\name\nx""#), "{text}");
     // Every sample line still splits into one series and one number.
     samples(&text);
