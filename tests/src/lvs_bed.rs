@@ -204,27 +204,9 @@ impl LvsBed {
         status
     }
 
-    /// A TCP server on a real-server address: answers every connection with
-    /// `HTTP/1.0 200 OK\r\n\r\n` (after reading what the client sent, if anything). Stops when
-    /// the returned handle is dropped; connections are then refused.
+    /// A TCP server on a real-server address: see [`serve_tcp_in`].
     pub fn serve_tcp(&self, addr: SocketAddr) -> Server {
-        self.serve(move |stop| {
-            let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-            l.set_nonblocking(true).expect("nonblocking");
-            move || {
-                match l.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-                        let mut buf = [0u8; 512];
-                        let _ = s.read(&mut buf);
-                        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-                !stop.load(Ordering::Relaxed)
-            }
-        })
+        serve_tcp_in(&self.ns(Node::Servers), addr)
     }
 
     /// A UDP echo server on a real-server address.
@@ -314,6 +296,30 @@ where
         stop,
         thread: Some(thread),
     }
+}
+
+/// A TCP server on `addr` in network namespace `ns`: answers every connection with
+/// `HTTP/1.0 200 OK\r\n\r\n` (after reading what the client sent, if anything), which passes
+/// both a connect check and the default web check. Stops when the returned handle is dropped;
+/// connections are then refused.
+pub fn serve_tcp_in(ns: &str, addr: SocketAddr) -> Server {
+    serve_in(ns, move |stop| {
+        let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        l.set_nonblocking(true).expect("nonblocking");
+        move || {
+            match l.accept() {
+                Ok((mut s, _)) => {
+                    let _ = s.set_nonblocking(false);
+                    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
+                    let mut buf = [0u8; 512];
+                    let _ = s.read(&mut buf);
+                    let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+            !stop.load(Ordering::Relaxed)
+        }
+    })
 }
 
 /// Moves the calling thread into the network namespace at `path` (`/var/run/netns/NAME`).

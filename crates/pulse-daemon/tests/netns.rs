@@ -693,22 +693,10 @@ fn metrics_change_when_the_backup_takes_over() {
         "     port = 80\n     timeout = 1\n     reentry = 1\n     server rs1 {\n          address = 192.0.2.50\n          active = 1\n          weight = 2\n     }\n}",
     );
     std::fs::write(&cf, text).expect("write lvs.cf");
-    let _web = pulse_e2e::lvs_bed::serve_in(&p.bed.ns(Host::Client), |stop| {
-        use std::io::{Read, Write};
-        let l = std::net::TcpListener::bind("192.0.2.50:80").expect("bind :80");
-        l.set_nonblocking(true).expect("nonblocking");
-        move || {
-            if let Ok((mut c, _)) = l.accept() {
-                let _ = c.set_nonblocking(false);
-                let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
-                let _ = c.read(&mut [0u8; 1024]);
-                let _ = c.write_all(b"HTTP/1.0 200 OK\r\n\r\nok\n");
-            } else {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            !stop.load(std::sync::atomic::Ordering::Relaxed)
-        }
-    });
+    let _web = pulse_e2e::lvs_bed::serve_tcp_in(
+        &p.bed.ns(Host::Client),
+        "192.0.2.50:80".parse().expect("address"),
+    );
     let wrapper = p.dir.path().join("lvsd-test-mode");
     std::fs::write(
         &wrapper,
