@@ -51,7 +51,9 @@ fn main() -> ExitCode {
     say(&format!("ipvsadm -Ln on {active}"));
     print!("{}", bed.ipvsadm(active));
     let before = bed.table(active);
-    say(&format!("ipvsadm -Ln on {standby} (standing by: no VIP, so no traffic)"));
+    say(&format!(
+        "ipvsadm -Ln on {standby} (standing by: no VIP, so no traffic)"
+    ));
     print!("{}", bed.ipvsadm(standby));
 
     say("the client sends a request to 10.0.0.100:80 every 10 ms (weights 1:2:3, wrr)");
