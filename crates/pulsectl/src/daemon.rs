@@ -78,7 +78,7 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
 }
 
 /// `pulsectl status`: pulse's view of the pair, then lvsd's table and checks when lvsd runs here
-/// (only on the active director). Exit 2 if pulse cannot be reached.
+/// (both directors with `warm_standby`; only the active one without). Exit 2 if pulse cannot be reached.
 pub(crate) fn status(socket: &Path, lvsd_socket: &Path, format: Format) -> Result<u8> {
     let pulse = call(socket, &Request::Status);
     let lvs = if lvsd_socket.exists() {
