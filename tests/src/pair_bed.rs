@@ -7,7 +7,9 @@
 //! directors `eth1` 10.0.1.11 and .12, the floating NAT router 10.0.1.254). Real servers
 //! `{p}rs1`..`{p}rs3` are 10.0.0.21..23 on `br0` with the VIP on `lo` ([`Routing::Direct`]), or
 //! 10.0.1.21..23 on `br1` routed via 10.0.1.254 ([`Routing::Nat`]). Each answers HTTP on port
-//! 80 with its own name (`rs1\n`). Every address is a test address inside the bed's
+//! 80 with its own name (`rs1\n`); a connection whose first bytes are not `GET` is a
+//! long-lived line session instead: every line gets the name back ([`Session`]). Each director
+//! reads its own copy of lvs.cf ([`PairBed::director_cf`]). Every address is a test address inside the bed's
 //! namespaces; dropping the bed kills its processes and deletes its namespaces, also on panic
 //! (and then prints the directors' logs).
 //!
@@ -251,7 +253,8 @@ pub struct PairBed {
     /// `ip -batch -` in the bridge namespace: pulls a cable within a millisecond (no process
     /// start, which takes up to hundreds of ms under TCG).
     links: Option<(Child, std::process::ChildStdin)>,
-    servers: Vec<Server>,
+    /// rs1..rs3's responders (`None`: stopped by [`stop_server`](Self::stop_server)).
+    servers: Vec<Option<Server>>,
 }
 
 impl PairBed {
@@ -285,7 +288,7 @@ impl PairBed {
         bed.links = Some((ipb, stdin));
         for (i, name) in SERVERS.iter().enumerate() {
             let server = serve_http(&bed.ns(&format!("rs{}", i + 1)), name);
-            bed.servers.push(server);
+            bed.servers.push(Some(server));
         }
         let key = bed.config.heartbeat_key.then(|| {
             let k = bed.dir.join("heartbeat.key");
@@ -302,7 +305,14 @@ impl PairBed {
             k
         });
         let cf = bed.config.lvs_cf(key.as_deref());
-        std::fs::write(bed.cf(), cf).unwrap_or_else(|e| panic!("lvs.cf: {e}"));
+        let paths = [
+            bed.cf(),
+            bed.director_cf(Director::D1),
+            bed.director_cf(Director::D2),
+        ];
+        for path in paths {
+            std::fs::write(&path, &cf).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
         bed
     }
 
@@ -407,9 +417,16 @@ impl PairBed {
         format!("{}{s}", self.prefix)
     }
 
-    /// The bed's lvs.cf.
+    /// The bed's lvs.cf as generated (each director reads its own copy of it,
+    /// [`director_cf`](Self::director_cf)).
     pub fn cf(&self) -> PathBuf {
         self.dir.join("lvs.cf")
+    }
+
+    /// Director `d`'s lvs.cf (`d1.lvs.cf`): written identically for both at the start, edited
+    /// separately, as on two hosts.
+    pub fn director_cf(&self, d: Director) -> PathBuf {
+        self.dir.join(format!("{d}.lvs.cf"))
     }
 
     /// Director `d`'s pulse control socket.
@@ -460,7 +477,7 @@ impl PairBed {
     /// Starts pulse on director `d` (logging to [`log_path`](Self::log_path), `RUST_LOG=info`).
     pub fn start_director(&mut self, d: Director) {
         assert!(self.pulses[d.index()].is_none(), "{d} runs already");
-        let cf = self.cf().display().to_string();
+        let cf = self.director_cf(d).display().to_string();
         let control = self.socket(d).display().to_string();
         let state = self.dir.join(format!("{d}.state")).display().to_string();
         let lvsd_socket = self.lvsd_socket(d).display().to_string();
@@ -514,13 +531,39 @@ impl PairBed {
 
     /// `ipvsadm -Ln` in director `d`'s namespace.
     pub fn ipvsadm(&self, d: Director) -> String {
-        let o = self.exec(d.name(), "ipvsadm", &["-Ln"]);
+        self.ipvsadm_with(d, &["-Ln"])
+    }
+
+    /// `ipvsadm ARGS` in director `d`'s namespace (e.g. `-Lnc`: the connection table).
+    pub fn ipvsadm_with(&self, d: Director, args: &[&str]) -> String {
+        let o = self.exec(d.name(), "ipvsadm", args);
         assert!(
             o.status.success(),
-            "ipvsadm -Ln on {d}: {}",
+            "ipvsadm {args:?} on {d}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
         String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Stops real server `name`'s responder (`rs1`..`rs3`): its port 80 then refuses
+    /// connections (its line sessions end too).
+    pub fn stop_server(&mut self, name: &str) {
+        let i = SERVERS
+            .iter()
+            .position(|s| *s == name)
+            .unwrap_or_else(|| panic!("no real server {name}"));
+        let server = self.servers[i]
+            .take()
+            .unwrap_or_else(|| panic!("{name} is stopped already"));
+        drop(server);
+    }
+
+    /// Sends SIGHUP to director `d`'s pulse: it rereads its lvs.cf and has its lvsd reload.
+    pub fn reload(&self, d: Director) {
+        let pid = self
+            .pulse_pid(d)
+            .unwrap_or_else(|| panic!("{d} does not run"));
+        signal(pid, nix::sys::signal::Signal::SIGHUP);
     }
 
     /// Director `d`'s IPVS table without the counters: service lines, then each service's real
@@ -547,17 +590,19 @@ impl PairBed {
         }
     }
 
-    /// SIGKILLs director `d`'s pulse and lvsd (its child) and takes its bridge ports down at
-    /// once: a dead host.
+    /// A dead host: takes director `d`'s bridge ports down, then SIGKILLs its pulse and lvsd
+    /// (its child). The cable goes first: until the ports are down the director's kernel would
+    /// go on forwarding (IPVS needs no process), and under TCG that can take hundreds of ms;
+    /// with pulse silenced only after it, the partner's deadtime starts when the host is gone.
     pub fn kill_director(&mut self, d: Director) {
         let mut child = self.pulses[d.index()]
             .take()
             .unwrap_or_else(|| panic!("{d} does not run"));
         let pid = child.id();
+        self.set_link(d, false);
         for p in std::iter::once(pid).chain(children(pid)) {
             sigkill(p);
         }
-        self.set_link(d, false);
         let _ = child.wait();
         self.killed[d.index()] = true;
     }
@@ -605,6 +650,22 @@ impl PairBed {
         }
         cmd.output()
             .unwrap_or_else(|e| panic!("{}: {e}", self.pulsectl))
+    }
+
+    /// `pulsectl config set DIRECTOR_CF KEY VALUE`: edits director `d`'s lvs.cf (and bumps
+    /// `serial_no`); panics if pulsectl refuses.
+    pub fn config_set(&self, d: Director, key: &str, value: &str) {
+        let o = Command::new(&self.pulsectl)
+            .args(["config", "set"])
+            .arg(self.director_cf(d))
+            .args([key, value])
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.pulsectl));
+        assert!(
+            o.status.success(),
+            "pulsectl config set {key} {value} on {d}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
     /// The client's neighbour-table MAC for the VIP, if any.
@@ -710,10 +771,12 @@ impl PairBed {
         let survivor = d.other();
         let mut timeline = Timeline::new();
         let killed_at = timeline.add(format!(
-            "SIGKILL {d}'s pulse and lvsd, its cable pulled (ip -batch)"
+            "{d} dies: its cable pulled (ip -batch), then SIGKILL of its pulse and lvsd"
         ));
         self.kill_director(d);
-        timeline.add(format!("{d}'s bridge ports are down (polled)"));
+        timeline.add(format!(
+            "{d}'s ports are down and its processes killed (polled)"
+        ));
         let deadline = Instant::now() + watch;
         let mut arp = false;
         while Instant::now() < deadline {
@@ -789,13 +852,15 @@ impl Failover {
     }
 }
 
-/// SIGKILL, at once (no `kill` process, whose start takes long under TCG).
+/// SIGKILL, at once.
 fn sigkill(pid: u32) {
+    signal(pid, nix::sys::signal::Signal::SIGKILL);
+}
+
+/// Sends `sig` at once (no `kill` process, whose start takes long under TCG).
+fn signal(pid: u32, sig: nix::sys::signal::Signal) {
     if let Ok(pid) = i32::try_from(pid) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
     }
 }
 
@@ -850,7 +915,26 @@ pub fn normalize_table(ipvsadm: &str) -> Vec<String> {
     out
 }
 
-/// A web server in namespace `ns` on 0.0.0.0:80 answering every request with `name\n`.
+/// A real server's counters in `ipvsadm -Ln` output: (weight, ActiveConn, InActConn) of the
+/// destination `addr` (`10.0.0.21:80`), if listed.
+pub fn dest_counters(ipvsadm: &str, addr: &str) -> Option<(u32, u64, u64)> {
+    ipvsadm.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w[..] {
+            ["->", a, _, weight, active, inact, ..] if a == addr => Some((
+                weight.parse().ok()?,
+                active.parse().ok()?,
+                inact.parse().ok()?,
+            )),
+            _ => None,
+        }
+    })
+}
+
+/// A web server in namespace `ns` on 0.0.0.0:80 answering every request with `name\n`. A
+/// connection whose first bytes are not `GET` is a line session: on a thread of its own, every
+/// line (these first bytes included) gets `name\n`, until the client closes or the server
+/// stops.
 fn serve_http(ns: &str, name: &str) -> Server {
     let body = format!("{name}\n");
     serve_in(ns, move |stop: Arc<AtomicBool>| {
@@ -868,8 +952,16 @@ fn serve_http(ns: &str, name: &str) -> Server {
                     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
                     let mut buf = [0u8; 512];
                     // A connect-only check sends nothing and closes: read returns 0 at once.
-                    if matches!(s.read(&mut buf), Ok(n) if n > 0) {
-                        let _ = s.write_all(reply.as_bytes());
+                    match s.read(&mut buf) {
+                        Ok(n) if n > 0 && !buf.starts_with(b"GET") => {
+                            let (name, stop) = (body.clone(), stop.clone());
+                            let first = buf[..n].to_vec();
+                            std::thread::spawn(move || echo_lines(s, &first, &name, &stop));
+                        }
+                        Ok(n) if n > 0 => {
+                            let _ = s.write_all(reply.as_bytes());
+                        }
+                        _ => {}
                     }
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(1)),
@@ -877,6 +969,92 @@ fn serve_http(ns: &str, name: &str) -> Server {
             !stop.load(Ordering::Relaxed)
         }
     })
+}
+
+/// A line session of [`serve_http`]: `reply` for every newline received (`first`: what the
+/// session began with).
+fn echo_lines(mut s: TcpStream, first: &[u8], reply: &str, stop: &AtomicBool) {
+    let answer = |s: &mut TcpStream, data: &[u8]| {
+        let lines = data.iter().filter(|b| **b == b'\n').count();
+        s.write_all(reply.repeat(lines).as_bytes())
+    };
+    if answer(&mut s, first).is_err() {
+        return;
+    }
+    let mut buf = [0u8; 512];
+    while !stop.load(Ordering::Relaxed) {
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if answer(&mut s, &buf[..n]).is_err() {
+                    return;
+                }
+            }
+            // The read timeout: look at `stop` again.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A long-lived TCP connection from the client to the VIP in the real servers' line mode
+/// ([`serve_http`]): each line sent gets the answering server's name back.
+#[derive(Debug)]
+pub struct Session {
+    stream: TcpStream,
+    reader: std::io::BufReader<TcpStream>,
+    /// The server that answered the first line.
+    pub server: String,
+}
+
+impl Session {
+    /// Opens `n` sessions from the bed's client (sequentially, each with a connect and first
+    /// answer timeout of `timeout`); panics if one fails.
+    pub fn open(bed: &PairBed, n: usize, timeout: Duration) -> Vec<Self> {
+        in_ns(&bed.ns("cl"), move || {
+            let to: SocketAddr = (VIP.parse::<std::net::Ipv4Addr>().expect("VIP"), PORT).into();
+            (0..n)
+                .map(|i| {
+                    let stream = TcpStream::connect_timeout(&to, timeout)
+                        .unwrap_or_else(|e| panic!("session {i}: connect {to}: {e}"));
+                    let reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+                    let mut s = Self {
+                        stream,
+                        reader,
+                        server: String::new(),
+                    };
+                    s.server = s
+                        .exchange(timeout)
+                        .unwrap_or_else(|e| panic!("session {i}: first line: {e}"));
+                    s
+                })
+                .collect()
+        })
+    }
+
+    /// Sends one line ([`send`](Self::send)) and waits up to `timeout` for the answer
+    /// ([`receive`](Self::receive)).
+    pub fn exchange(&mut self, timeout: Duration) -> std::io::Result<String> {
+        self.send()?;
+        self.receive(timeout)
+    }
+
+    /// Sends one line.
+    pub fn send(&mut self) -> std::io::Result<()> {
+        self.stream.write_all(b"line\n")
+    }
+
+    /// Reads one answer line (the server's name) within `timeout`.
+    pub fn receive(&mut self, timeout: Duration) -> std::io::Result<String> {
+        use std::io::BufRead;
+        self.stream
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+        Ok(line.trim().to_string())
+    }
 }
 
 /// Parses tracing's timestamps: `2026-11-22T04:28:00.123456Z`.
@@ -1213,6 +1391,13 @@ mod tests {
                 "-> 10.0.0.23:80 Route 3"
             ]
         );
+    }
+
+    #[test]
+    fn dest_counters_are_read() {
+        let t = "TCP  10.0.0.100:80 wlc\n  -> 10.0.0.21:80                 Route   5      1          84\n";
+        assert_eq!(dest_counters(t, "10.0.0.21:80"), Some((5, 1, 84)));
+        assert_eq!(dest_counters(t, "10.0.0.22:80"), None);
     }
 
     #[test]

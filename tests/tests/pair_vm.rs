@@ -2,11 +2,12 @@
 //! their `lvsd`, three web servers and a client, in the VM (`tests/vm/run-tests.sh --pair`).
 //! Skipped unless `PULSE_IN_VM=1`. Every scenario prints its timeline and measurements.
 
+use pulse_e2e::netns::wait_for;
 use pulse_e2e::pair_bed::{
-    Director, PairBed, PairConfig, Record, Routing, SERVERS, Traffic, failures, ms_between,
-    outages, per_server,
+    Director, PORT, PairBed, PairConfig, Record, Routing, SERVERS, Session, Timeline, Traffic,
+    dest_counters, failures, ms_between, outages, per_server,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 /// One client request every this often.
 const TRAFFIC_INTERVAL: Duration = Duration::from_millis(10);
@@ -26,6 +27,21 @@ macro_rules! skip_unless_vm {
             return;
         }
     };
+}
+
+/// Prints the scenario's wall time when dropped (also on failure).
+struct Took(&'static str, Instant);
+
+impl Took {
+    fn new(name: &'static str) -> Self {
+        Self(name, Instant::now())
+    }
+}
+
+impl Drop for Took {
+    fn drop(&mut self) {
+        println!("{}: {:.1} s", self.0, self.1.elapsed().as_secs_f64());
+    }
 }
 
 /// A started pair with an active director whose table is programmed.
@@ -53,6 +69,7 @@ fn requests(bed: &PairBed, n: usize) -> Vec<Record> {
 #[test]
 fn steady_state_follows_the_weights() {
     skip_unless_vm!();
+    let _took = Took::new("steady_state_follows_the_weights");
     let weights = [1, 2, 3];
     let (bed, active) = started(PairConfig {
         scheduler: "wrr".into(),
@@ -82,6 +99,7 @@ fn steady_state_follows_the_weights() {
 #[test]
 fn crash_of_the_active_director() {
     skip_unless_vm!();
+    let _took = Took::new("crash_of_the_active_director");
     crash(PairConfig {
         scheduler: "wrr".into(),
         weights: [1, 2, 3],
@@ -92,6 +110,7 @@ fn crash_of_the_active_director() {
 #[test]
 fn nat_crash_of_the_active_director() {
     skip_unless_vm!();
+    let _took = Took::new("nat_crash_of_the_active_director");
     crash(PairConfig {
         routing: Routing::Nat,
         heartbeat_key: true,
@@ -207,10 +226,17 @@ fn crash(config: PairConfig) {
 }
 
 /// Scenario 6: a planned switchover under traffic loses nothing (make-before-break release,
-/// warm standby).
+/// warm standby): every request sent before, during and after it is answered.
+///
+/// One exception is measured and allowed, at most once: a request whose TCP connection is open
+/// at the instant the client's ARP entry moves. Its next packet reaches the new director, which
+/// has no state for the connection (the sync daemon flushes every 2 s; a request lives a few
+/// ms) and resets it. Without make-before-break every request in the gap between the VIP
+/// leaving and arriving failed as well (3 in 24 ms, piranha's order).
 #[test]
 fn planned_release_loses_no_request() {
     skip_unless_vm!();
+    let _took = Took::new("planned_release_loses_no_request");
     let (bed, active) = started(PairConfig::default());
     let other = active.other();
     let traffic = Traffic::start(&bed, TRAFFIC_INTERVAL);
@@ -277,9 +303,355 @@ fn planned_release_loses_no_request() {
         "{other} did not take over after the release:\n{}",
         bed.dump()
     );
+    let failed: Vec<&Record> = records.iter().filter(|r| r.result.is_err()).collect();
+    let in_flight_resets = failed
+        .iter()
+        .filter(|r| {
+            r.result == Err(std::io::ErrorKind::ConnectionReset)
+                && r.sent >= t0
+                && moved.is_some_and(|m| r.sent <= t0 + m)
+        })
+        .count();
+    println!(
+        "failed: {} ({in_flight_resets} reset in flight at the switch)",
+        failed.len()
+    );
     assert!(
-        failures(&records).is_empty(),
+        failed.len() == in_flight_resets && in_flight_resets <= 1,
         "a planned release lost requests: {:?}",
         failures(&records)
+    );
+}
+
+/// The client's connections in an `ipvsadm -Lnc` listing that are ESTABLISHED.
+fn established(conns: &str) -> usize {
+    conns
+        .lines()
+        .filter(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.get(2) == Some(&"ESTABLISHED")
+                && w.get(3).is_some_and(|a| a.starts_with("10.0.0.50:"))
+        })
+        .count()
+}
+
+/// Scenario 3: with the IPVS sync daemon, the standby director knows the active one's
+/// connections, so long-lived connections survive a crash of the active director: after the
+/// takeover each one still reaches the same real server.
+#[test]
+fn synced_connections_survive_a_crash() {
+    skip_unless_vm!();
+    let _took = Took::new("synced_connections_survive_a_crash");
+    const SESSIONS: usize = 50;
+    /// How long a session may take to answer after the takeover (TCP retransmits).
+    const ANSWER: Duration = Duration::from_secs(5);
+    let (mut bed, active) = started(PairConfig {
+        syncdaemon: true,
+        ..PairConfig::default()
+    });
+    let standby = active.other();
+    let mut timeline = Timeline::new();
+    timeline.add(format!("opening {SESSIONS} line sessions through the VIP"));
+    let mut sessions = Session::open(&bed, SESSIONS, Duration::from_secs(2));
+    // Two more lines each: with the handshake, well past the sync threshold (3 packets).
+    for (i, s) in sessions.iter_mut().enumerate() {
+        for _ in 0..2 {
+            let got = s
+                .exchange(Duration::from_secs(2))
+                .unwrap_or_else(|e| panic!("session {i}: {e}"));
+            assert_eq!(got, s.server, "session {i} changed server before the crash");
+        }
+    }
+    let mut spread = std::collections::BTreeMap::new();
+    for s in &sessions {
+        *spread.entry(s.server.clone()).or_insert(0) += 1;
+    }
+    timeline.add(format!("3 lines answered on every session: {spread:?}"));
+    // The sync master sends its buffer when full or after 2 s: wait for the standby's table.
+    let mut conns = String::new();
+    let synced = wait_for(Duration::from_secs(10), || {
+        conns = bed.ipvsadm_with(standby, &["-Lnc"]);
+        established(&conns) >= SESSIONS
+    });
+    timeline.add(format!(
+        "{standby}'s connection table has {} of them ESTABLISHED (synced; polled)",
+        established(&conns)
+    ));
+    println!(
+        "{standby} (standby) ipvsadm -Lnc before the kill (first lines):\n{}",
+        conns.lines().take(8).collect::<Vec<_>>().join("\n")
+    );
+    assert!(
+        synced.is_some(),
+        "{standby} holds only {} of the {SESSIONS} connections:\n{conns}\n{}",
+        established(&conns),
+        bed.dump()
+    );
+
+    let failover = bed.crash(active, Duration::from_secs(2));
+    let survivor = failover.survivor;
+    for (t, l) in failover.timeline.events() {
+        timeline.add_at(t, l);
+    }
+    assert_eq!(bed.active(), Some(survivor), "{survivor} holds the VIP");
+    let sent = timeline.add("a line sent on every session");
+    let deadline = Instant::now() + ANSWER;
+    let results: Vec<std::io::Result<String>> = sessions
+        .iter_mut()
+        .map(|s| s.send())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .zip(sessions.iter_mut())
+        .map(|(sent, s)| {
+            sent?;
+            s.receive(deadline.saturating_duration_since(Instant::now()))
+        })
+        .collect();
+    let last = timeline.add("last answer read (or timed out)");
+    let survived = results
+        .iter()
+        .zip(&sessions)
+        .filter(|(r, s)| r.as_ref().is_ok_and(|got| *got == s.server))
+        .count();
+    // What the lost sessions got instead (an error kind, or another server's name).
+    let mut lost = std::collections::BTreeMap::new();
+    for (r, s) in results.iter().zip(&sessions) {
+        let what = match r {
+            Ok(got) if *got == s.server => continue,
+            Ok(got) => format!("{} -> {got}", s.server),
+            Err(e) => format!("{:?}", e.kind()),
+        };
+        *lost.entry(what).or_insert(0) += 1;
+    }
+    println!("synced-connections timeline:\n{timeline}");
+    println!(
+        "{survived} of {SESSIONS} sessions survived the crash of {active} (answers within {} ms \
+         of the line sent after the takeover; limit {} ms); lost: {lost:?}",
+        ms_between(sent, last),
+        ANSWER.as_millis()
+    );
+    println!("{survivor} ipvsadm -Ln after:\n{}", bed.ipvsadm(survivor));
+    assert!(
+        survived >= SESSIONS - 1,
+        "only {survived} of {SESSIONS} sessions survived: {lost:?}\n{}",
+        bed.dump()
+    );
+}
+
+/// Scenario 4: a real server that stops answering leaves the rotation at its first failed
+/// check (within `timeout`), and only requests sent to it before that fail.
+#[test]
+fn a_stopped_real_server_leaves_rotation_within_timeout() {
+    skip_unless_vm!();
+    let _took = Took::new("a_stopped_real_server_leaves_rotation_within_timeout");
+    let config = PairConfig::default();
+    let timeout = Duration::from_secs(u64::from(config.timeout));
+    let (mut bed, active) = started(config);
+    let victim = SERVERS[1];
+    let addr = format!("{}:{PORT}", bed.config.server_addrs()[1]);
+    let traffic = Traffic::start(&bed, TRAFFIC_INTERVAL);
+    std::thread::sleep(Duration::from_millis(1000));
+    let steady = traffic.snapshot();
+    assert!(
+        failures(&steady).is_empty() && per_server(&steady).len() == 3,
+        "before the stop: {:?}, failed {:?}",
+        per_server(&steady),
+        failures(&steady)
+    );
+    let mut timeline = Timeline::new();
+    let stopped = timeline.add(format!("{victim}'s responder stopped ({addr})"));
+    bed.stop_server(victim);
+    timeline.add(format!("{victim}'s listener closed"));
+    let gone = wait_for(timeout * 3, || !bed.ipvsadm(active).contains(&addr));
+    let polled = timeline.add(format!("{addr} gone from {active}'s ipvsadm -Ln (polled)"));
+    std::thread::sleep(Duration::from_millis(1000));
+    let records = traffic.stop();
+    let shutdown = format!("shutting down {addr}");
+    bed.log_events(&mut timeline, active, stopped, &[&shutdown]);
+    let logged = bed
+        .log_lines(active, &shutdown)
+        .into_iter()
+        .find(|(t, _)| *t >= stopped)
+        .map(|(t, _)| t);
+    // The table change itself: the first `ipvs table updated` after the shutdown line.
+    let removed = logged.and_then(|l| {
+        bed.log_lines(active, "ipvs table updated")
+            .into_iter()
+            .find(|(t, _)| *t >= l)
+            .map(|(t, _)| t)
+    });
+    if let Some(t) = removed {
+        timeline.add_at(t, format!("{active} log: ipvs table updated (the removal)"));
+    }
+    let removed = removed.unwrap_or(polled);
+    let window_end = removed + Traffic::TIMEOUT;
+    // Requests in flight at the stop (accepted into the closed listener's backlog) fail too.
+    let window_start = stopped - Traffic::TIMEOUT;
+    let failed: Vec<&Record> = records.iter().filter(|r| r.result.is_err()).collect();
+    for o in outages(&records) {
+        timeline.add_at(
+            o.first_failure,
+            format!("client: {} failed requests from here", o.failures),
+        );
+    }
+    println!("stopped-server timeline:\n{timeline}");
+    let rel = |t: SystemTime| {
+        if t >= stopped {
+            format!("+{}", ms_between(stopped, t))
+        } else {
+            format!("-{}", ms_between(t, stopped))
+        }
+    };
+    println!(
+        "{addr} removed {} ms after the stop (log; polled {} ms; timeout {} ms); {} of {} \
+         requests failed {:?}, sent at (ms from the stop): {:?}",
+        ms_between(stopped, removed),
+        ms_between(stopped, polled),
+        timeout.as_millis(),
+        failed.len(),
+        records.len(),
+        failures(&records),
+        failed.iter().map(|r| rel(r.sent)).collect::<Vec<_>>()
+    );
+    println!("{active}:\n{}", bed.ipvsadm(active));
+    assert!(
+        gone.is_some(),
+        "{addr} still in {active}'s table {:?} after the stop:\n{}",
+        timeout * 3,
+        bed.dump()
+    );
+    let bound = timeout + Duration::from_millis(500);
+    assert!(
+        ms_between(stopped, polled) <= bound.as_millis(),
+        "{addr} left the table {} ms after the stop; bound timeout + 500 ms = {} ms",
+        ms_between(stopped, polled),
+        bound.as_millis()
+    );
+    let outside: Vec<String> = failed
+        .iter()
+        .filter(|r| r.sent < window_start || r.sent > window_end)
+        .map(|r| format!("{} ms: {:?}", rel(r.sent), r.result))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "requests failed outside [stop - {} ms, removal + {} ms]: {outside:?}",
+        Traffic::TIMEOUT.as_millis(),
+        Traffic::TIMEOUT.as_millis()
+    );
+    let after: Vec<Record> = records
+        .iter()
+        .filter(|r| r.sent > window_end)
+        .cloned()
+        .collect();
+    assert!(
+        !after.is_empty() && !per_server(&after).contains_key(victim),
+        "after the removal: {:?}",
+        per_server(&after)
+    );
+}
+
+/// Scenario 5: `pulsectl config set` a weight in both directors' lvs.cf and SIGHUP both
+/// pulses under traffic: both tables (warm standby) take the new weight as an in-place edit,
+/// and no request fails.
+#[test]
+fn a_weight_edit_reloads_without_losing_a_request() {
+    skip_unless_vm!();
+    let _took = Took::new("a_weight_edit_reloads_without_losing_a_request");
+    let (bed, active) = started(PairConfig::default());
+    let (name, addr) = (
+        SERVERS[0],
+        format!("{}:{PORT}", bed.config.server_addrs()[0]),
+    );
+    let key = format!("virtual.web.server.{name}.weight");
+    let new_weight: u32 = 5;
+    let traffic = Traffic::start(&bed, TRAFFIC_INTERVAL);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = dest_counters(&bed.ipvsadm(active), &addr).expect("listed");
+    let mut timeline = Timeline::new();
+    let t0 = timeline.add(format!(
+        "{active}'s {addr}: weight {}, ActiveConn {}, InActConn {}",
+        before.0, before.1, before.2
+    ));
+    for d in Director::BOTH {
+        bed.config_set(d, &key, &new_weight.to_string());
+    }
+    timeline.add(format!("pulsectl config set {key} {new_weight} on both"));
+    let hup = timeline.add("SIGHUP to both pulses");
+    for d in Director::BOTH {
+        bed.reload(d);
+    }
+    let mut after = [None, None];
+    let edited = wait_for(Duration::from_secs(10), || {
+        // Every poll starts two processes, slow under TCG: leave the CPUs to the traffic.
+        std::thread::sleep(Duration::from_millis(50));
+        for d in Director::BOTH {
+            let i = usize::from(d == Director::D2);
+            if after[i].is_none() {
+                let c = dest_counters(&bed.ipvsadm(d), &addr);
+                if c.is_some_and(|c| c.0 == new_weight) {
+                    after[i] = c;
+                    timeline.add(format!("{d}'s table has weight {new_weight} (polled)"));
+                }
+            }
+        }
+        after.iter().all(Option::is_some)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let records = traffic.stop();
+    for d in Director::BOTH {
+        bed.log_events(
+            &mut timeline,
+            d,
+            t0,
+            &[
+                "rereading configuration file",
+                "ipvs table updated",
+                "configuration reloaded serial_no=2",
+            ],
+        );
+    }
+    for r in records.iter().filter(|r| r.result.is_err()) {
+        let at = if r.sent >= hup {
+            format!("+{}", ms_between(hup, r.sent))
+        } else {
+            format!("-{}", ms_between(r.sent, hup))
+        };
+        timeline.add_at(
+            r.sent,
+            format!(
+                "client: request failed ({:?} after {} ms; sent {at} ms from the SIGHUP)",
+                r.result,
+                r.took.as_millis()
+            ),
+        );
+    }
+    println!("weight-edit timeline:\n{timeline}");
+    let after_active = after[usize::from(active == Director::D2)];
+    println!(
+        "{} requests: {:?}, failed: {:?}; {active}'s {addr} (weight, ActiveConn, InActConn) \
+         before {before:?}, when the new weight showed {after_active:?}",
+        records.len(),
+        per_server(&records),
+        failures(&records)
+    );
+    for d in Director::BOTH {
+        println!("{d}:\n{}", bed.ipvsadm(d));
+    }
+    assert!(
+        edited.is_some(),
+        "the new weight did not reach both tables:\n{}",
+        bed.dump()
+    );
+    assert!(
+        failures(&records).is_empty(),
+        "the reload lost requests: {:?}",
+        failures(&records)
+    );
+    // Its connections stayed counted on the same destination: an edit, not delete + add
+    // (InActConn only grows here: TIME_WAIT entries live 2 minutes).
+    let (_, active_after, inact_after) = after_active.expect("edited");
+    assert!(
+        active_after + inact_after >= before.1 + before.2,
+        "{addr}'s counters were reset by the reload: {before:?} -> {after_active:?}"
     );
 }
