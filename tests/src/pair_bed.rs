@@ -997,8 +997,8 @@ fn echo_lines(mut s: TcpStream, first: &[u8], reply: &str, stop: &AtomicBool) {
     }
 }
 
-/// A long-lived TCP connection from the client to the VIP in the real servers' line mode
-/// (the real servers' line mode): each line sent gets the answering server's name back.
+/// A long-lived TCP connection from the client to the VIP in the real servers' line mode: each
+/// line sent gets the answering server's name back.
 #[derive(Debug)]
 pub struct Session {
     stream: TcpStream,
