@@ -179,8 +179,8 @@ pub enum Event {
     },
     /// The partner's configuration matches ours again.
     ConfigMatch,
-    /// A release (authenticated mode) ended without the partner taking over within `deadtime`:
-    /// this node keeps the service.
+    /// A release ended without the partner taking over within `deadtime`: this node keeps the
+    /// service.
     ReleaseFailed,
     /// A datagram was dropped; it changed nothing.
     Rejected {
@@ -333,8 +333,9 @@ pub struct Heartbeat {
     dead_at: Instant,
     /// After `release`, partner STOPPED heartbeats do not reactivate us until then.
     holdoff_until: Option<Instant>,
-    /// A make-before-break release is under way (authenticated mode): we stay active, saying
-    /// "handover", until the partner says it is active, or give up at this time.
+    /// A make-before-break release is under way: we stay active, telling the partner to take
+    /// over ("handover", or STOPPED on piranha's wire), until it says it is active, or give up
+    /// at this time.
     releasing_until: Option<Instant>,
     /// lvsd died and nobody may be serving: try again then.
     retry_at: Option<Instant>,
