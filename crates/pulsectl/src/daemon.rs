@@ -208,6 +208,9 @@ fn render(st: &Status) -> String {
     if st.link_failed {
         state.push_str(" (local link down)");
     }
+    if st.releasing {
+        state.push_str(" (releasing: waiting for the partner to take over)");
+    }
     if st.lvsd_failed {
         state.push_str(" (lvsd failed)");
     }
