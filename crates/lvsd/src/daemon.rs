@@ -147,6 +147,8 @@ struct Lvsd {
     tracked: Vec<Tracked>,
     /// Index of each entry of `tracked`.
     index: HashMap<(ServiceKey, DestKey), usize>,
+    /// A draining release in progress: new connections go to this partner director.
+    handoff: Option<IpAddr>,
     checks: Checks,
     /// Services whose sorry server is in the desired table.
     sorry_active: BTreeSet<ServiceKey>,
@@ -196,6 +198,7 @@ pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
         reloads: 0,
         reloads_refused: 0,
         last_reload_error: None,
+        handoff: None,
     };
     d.loaded.log_warnings();
     d.carry_health();
@@ -354,7 +357,10 @@ impl Lvsd {
             .iter()
             .filter(|s| dirty.contains(&s.service.key))
         {
-            let want = s.desired(&|k, d| self.health_of(k, d));
+            let mut want = s.desired(&|k, d| self.health_of(k, d));
+            if let Some(partner) = self.handoff {
+                want.forward_new_to(partner);
+            }
             reconcile_service(&want, self.observed.services.get(&s.service.key), &mut ops);
         }
         self.execute(&ops)
@@ -362,7 +368,10 @@ impl Lvsd {
 
     /// Brings the whole table in line with the plan and the health.
     fn reconcile_all(&mut self) -> Result<()> {
-        let desired = self.loaded.plan.desired(&|k, d| self.health_of(k, d));
+        let mut desired = self.loaded.plan.desired(&|k, d| self.health_of(k, d));
+        if let Some(partner) = self.handoff {
+            desired.forward_new_to(partner);
+        }
         let ops = reconcile(&desired, &self.observed);
         self.execute(&ops)
     }
@@ -524,10 +533,75 @@ impl Lvsd {
             Request::Lvs => Response::Lvs {
                 lvs: Box::new(self.status()),
             },
+            Request::Handoff { to } => self.handoff(to.as_deref()),
             _ => Response::Error {
                 message: "this is lvsd; takeover and release are pulse's".into(),
             },
         }
+    }
+
+    /// pulse's draining release (`Request::Handoff`): new connections to the partner director
+    /// while the real servers' own finish, or back to the configured table. Answers with the
+    /// active connections left on the real servers.
+    fn handoff(&mut self, to: Option<&str>) -> Response {
+        let to = match to.map(str::parse::<IpAddr>).transpose() {
+            Ok(to) => to,
+            Err(e) => {
+                return Response::Error {
+                    message: format!("bad partner address: {e}"),
+                };
+            }
+        };
+        if to != self.handoff {
+            match (to, self.handoff) {
+                (Some(p), _) => {
+                    info!(partner = %p, "handing over: new connections go to the partner")
+                }
+                (None, Some(p)) => info!(
+                    partner = %p,
+                    forwarded_connections = self.connections_to(p),
+                    "handover done: back to the configured table"
+                ),
+                (None, None) => {}
+            }
+            self.handoff = to;
+            if let Err(e) = self.reconcile_all() {
+                return Response::Error {
+                    message: format!("{e:#}"),
+                };
+            }
+        }
+        let mut active_conns = 0;
+        for s in &self.loaded.plan.services {
+            let counters = self
+                .kernel
+                .counters(&s.service.key)
+                .unwrap_or_else(|_| BTreeMap::new());
+            active_conns += counters
+                .iter()
+                .filter(|(k, _)| Some(k.addr) != to)
+                .map(|(_, c)| u64::from(c.active_conns))
+                .sum::<u64>();
+        }
+        Response::Handoff { active_conns }
+    }
+
+    /// Connections to `addr` in the kernel's table now, active and inactive (the `conns`
+    /// statistic would lag: the kernel sums it every 2 s).
+    fn connections_to(&mut self, addr: IpAddr) -> u64 {
+        let keys: Vec<ServiceKey> = self
+            .loaded
+            .plan
+            .services
+            .iter()
+            .map(|s| s.service.key)
+            .collect();
+        keys.iter()
+            .filter_map(|k| self.kernel.counters(k).ok())
+            .flat_map(|c| c.into_iter())
+            .filter(|(k, _)| k.addr == addr)
+            .map(|(_, c)| u64::from(c.active_conns) + u64::from(c.inactive_conns))
+            .sum()
     }
 
     fn status(&mut self) -> LvsStatus {

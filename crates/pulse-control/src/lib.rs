@@ -29,6 +29,13 @@ pub enum Request {
     Release,
     /// Ask `lvsd` for its virtual services and real servers.
     Lvs,
+    /// pulse to its `lvsd` during a draining release: send new connections to the partner
+    /// director at `to` (direct routing) while the real servers' own connections finish, or,
+    /// with `None`, go back to the configured table. Idempotent: pulse repeats it to poll.
+    Handoff {
+        /// The partner director's address, or `None` to stop.
+        to: Option<String>,
+    },
 }
 
 /// The answer.
@@ -44,6 +51,11 @@ pub enum Response {
     Lvs {
         /// Its table and checks.
         lvs: Box<LvsStatus>,
+    },
+    /// `lvsd`'s answer to [`Request::Handoff`].
+    Handoff {
+        /// Active connections still on the real servers (not counting the partner's).
+        active_conns: u64,
     },
     /// It was refused, and why.
     Error {

@@ -128,7 +128,7 @@ fn settled(bed: &Bed, limit: Duration, keepalive: Duration) -> Option<Host> {
 fn call(sock: &Path, req: &Request) -> Option<pulse_control::Status> {
     match pulse_control::call(sock, req, Duration::from_secs(3)).ok()? {
         Response::Ok { status } => Some(*status),
-        Response::Error { .. } | Response::Lvs { .. } => None,
+        Response::Error { .. } | Response::Lvs { .. } | Response::Handoff { .. } => None,
     }
 }
 

@@ -31,6 +31,9 @@ const LVSD_STOP_GRACE: Duration = Duration::from_secs(10);
 /// after starting, up to `LVSD_RESTART_MAX`.
 const LVSD_RESTART_MIN: Duration = Duration::from_secs(1);
 const LVSD_RESTART_MAX: Duration = Duration::from_secs(60);
+/// A draining release waits at most this long for the real servers' connections to finish
+/// (long-lived ones are then left to the sync daemon, which flushes every 2 s).
+const RELEASE_DRAIN_MAX: Duration = Duration::from_secs(3);
 /// At most this many queued datagrams per socket are drained before a timer is judged.
 const DRAIN_MAX: usize = 256;
 /// At most one log line per rejection reason in this period.
@@ -185,6 +188,10 @@ fn heartbeat_config(
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
         replay_floor: 0,
+        // Forwarding new connections to the partner while ours finish needs its lvsd running
+        // (warm standby) and a forwarding method that passes the VIP through untouched; with
+        // NAT the real servers answer through our nat_router.
+        drain_on_release: cfg.warm_standby && cfg.network != pulse_lvscf::model::Network::Nat,
     }
 }
 
@@ -212,6 +219,11 @@ struct Driver {
     lvsd_restart_at: Option<Instant>,
     lvsd_restart_pause: Duration,
     pending: Vec<Command>,
+    /// Commands from tasks (a finished drain), fed to the state machine by the main loop.
+    commands: mpsc::UnboundedSender<Command>,
+    commands_rx: Option<mpsc::UnboundedReceiver<Command>>,
+    /// lvsd forwards new connections to the partner (a draining release).
+    handing_off: bool,
     last_reject_log: HashMap<String, (Instant, u64)>,
     rejected_by_reason: BTreeMap<&'static str, u64>,
     arps_sent: Arc<AtomicU64>,
@@ -277,6 +289,7 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
     let persisted_seq = hb_cfg.replay_floor;
     let digest = hb_cfg.digest;
     let hb = Heartbeat::new(hb_cfg, Instant::now());
+    let (commands, commands_rx) = mpsc::unbounded_channel();
     let mut d = Driver {
         opts,
         cfg,
@@ -292,6 +305,9 @@ pub(crate) async fn run(opts: Options, prepared: Prepared) -> Result<()> {
         lvsd_restart_at: None,
         lvsd_restart_pause: LVSD_RESTART_MIN,
         pending: Vec::new(),
+        commands,
+        commands_rx: Some(commands_rx),
+        handing_off: false,
         last_reject_log: HashMap::new(),
         rejected_by_reason: BTreeMap::new(),
         arps_sent: Arc::new(AtomicU64::new(0)),
@@ -340,6 +356,7 @@ impl Driver {
         let mut ctl = pulse_control::server::listen(&self.opts.control)?;
         let mut links = self.watch_links()?;
         let (metrics_tx, mut metrics) = mpsc::channel::<crate::metrics::StatusRequest>(16);
+        let mut commands = self.commands_rx.take().context("the main loop runs once")?;
         self.start_metrics(metrics_tx).await;
         loop {
             self.flush().await;
@@ -406,6 +423,7 @@ impl Driver {
                     let answer = self.control(req).await;
                     let _ = reply.send(answer);
                 }
+                Some(cmd) = commands.recv() => self.pending.push(cmd),
                 Some(reply) = metrics.recv() => {
                     let _ = reply.send(self.status());
                 }
@@ -484,7 +502,7 @@ impl Driver {
             Request::Status => None,
             Request::Takeover => Some(Command::Takeover),
             Request::Release => Some(Command::Release),
-            Request::Lvs => {
+            Request::Lvs | Request::Handoff { .. } => {
                 return Response::Error {
                     message: "this is pulse; the LVS table is lvsd's (ask its socket)".into(),
                 };
@@ -732,6 +750,7 @@ impl Driver {
                 if !self.cfg.warm_standby {
                     later.push(Later::StopLvsd);
                 }
+                self.end_handoff();
                 later.push(Later::InactiveCmd);
                 if self.ready {
                     self.notify.send(&format!("STATUS={}", self.role_status()));
@@ -758,10 +777,24 @@ impl Driver {
                 "lvs.cf matches the partner's again"
             ),
             Event::Rejected { link, from, why } => self.log_rejection(link, from, why),
-            Event::ReleaseFailed => warn!(
-                deadtime = ?self.plan.deadtime,
-                "release: the partner did not take over; keeping the service"
-            ),
+            Event::ReleaseFailed => {
+                warn!(
+                    deadtime = ?self.plan.deadtime,
+                    "release: the partner did not take over; keeping the service"
+                );
+                self.end_handoff();
+            }
+            Event::Drain => self.drain(),
+            Event::Prepare => {
+                // Not announced: clients keep the partner's MAC until it hands over; only
+                // what it forwards arrives here.
+                info!("partner is handing over: claiming the VIPs, not announcing them yet");
+                self.claim_vips();
+            }
+            Event::Unprepare => {
+                info!("partner kept the service: releasing the unannounced VIPs");
+                self.release_vips();
+            }
         }
     }
 
@@ -919,6 +952,66 @@ impl Driver {
         {
             warn!("the ipvs sync daemon switch did not finish within 10 s");
         }
+    }
+
+    /// A draining release (`Event::Drain`): lvsd sends new connections to the partner, which
+    /// holds the VIPs unannounced, while the real servers' own connections finish; then the
+    /// state machine hands over. Polls lvsd on a blocking thread; a failure to drain only
+    /// shortens the wait.
+    fn drain(&mut self) {
+        let Some(partner) = self.plan.links.first().map(|l| l.peer.ip()) else {
+            self.pending.push(Command::DrainDone);
+            return;
+        };
+        info!(partner = %partner, "release: draining (new connections go to the partner)");
+        self.handing_off = true;
+        let (socket, done) = (self.opts.lvsd_socket.clone(), self.commands.clone());
+        tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            let req = Request::Handoff {
+                to: Some(partner.to_string()),
+            };
+            loop {
+                match pulse_control::call(&socket, &req, Duration::from_secs(2)) {
+                    Ok(Response::Handoff { active_conns: 0 }) => {
+                        info!(ms = start.elapsed().as_millis() as u64, "release: drained");
+                        break;
+                    }
+                    Ok(Response::Handoff { active_conns })
+                        if start.elapsed() < RELEASE_DRAIN_MAX =>
+                    {
+                        debug!(active_conns, "release: draining");
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Ok(Response::Handoff { active_conns }) => {
+                        warn!(
+                            active_conns,
+                            "release: connections still open after {RELEASE_DRAIN_MAX:?}; handing over"
+                        );
+                        break;
+                    }
+                    other => {
+                        warn!(answer = ?other, socket = %socket.display(), "release: lvsd cannot drain; handing over without it");
+                        break;
+                    }
+                }
+            }
+            let _ = done.send(Command::DrainDone);
+        });
+    }
+
+    /// After a draining release (done or abandoned): lvsd goes back to the configured table.
+    fn end_handoff(&mut self) {
+        if !std::mem::take(&mut self.handing_off) {
+            return;
+        }
+        let socket = self.opts.lvsd_socket.clone();
+        tokio::task::spawn_blocking(move || {
+            let req = Request::Handoff { to: None };
+            if let Err(e) = pulse_control::call(&socket, &req, Duration::from_secs(5)) {
+                warn!(socket = %socket.display(), error = %e, "lvsd did not take back its table after the release");
+            }
+        });
     }
 
     /// `warm_standby`: lvsd runs while inactive too (a no-op when it runs already, when the

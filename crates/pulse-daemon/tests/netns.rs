@@ -586,6 +586,8 @@ fn a_heartbeat_recorded_before_a_restart_is_rejected_after_it() {
         primary: active == Host::D1,
         active: false,
         handover: false,
+        prepare: false,
+        ready: false,
         link_failed: false,
         child_failed: false,
         boot_id: 7,
@@ -915,4 +917,36 @@ fn without_warm_standby_lvsd_runs_only_on_the_active_director() {
         p.logs()
     );
     assert_eq!(children(pid_of(active)).len(), 1, "{}", p.logs());
+}
+
+#[test]
+fn an_authenticated_release_prepares_the_partner_then_hands_over() {
+    let Some(mut p) = Pair::with(1, 3, true, "") else {
+        return;
+    };
+    // The stand-in lvsd cannot drain: the release must still complete, just without the wait.
+    start_with_fake_lvsd(&mut p);
+    let (active, other) = p.wait_settled(Duration::from_secs(10));
+    let Response::Ok { status } = p.call(active, Request::Release) else {
+        panic!("release refused\n{}", p.logs())
+    };
+    assert!(status.releasing, "{status:?}");
+    p.wait_active(other, Duration::from_secs(3));
+    assert!(
+        log_contains(&p.log(other), "partner is handing over: claiming the VIPs"),
+        "{}",
+        p.logs()
+    );
+    assert!(
+        log_contains(
+            &p.log(active),
+            "release: lvsd cannot drain; handing over without it"
+        ),
+        "{}",
+        p.logs()
+    );
+    // Announced once it took over: the client follows.
+    p.wait_client_sees(other, Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(p.holds(other) && !p.holds(active), "{}", p.logs());
 }

@@ -8,8 +8,9 @@
 //! - only objects that are no longer wanted are deleted;
 //! - applying the ops to the observed table and reconciling again yields nothing.
 
-use pulse_ipvs::{Dest, DestKey, IpvsOp, Service, ServiceKey};
+use pulse_ipvs::{Dest, DestKey, Family, Forward, IpvsOp, Service, ServiceKey};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 /// One service of the kernel's table and its destinations.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,12 +98,59 @@ pub struct DesiredService {
     pub dests: BTreeMap<DestKey, DesiredDest>,
 }
 
+impl DesiredService {
+    /// A draining release (pulse's `Event::Drain`): new connections go to `partner`, the other
+    /// director, which holds the VIP unannounced and schedules them with its own table, while
+    /// the connections already here finish. Every real server stays, with weight 0 (IPVS keeps
+    /// forwarding their connections but schedules nothing new to them; a server whose health
+    /// is not known yet keeps the kernel's weight), and the partner is added by direct routing
+    /// with weight 1: the kernel rewrites only the MAC, so the partner sees the VIP. A service
+    /// of the other address family is left alone (direct routing cannot cross families).
+    pub fn forward_new_to(&mut self, partner: IpAddr) {
+        let (family, port) = match self.service.key {
+            ServiceKey::Fwmark { family, .. } => (family, 0),
+            ServiceKey::Addr { addr, port, .. } => (Family::of(&addr), port),
+        };
+        if family != Family::of(&partner) {
+            return;
+        }
+        for d in self.dests.values_mut() {
+            if let DesiredDest::Present(x) = d {
+                x.weight = 0;
+            }
+        }
+        let key = DestKey {
+            addr: partner,
+            port,
+        };
+        self.dests.insert(
+            key,
+            DesiredDest::Present(Dest {
+                key,
+                forward: Forward::Route,
+                weight: 1,
+                upper_threshold: 0,
+                lower_threshold: 0,
+            }),
+        );
+    }
+}
+
 /// The table lvs.cf and the health checks ask for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Desired {
     /// Services by key; every other service in the kernel is removed (lvsd owns the table of its
     /// network namespace, as piranha's `ipvsadm -C` at start assumed, piranha.md §5.2).
     pub services: BTreeMap<ServiceKey, DesiredService>,
+}
+
+impl Desired {
+    /// [`DesiredService::forward_new_to`] for every service.
+    pub fn forward_new_to(&mut self, partner: IpAddr) {
+        for s in self.services.values_mut() {
+            s.forward_new_to(partner);
+        }
+    }
 }
 
 /// The minimal ops that turn `observed` into `desired`, in an order the kernel accepts:

@@ -151,3 +151,73 @@ fn every_corpus_file_plans_and_reconciles_to_a_fixed_point() {
         assert!(reconcile(&d, &t).is_empty(), "{name}");
     }
 }
+
+#[test]
+fn a_draining_release_quiesces_every_server_and_adds_the_partner() {
+    let (plan, _) = Plan::new(&load(TWO), &mut no_dns);
+    let up = |_: &ServiceKey, _: &DestKey| Health::Up;
+    let mut table = Table::default();
+    reconcile(&plan.desired(&up), &table)
+        .iter()
+        .for_each(|o| table.apply(o));
+    let partner: IpAddr = Ipv4Addr::new(192, 0, 2, 12).into();
+    let mut d = plan.desired(&up);
+    d.forward_new_to(partner);
+    let ops = reconcile(&d, &table);
+    // Weights to 0 in place (the servers keep their connections), the partner added by direct
+    // routing on the service's port (0 for the fwmark service); nothing deleted.
+    assert!(
+        ops.iter()
+            .all(|o| matches!(o, IpvsOp::EditDest(..) | IpvsOp::AddDest(..))),
+        "{ops:?}"
+    );
+    let added: Vec<_> = ops
+        .iter()
+        .filter_map(|o| match o {
+            IpvsOp::AddDest(_, d) => Some((d.key, d.forward, d.weight)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        added,
+        [
+            (
+                DestKey {
+                    addr: partner,
+                    port: 0
+                },
+                Forward::Route,
+                1
+            ),
+            (
+                DestKey {
+                    addr: partner,
+                    port: 80
+                },
+                Forward::Route,
+                1
+            )
+        ]
+    );
+    ops.iter().for_each(|o| table.apply(o));
+    for s in table.services.values() {
+        for dest in s.dests.values() {
+            assert_eq!(dest.weight, i32::from(dest.key.addr == partner), "{dest:?}");
+        }
+    }
+    // Back to the configured table: the partner goes, the weights come back.
+    let ops = reconcile(&plan.desired(&up), &table);
+    assert_eq!(
+        ops.iter()
+            .filter(|o| matches!(o, IpvsOp::DeleteDest(..)))
+            .count(),
+        2,
+        "{ops:?}"
+    );
+    ops.iter().for_each(|o| table.apply(o));
+    assert!(reconcile(&plan.desired(&up), &table).is_empty());
+    // An IPv6 partner cannot take IPv4 connections: nothing changes.
+    let mut d6 = plan.desired(&up);
+    d6.forward_new_to("2001:db8::12".parse().expect("v6"));
+    assert_eq!(d6, plan.desired(&up));
+}

@@ -20,6 +20,27 @@ use std::time::{Duration, Instant};
 
 /// lvsd that ran this long before dying resets the retry backoff.
 const RETRY_RESET: Duration = Duration::from_secs(60);
+/// How long a draining release may wait for the daemon's [`Command::DrainDone`] before it is
+/// abandoned (the daemon's own limit is shorter).
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Where a make-before-break release stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReleasePhase {
+    /// Asking the partner to hold the VIPs unannounced (`drain_on_release`).
+    Prepare,
+    /// The partner is ready: new connections go to it while ours finish.
+    Drain,
+    /// Asking the partner to take over; we let go when it says it serves.
+    Handover,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Releasing {
+    /// Abandoned (this node keeps the service) if not done by then.
+    until: Instant,
+    phase: ReleasePhase,
+}
 
 /// One heartbeat path: our bound address and the partner's address on it (piranha's public and
 /// private links, plus any `heartbeat_link`).
@@ -71,6 +92,11 @@ pub struct Config {
     /// Authenticated packets with a sequence number at or below this are replays; the daemon
     /// persists the highest sequence it accepted so the floor survives its own restarts.
     pub replay_floor: u64,
+    /// A release drains first (authenticated mode; the daemon sets it where forwarding new
+    /// connections to the partner works: direct routing or tunnelling, with a warm standby):
+    /// the partner holds the VIPs unannounced, new connections are forwarded to it while ours
+    /// finish, and only then does it announce the VIPs ([`Event::Drain`]).
+    pub drain_on_release: bool,
 }
 
 /// Something the operator or the daemon tells the machine.
@@ -88,6 +114,8 @@ pub enum Command {
     Release,
     /// `pulsectl takeover`: take the service now.
     Takeover,
+    /// The daemon finished draining (see [`Event::Drain`]): hand over now.
+    DrainDone,
     /// A reload changed timers or the configuration identity.
     Reconfigure {
         /// New `keepalive`.
@@ -182,6 +210,14 @@ pub enum Event {
     /// A release ended without the partner taking over within `deadtime`: this node keeps the
     /// service.
     ReleaseFailed,
+    /// A draining release: the partner holds the VIPs unannounced; forward new connections to
+    /// it, wait for ours to finish, then send [`Command::DrainDone`].
+    Drain,
+    /// The partner is about to hand over: claim the VIPs without announcing them, so that
+    /// connections it forwards are accepted.
+    Prepare,
+    /// The prepared handover was abandoned: release the unannounced VIPs.
+    Unprepare,
     /// A datagram was dropped; it changed nothing.
     Rejected {
         /// The link index it came in on.
@@ -333,10 +369,10 @@ pub struct Heartbeat {
     dead_at: Instant,
     /// After `release`, partner STOPPED heartbeats do not reactivate us until then.
     holdoff_until: Option<Instant>,
-    /// A make-before-break release is under way: we stay active, telling the partner to take
-    /// over ("handover", or STOPPED on piranha's wire), until it says it is active, or give up
-    /// at this time.
-    releasing_until: Option<Instant>,
+    /// A make-before-break release under way: we stay active until the partner says it is.
+    releasing: Option<Releasing>,
+    /// We hold the VIPs unannounced for a partner that is draining towards us.
+    prepared: bool,
     /// lvsd died and nobody may be serving: try again then.
     retry_at: Option<Instant>,
     /// How often lvsd died soon after starting, for the retry backoff.
@@ -370,7 +406,8 @@ impl Heartbeat {
             send_at: (n > 0).then(|| now + cfg.keepalive),
             dead_at: now + cfg.deadtime,
             holdoff_until: None,
-            releasing_until: None,
+            releasing: None,
+            prepared: false,
             retry_at: None,
             retries: 0,
             active_since_start: None,
@@ -406,7 +443,7 @@ impl Heartbeat {
             Some(self.dead_at),
             self.holdoff_until,
             self.retry_at,
-            self.releasing_until,
+            self.releasing.map(|r| r.until),
         ]
         .into_iter()
         .flatten()
@@ -426,7 +463,7 @@ impl Heartbeat {
             since: self.since,
             link_failed: self.link_failed,
             child_failed: self.child_failed,
-            releasing: self.releasing_until.is_some(),
+            releasing: self.releasing.is_some(),
             partner: self.partner,
             partner_alive: self.partner_alive,
             links: self
@@ -474,9 +511,10 @@ impl Heartbeat {
         if self.holdoff_until.is_some_and(|t| now >= t) {
             self.holdoff_until = None;
         }
-        if self.releasing_until.is_some_and(|t| now >= t) {
-            self.releasing_until = None;
+        if self.releasing.is_some_and(|r| now >= r.until) {
+            self.releasing = None;
             self.events.push_back(Event::ReleaseFailed);
+            self.send_heartbeats(now);
         }
         if now >= self.dead_at {
             // piranha.md §4.4: partner silent for `deadtime` ⇒ activate if able.
@@ -515,12 +553,14 @@ impl Heartbeat {
         if from.ip() != l.peer.ip() {
             return self.reject(link, from, Rejection::NotFromPartner);
         }
-        let (active, handover) = match &self.cfg.mode {
+        let (active, handover, prepare, ready) = match &self.cfg.mode {
             WireMode::Legacy { fos } => match LegacyMagic::decode(data) {
-                Ok(LegacyMagic::Running) if !fos => (true, false),
-                Ok(LegacyMagic::Stopped) if !fos => (false, false),
-                Ok(LegacyMagic::FosRunning | LegacyMagic::FosStopMe) if *fos => (true, false),
-                Ok(LegacyMagic::FosStopped) if *fos => (false, false),
+                Ok(LegacyMagic::Running) if !fos => (true, false, false, false),
+                Ok(LegacyMagic::Stopped) if !fos => (false, false, false, false),
+                Ok(LegacyMagic::FosRunning | LegacyMagic::FosStopMe) if *fos => {
+                    (true, false, false, false)
+                }
+                Ok(LegacyMagic::FosStopped) if *fos => (false, false, false, false),
                 // piranha accepts HOLD/HELD and does nothing with them.
                 Ok(LegacyMagic::Hold | LegacyMagic::Held) => {
                     self.heard(now, link);
@@ -542,7 +582,7 @@ impl Heartbeat {
                 }
                 self.last_seq[link] = p.seq;
                 self.note_partner_identity(&p);
-                (p.active, p.handover)
+                (p.active, p.handover, p.prepare, p.ready)
             }
         };
         self.heard(now, link);
@@ -554,6 +594,27 @@ impl Heartbeat {
                 config: None,
                 boot_id: None,
             });
+        }
+        // A draining release, on our side: the partner holds the VIPs unannounced now.
+        if ready
+            && let Some(r) = &mut self.releasing
+            && r.phase == ReleasePhase::Prepare
+        {
+            r.phase = ReleasePhase::Drain;
+            r.until = now + self.cfg.deadtime + DRAIN_LIMIT;
+            self.events.push_back(Event::Drain);
+        }
+        // …and on the partner's: it is about to hand over; get ready to receive.
+        if active && prepare && !handover {
+            if !self.active && !self.prepared && self.may_activate() {
+                self.prepared = true;
+                self.events.push_back(Event::Prepare);
+                self.send_heartbeats(now);
+            }
+            return;
+        }
+        if self.prepared && !(active && handover) {
+            self.unprepare();
         }
         if active && handover {
             // The partner is handing the service over while still serving (make-before-break
@@ -583,6 +644,9 @@ impl Heartbeat {
         }
         match cmd {
             Command::LinkDown => {
+                if self.prepared {
+                    self.unprepare();
+                }
                 if !self.link_failed {
                     self.link_failed = true;
                     if self.active {
@@ -633,8 +697,26 @@ impl Heartbeat {
                 // any piranha partner answers by activating), and let go only when the partner
                 // says it serves. No request meets a pair where nobody holds the VIP. piranha
                 // dropped the VIPs first.
-                if self.releasing_until.is_none() {
-                    self.releasing_until = Some(now + self.cfg.deadtime);
+                if self.releasing.is_none() {
+                    let drain = self.cfg.drain_on_release
+                        && matches!(self.cfg.mode, WireMode::Authenticated(_));
+                    self.releasing = Some(Releasing {
+                        until: now + self.cfg.deadtime,
+                        phase: if drain {
+                            ReleasePhase::Prepare
+                        } else {
+                            ReleasePhase::Handover
+                        },
+                    });
+                    self.send_heartbeats(now);
+                }
+            }
+            Command::DrainDone => {
+                if let Some(r) = &mut self.releasing
+                    && r.phase == ReleasePhase::Drain
+                {
+                    r.phase = ReleasePhase::Handover;
+                    r.until = now + self.cfg.deadtime;
                     self.send_heartbeats(now);
                 }
             }
@@ -721,7 +803,7 @@ impl Heartbeat {
             // No preemption, no failback.
             return;
         }
-        if self.releasing_until.take().is_some() {
+        if self.releasing.take().is_some() {
             // The partner took over what we were handing it: now we let go.
             self.deactivate(now, DeactivateReason::Release);
             self.holdoff_until = Some(now + self.cfg.deadtime);
@@ -739,15 +821,22 @@ impl Heartbeat {
 
     fn activate(&mut self, now: Instant, reason: ActivateReason) {
         self.active = true;
+        self.prepared = false;
         self.active_since_start = Some(now);
         self.since = now;
         self.counters.takeovers += 1;
         self.events.push_back(Event::Activate(reason));
     }
 
+    /// The VIPs held unannounced for a draining partner go again.
+    fn unprepare(&mut self) {
+        self.prepared = false;
+        self.events.push_back(Event::Unprepare);
+    }
+
     fn deactivate(&mut self, now: Instant, reason: DeactivateReason) {
         self.active = false;
-        self.releasing_until = None;
+        self.releasing = None;
         self.since = now;
         self.counters.releases += 1;
         self.events.push_back(Event::Deactivate(reason));
@@ -763,12 +852,14 @@ impl Heartbeat {
 
     /// One heartbeat on every link (piranha.md §4.3: public and private).
     fn send_heartbeats(&mut self, now: Instant) {
-        let handover = self.releasing_until.is_some();
+        let phase = self.releasing.map(|r| r.phase);
+        let handover = phase == Some(ReleasePhase::Handover);
+        let prepare = matches!(phase, Some(ReleasePhase::Prepare | ReleasePhase::Drain));
         let mut payload = [0u8; AUTH_LEN];
         let len = match &self.cfg.mode {
             WireMode::Legacy { fos } => {
                 // A releasing node says STOPPED while it still serves (see `Command::Release`).
-                let serving = self.active && self.releasing_until.is_none();
+                let serving = self.active && self.releasing.is_none();
                 let magic = match (fos, serving) {
                     (false, true) => LegacyMagic::Running,
                     (false, false) => LegacyMagic::Stopped,
@@ -788,6 +879,8 @@ impl Heartbeat {
                     primary: self.cfg.primary,
                     active: self.active,
                     handover,
+                    prepare,
+                    ready: self.prepared,
                     link_failed: self.link_failed,
                     child_failed: self.child_failed,
                     boot_id: self.cfg.boot_id,

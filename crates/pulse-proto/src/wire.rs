@@ -97,6 +97,12 @@ pub struct AuthHeartbeat {
     pub active: bool,
     /// The sender asks the receiver to take over (a planned switchover, `pulsectl release`).
     pub handover: bool,
+    /// The sender is about to hand over and drains first: the receiver should hold the VIPs
+    /// without announcing them, so connections the sender forwards to it are accepted.
+    pub prepare: bool,
+    /// The sender holds the VIPs unannounced, ready for forwarded connections (its answer to
+    /// `prepare`).
+    pub ready: bool,
     /// The sender's own link is down (`monitor_links`).
     pub link_failed: bool,
     /// The sender's lvsd died.
@@ -160,7 +166,9 @@ impl AuthHeartbeat {
             | u8::from(self.active) << 1
             | u8::from(self.handover) << 2
             | u8::from(self.link_failed) << 3
-            | u8::from(self.child_failed) << 4;
+            | u8::from(self.child_failed) << 4
+            | u8::from(self.prepare) << 5
+            | u8::from(self.ready) << 6;
         b[8..16].copy_from_slice(&self.boot_id.to_be_bytes());
         b[16..24].copy_from_slice(&self.seq.to_be_bytes());
         b[24..32].copy_from_slice(&self.serial_no.to_be_bytes());
@@ -178,7 +186,7 @@ impl AuthHeartbeat {
         let b: &[u8; AUTH_LEN] = payload
             .try_into()
             .map_err(|_| DecodeError::Length(payload.len()))?;
-        if b[0..4] != AUTH_TAG || b[5..8] != [0, 0, 0] || b[4] & !0x1f != 0 {
+        if b[0..4] != AUTH_TAG || b[5..8] != [0, 0, 0] || b[4] & !0x7f != 0 {
             return Err(DecodeError::Version);
         }
         let mut mac = key.mac();
@@ -195,6 +203,8 @@ impl AuthHeartbeat {
             handover: b[4] & 4 != 0,
             link_failed: b[4] & 8 != 0,
             child_failed: b[4] & 16 != 0,
+            prepare: b[4] & 32 != 0,
+            ready: b[4] & 64 != 0,
             boot_id: u64_at(8),
             seq: u64_at(16),
             serial_no: u64_at(24) as i64,
@@ -239,6 +249,8 @@ mod tests {
             primary: true,
             active: true,
             handover: false,
+            prepare: false,
+            ready: false,
             link_failed: false,
             child_failed: false,
             boot_id: 0x0102_0304_0506_0708,

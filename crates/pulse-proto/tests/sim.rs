@@ -51,6 +51,7 @@ fn config(node: usize, mode: WireMode) -> Config {
         boot_id: 100 + node as u64,
         wall_clock_us: 1_000_000_000,
         replay_floor: 0,
+        drain_on_release: false,
     }
 }
 
@@ -94,6 +95,24 @@ impl Sim {
             log: Vec::new(),
             sent: Vec::new(),
         }
+    }
+
+    /// Authenticated, with `drain_on_release` on both nodes.
+    fn draining() -> Self {
+        let mut sim = Self::new(WireMode::Authenticated(key()));
+        for n in 0..2 {
+            sim.configs[n].drain_on_release = true;
+            sim.nodes[n] = Some(Heartbeat::new(sim.configs[n].clone(), sim.t0));
+        }
+        sim
+    }
+
+    fn events(&self, n: usize) -> Vec<Event> {
+        self.log
+            .iter()
+            .filter(|(_, node, _)| *node == n)
+            .map(|(_, _, e)| e.clone())
+            .collect()
     }
 
     fn legacy() -> Self {
@@ -455,6 +474,47 @@ fn authenticated_release_is_make_before_break() {
 }
 
 #[test]
+fn a_draining_release_prepares_the_partner_drains_then_hands_over() {
+    let mut sim = settled(Sim::draining());
+    sim.command(0, Command::Release).expect("release");
+    sim.run_until(10_010);
+    // The partner holds the VIPs unannounced; we drain (the daemon forwards new connections).
+    assert!(sim.active(0) && !sim.active(1));
+    assert!(sim.events(1).contains(&Event::Prepare), "{:?}", sim.log);
+    assert!(sim.events(0).contains(&Event::Drain), "{:?}", sim.log);
+    // Draining takes as long as the daemon needs: nothing moves meanwhile.
+    sim.run_until(12_000);
+    assert!(sim.active(0) && !sim.active(1) && sim.node(0).status().releasing);
+    sim.command(0, Command::DrainDone).expect("drained");
+    sim.run_until(12_010);
+    assert!(!sim.active(0) && sim.active(1));
+    let (t_on, t_off) = (
+        sim.transitions(1).last().expect("on").0,
+        sim.transitions(0).last().expect("off").0,
+    );
+    assert!(t_on <= t_off, "make before break: {t_on} {t_off}");
+    assert!(!sim.events(1).contains(&Event::Unprepare), "{:?}", sim.log);
+    sim.run_until(30_000);
+    assert!(!sim.active(0) && sim.active(1));
+}
+
+#[test]
+fn an_undrained_release_is_abandoned_and_the_partner_lets_the_vips_go() {
+    let mut sim = settled(Sim::draining());
+    sim.command(0, Command::Release).expect("release");
+    // No DrainDone ever: deadtime + the drain limit later the release is abandoned.
+    sim.run_until(24_000);
+    assert!(sim.active(0) && !sim.active(1));
+    assert!(
+        sim.events(0).contains(&Event::ReleaseFailed),
+        "{:?}",
+        sim.log
+    );
+    assert!(sim.events(1).contains(&Event::Unprepare), "{:?}", sim.log);
+    assert!(!sim.node(0).status().releasing);
+}
+
+#[test]
 fn a_release_the_partner_cannot_take_keeps_the_service() {
     let mut sim = settled(Sim::new(WireMode::Authenticated(key())));
     // The backup's own link is down: it may not activate.
@@ -540,6 +600,8 @@ fn forged_and_replayed_packets_change_nothing() {
         primary: true,
         active: false,
         handover: true,
+        prepare: false,
+        ready: false,
         link_failed: false,
         child_failed: false,
         boot_id: 1,

@@ -44,7 +44,9 @@ fn wait_released(socket: &Path, mut status: Box<Status>) -> Result<Box<Status>> 
         match call(socket, &Request::Status)? {
             Response::Ok { status: s } => status = s,
             Response::Error { message } => bail!("{message}"),
-            Response::Lvs { .. } => bail!("{} answered like lvsd, not pulse", socket.display()),
+            Response::Lvs { .. } | Response::Handoff { .. } => {
+                bail!("{} answered like lvsd, not pulse", socket.display())
+            }
         }
     }
     Ok(status)
@@ -54,7 +56,9 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
     let what = req.clone();
     match call(socket, &req)? {
         Response::Error { message } => bail!("{message}"),
-        Response::Lvs { .. } => bail!("{} answered like lvsd, not pulse", socket.display()),
+        Response::Lvs { .. } | Response::Handoff { .. } => {
+            bail!("{} answered like lvsd, not pulse", socket.display())
+        }
         Response::Ok { status } => {
             let status = if what == Request::Release {
                 wait_released(socket, status)?
@@ -67,7 +71,7 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
                     match what {
                         Request::Takeover => eprintln!("takeover done"),
                         Request::Release => eprintln!("released; the partner took over"),
-                        Request::Status | Request::Lvs => {}
+                        Request::Status | Request::Lvs | Request::Handoff { .. } => {}
                     }
                     out!("{}", render(&status));
                 }
@@ -100,7 +104,7 @@ pub(crate) fn status(socket: &Path, lvsd_socket: &Path, format: Format) -> Resul
     let pulse = match pulse {
         Ok(Response::Ok { status }) => Ok(status),
         Ok(Response::Error { message }) => Err(anyhow::anyhow!("{message}")),
-        Ok(Response::Lvs { .. }) => Err(anyhow::anyhow!(
+        Ok(Response::Lvs { .. } | Response::Handoff { .. }) => Err(anyhow::anyhow!(
             "{} answered like lvsd, not pulse",
             socket.display()
         )),
