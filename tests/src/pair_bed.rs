@@ -505,6 +505,39 @@ impl PairBed {
         self.killed[d.index()] = false;
     }
 
+    /// Brings director `d` back after [`kill_director`](Self::kill_director), as a rebooted host
+    /// comes back: without the VIPs it held (a reboot forgets them; pulse would remove them at
+    /// start, but only after the cable is in, when a stale ARP answer could already go out),
+    /// then the cable, then pulse.
+    pub fn revive(&mut self, d: Director) {
+        let mut vips = vec![VIP];
+        if self.config.routing == Routing::Nat {
+            vips.push(NAT_ROUTER);
+        }
+        for v in vips {
+            let _ = ip(&[
+                "-n",
+                &self.ns(d.name()),
+                "addr",
+                "del",
+                &format!("{v}/32"),
+                "dev",
+                "eth0",
+            ]);
+            let _ = ip(&[
+                "-n",
+                &self.ns(d.name()),
+                "addr",
+                "del",
+                &format!("{v}/32"),
+                "dev",
+                "eth1",
+            ]);
+        }
+        self.set_link(d, true);
+        self.start_director(d);
+    }
+
     /// pulse's pid on director `d`, while it runs.
     pub fn pulse_pid(&self, d: Director) -> Option<u32> {
         self.pulses[d.index()].as_ref().map(Child::id)

@@ -1,12 +1,16 @@
 //! `pulse-lab`: the whole director pair on real IPVS, for a human (run as root by
-//! `tests/lab/demo.sh`, in the VM when the host kernel has no IPVS). Builds a [`PairBed`] (direct routing), starts both directors, shows
-//! the table and the requests spread over the real servers, crashes the active director and
-//! prints the failover timeline. Exits 1 with a message when the failover does not happen.
-//! `pulse-lab --nat` runs the same with `network = nat` (the real servers behind the floating
-//! `nat_router`).
+//! `tests/lab/demo.sh`, in the VM when the host kernel has no IPVS). Builds a [`PairBed`]
+//! (direct routing, authenticated heartbeats), starts both directors, shows both tables and the
+//! requests spread over the real servers, crashes the active director under traffic and prints
+//! the failover timeline; then brings the dead director back as a standby and switches back to
+//! it with `pulsectl release` under the same traffic (a draining release), with its timeline.
+//! Exits 1 with a message when the failover or the switchover does not happen. `pulse-lab
+//! --nat` runs the same with `network = nat` (the real servers behind the floating
+//! `nat_router`; the switchover is then make-before-break without the drain).
 
+use pulse_e2e::netns::wait_for;
 use pulse_e2e::pair_bed::{
-    PairBed, PairConfig, Routing, Traffic, failures, ms_between, per_server,
+    PairBed, PairConfig, Routing, Timeline, Traffic, failures, ms_between, per_server,
 };
 use std::process::ExitCode;
 use std::time::Duration;
@@ -28,13 +32,14 @@ fn main() -> ExitCode {
     let nat = std::env::args().skip(1).any(|a| a == "--nat");
     let config = PairConfig {
         routing: if nat { Routing::Nat } else { Routing::Direct },
+        heartbeat_key: true,
         scheduler: "wrr".into(),
         weights: [1, 2, 3],
         ..PairConfig::default()
     };
     let mut bed = PairBed::new(config);
     say(&format!(
-        "lvs.cf of both directors (200 ms keepalive, 600 ms deadtime, {} routing)",
+        "lvs.cf of both directors (authenticated heartbeats, 200 ms keepalive, 600 ms deadtime, {} routing)",
         if nat { "NAT" } else { "direct" }
     ));
     print!("{}", std::fs::read_to_string(bed.cf()).unwrap_or_default());
@@ -122,6 +127,68 @@ fn main() -> ExitCode {
             ms_between(failover.killed_at, t),
             (bed.config.deadtime * 1000.0) as u64
         );
+    }
+
+    say(&format!(
+        "{active} comes back (cable in, pulse started): it stands by, no failback"
+    ));
+    bed.revive(active);
+    let standing_by = wait_for(Duration::from_secs(20), || {
+        bed.table(active) == before && bed.active() == Some(survivor)
+    });
+    if standing_by.is_none() {
+        eprintln!(
+            "pulse-lab: {active} did not come back as a warm standby\n{}",
+            bed.dump()
+        );
+        return ExitCode::FAILURE;
+    }
+    println!("{active} stands by with the table programmed; {survivor} keeps the VIP");
+
+    say(&format!(
+        "planned switchover back: pulsectl release on {survivor}, under the same traffic"
+    ));
+    let traffic = Traffic::start(&bed, Duration::from_millis(10));
+    std::thread::sleep(Duration::from_secs(1));
+    let mut timeline = Timeline::new();
+    let t0 = timeline.add(format!("pulsectl release on {survivor}"));
+    show(&bed.pulsectl(survivor, &["release"]));
+    let moved = wait_for(Duration::from_secs(10), || bed.active() == Some(active));
+    std::thread::sleep(Duration::from_secs(1));
+    let records = traffic.stop();
+    bed.log_events(
+        &mut timeline,
+        survivor,
+        t0,
+        &[
+            "release: draining",
+            "handing over: new connections",
+            "release: drained",
+            "deactivating",
+            "released VIP",
+            "handover done",
+        ],
+    );
+    bed.log_events(
+        &mut timeline,
+        active,
+        t0,
+        &["partner is handing over", "activating lvs", "claimed VIP"],
+    );
+    say("switchover timeline");
+    print!("{timeline}");
+    println!(
+        "\n{} requests around the switchover: {:?}, failed: {:?}",
+        records.len(),
+        per_server(&records),
+        failures(&records)
+    );
+    if moved.is_none() {
+        eprintln!(
+            "pulse-lab: the release did not move the service\n{}",
+            bed.dump()
+        );
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
