@@ -303,19 +303,31 @@ where
 /// both a connect check and the default web check. Stops when the returned handle is dropped;
 /// connections are then refused.
 pub fn serve_tcp_in(ns: &str, addr: SocketAddr) -> Server {
+    serve_connections(ns, addr, |mut s, _| {
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+    })
+}
+
+/// A TCP server on `addr` in network namespace `ns` that hands each accepted connection
+/// (blocking, with a 200 ms read timeout) to `handle`, with the server's stop flag. Stops when
+/// the returned handle is dropped.
+pub fn serve_connections<H>(ns: &str, addr: SocketAddr, mut handle: H) -> Server
+where
+    H: FnMut(TcpStream, &Arc<AtomicBool>) + Send + 'static,
+{
     serve_in(ns, move |stop| {
         let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         l.set_nonblocking(true).expect("nonblocking");
         move || {
             match l.accept() {
-                Ok((mut s, _)) => {
+                Ok((s, _)) => {
                     let _ = s.set_nonblocking(false);
                     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-                    let mut buf = [0u8; 512];
-                    let _ = s.read(&mut buf);
-                    let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n");
+                    handle(s, &stop);
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
             }
             !stop.load(Ordering::Relaxed)
         }

@@ -17,12 +17,12 @@
 //! [`Timeline`] puts what the test did, what it polled and what the daemons logged on one
 //! time axis.
 
-use crate::lvs_bed::{Server, in_ns, serve_in};
+use crate::lvs_bed::{Server, in_ns, serve_connections};
 use crate::netns::{children, ip, ip_cmd, must, spawn_logged, unique_prefix, wait_for};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -515,24 +515,10 @@ impl PairBed {
             vips.push(NAT_ROUTER);
         }
         for v in vips {
-            let _ = ip(&[
-                "-n",
-                &self.ns(d.name()),
-                "addr",
-                "del",
-                &format!("{v}/32"),
-                "dev",
-                "eth0",
-            ]);
-            let _ = ip(&[
-                "-n",
-                &self.ns(d.name()),
-                "addr",
-                "del",
-                &format!("{v}/32"),
-                "dev",
-                "eth1",
-            ]);
+            for dev in ["eth0", "eth1"] {
+                let (ns, cidr) = (self.ns(d.name()), format!("{v}/32"));
+                let _ = ip(&["-n", &ns, "addr", "del", &cidr, "dev", dev]);
+            }
         }
         self.set_link(d, true);
         self.start_director(d);
@@ -970,36 +956,24 @@ pub fn dest_counters(ipvsadm: &str, addr: &str) -> Option<(u32, u64, u64)> {
 /// stops.
 fn serve_http(ns: &str, name: &str) -> Server {
     let body = format!("{name}\n");
-    serve_in(ns, move |stop: Arc<AtomicBool>| {
-        let addr: SocketAddr = ([0, 0, 0, 0], PORT).into();
-        let l = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
-        l.set_nonblocking(true).expect("nonblocking");
-        let reply = format!(
-            "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        move || {
-            match l.accept() {
-                Ok((mut s, _)) => {
-                    let _ = s.set_nonblocking(false);
-                    let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-                    let mut buf = [0u8; 512];
-                    // A connect-only check sends nothing and closes: read returns 0 at once.
-                    match s.read(&mut buf) {
-                        Ok(n) if n > 0 && !buf.starts_with(b"GET") => {
-                            let (name, stop) = (body.clone(), stop.clone());
-                            let first = buf[..n].to_vec();
-                            std::thread::spawn(move || echo_lines(s, &first, &name, &stop));
-                        }
-                        Ok(n) if n > 0 => {
-                            let _ = s.write_all(reply.as_bytes());
-                        }
-                        _ => {}
-                    }
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+    let reply = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let addr: SocketAddr = ([0, 0, 0, 0], PORT).into();
+    serve_connections(ns, addr, move |mut s, stop| {
+        let mut buf = [0u8; 512];
+        // A connect-only check sends nothing and closes: read returns 0 at once.
+        match s.read(&mut buf) {
+            Ok(n) if n > 0 && !buf.starts_with(b"GET") => {
+                let (name, stop) = (body.clone(), stop.clone());
+                let first = buf[..n].to_vec();
+                std::thread::spawn(move || echo_lines(s, &first, &name, &stop));
             }
-            !stop.load(Ordering::Relaxed)
+            Ok(n) if n > 0 => {
+                let _ = s.write_all(reply.as_bytes());
+            }
+            _ => {}
         }
     })
 }
