@@ -23,6 +23,10 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
+/// A handover pulse does not end within this long ends by itself (pulse's drain takes at most
+/// 3 s, its whole release at most `deadtime` + 10 s).
+const HANDOFF_MAX: Duration = Duration::from_secs(60);
+
 /// A configuration read, validated and planned: what a start or a reload works from.
 #[derive(Debug)]
 pub(crate) struct Loaded {
@@ -149,6 +153,8 @@ struct Lvsd {
     index: HashMap<(ServiceKey, DestKey), usize>,
     /// A draining release in progress: new connections go to this partner director.
     handoff: Option<IpAddr>,
+    /// When it ends by itself if pulse never says (pulse died mid-release).
+    handoff_expires: Option<Instant>,
     checks: Checks,
     /// Services whose sorry server is in the desired table.
     sorry_active: BTreeSet<ServiceKey>,
@@ -199,6 +205,7 @@ pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
         reloads_refused: 0,
         last_reload_error: None,
         handoff: None,
+        handoff_expires: None,
     };
     d.loaded.log_warnings();
     d.carry_health();
@@ -215,7 +222,18 @@ pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
 
     let mut ctl = pulse_control::server::listen(&d.opts.control)?;
     let signo = loop {
+        let handoff_expiry = d.handoff_expires.map(tokio::time::Instant::from_std);
+        let handoff_expired = async {
+            match handoff_expiry {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            () = handoff_expired => {
+                warn!("handover not ended by pulse within {HANDOFF_MAX:?}: back to the configured table");
+                let _ = d.handoff(None);
+            }
             Some(r) = results.recv() => {
                 let mut dirty = BTreeSet::new();
                 d.on_result(r, &mut dirty);
@@ -565,6 +583,7 @@ impl Lvsd {
                 (None, None) => {}
             }
             self.handoff = to;
+            self.handoff_expires = to.map(|_| Instant::now() + HANDOFF_MAX);
             if let Err(e) = self.reconcile_all() {
                 return Response::Error {
                     message: format!("{e:#}"),
