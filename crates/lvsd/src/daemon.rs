@@ -9,7 +9,7 @@ use pulse_check::CheckSpec;
 use pulse_control::{
     CheckCounters, LvsStatus, Request, Response, ServerStatus, Traffic, VirtualStatus,
 };
-use pulse_ipvs::{DestKey, IpvsOp, ServiceKey, ServiceStats};
+use pulse_ipvs::{DestCounters, DestKey, IpvsOp, ServiceKey, ServiceStats};
 use pulse_lvs::table::reconcile_service;
 use pulse_lvs::{Health, Plan, RealServerHealth, Table, Transition, reconcile};
 use pulse_lvscf::LvsConfig;
@@ -590,37 +590,33 @@ impl Lvsd {
                 };
             }
         }
-        let mut active_conns = 0;
-        for s in &self.loaded.plan.services {
-            let counters = self
-                .kernel
-                .counters(&s.service.key)
-                .unwrap_or_else(|_| BTreeMap::new());
-            active_conns += counters
-                .iter()
-                .filter(|(k, _)| Some(k.addr) != to)
-                .map(|(_, c)| u64::from(c.active_conns))
-                .sum::<u64>();
-        }
+        let active_conns = self
+            .planned_dest_counters()
+            .filter(|(k, _)| Some(k.addr) != to)
+            .map(|(_, c)| u64::from(c.active_conns))
+            .sum();
         Response::Handoff { active_conns }
     }
 
     /// Connections to `addr` in the kernel's table now, active and inactive (the `conns`
     /// statistic would lag: the kernel sums it every 2 s).
     fn connections_to(&mut self, addr: IpAddr) -> u64 {
-        let keys: Vec<ServiceKey> = self
-            .loaded
-            .plan
-            .services
-            .iter()
-            .map(|s| s.service.key)
-            .collect();
-        keys.iter()
-            .filter_map(|k| self.kernel.counters(k).ok())
-            .flat_map(|c| c.into_iter())
+        self.planned_dest_counters()
             .filter(|(k, _)| k.addr == addr)
             .map(|(_, c)| u64::from(c.active_conns) + u64::from(c.inactive_conns))
             .sum()
+    }
+
+    /// The kernel's counters of every destination of the planned services (a service the
+    /// kernel cannot dump counts as empty).
+    fn planned_dest_counters(&mut self) -> impl Iterator<Item = (DestKey, DestCounters)> {
+        let mut all = Vec::new();
+        for s in &self.loaded.plan.services {
+            if let Ok(c) = self.kernel.counters(&s.service.key) {
+                all.extend(c);
+            }
+        }
+        all.into_iter()
     }
 
     fn status(&mut self) -> LvsStatus {

@@ -25,6 +25,17 @@ fn call(socket: &Path, req: &Request) -> Result<Response> {
     })
 }
 
+/// One request to pulse whose answer is its status; pulse's refusal is the error.
+fn call_status(socket: &Path, req: &Request) -> Result<Box<Status>> {
+    match call(socket, req)? {
+        Response::Ok { status } => Ok(status),
+        Response::Error { message } => bail!("{message}"),
+        Response::Lvs { .. } | Response::Handoff { .. } => {
+            bail!("{} answered like lvsd, not pulse", socket.display())
+        }
+    }
+}
+
 /// How long `release` waits for the partner to take over (make-before-break; pulse itself gives
 /// up after `deadtime`).
 const RELEASE_WAIT: Duration = Duration::from_secs(30);
@@ -41,50 +52,34 @@ fn wait_released(socket: &Path, mut status: Box<Status>) -> Result<Box<Status>> 
             bail!("still active after {RELEASE_WAIT:?}; see pulse's log");
         }
         std::thread::sleep(Duration::from_millis(20));
-        match call(socket, &Request::Status)? {
-            Response::Ok { status: s } => status = s,
-            Response::Error { message } => bail!("{message}"),
-            Response::Lvs { .. } | Response::Handoff { .. } => {
-                bail!("{} answered like lvsd, not pulse", socket.display())
-            }
-        }
+        status = call_status(socket, &Request::Status)?;
     }
     Ok(status)
 }
 
 pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
-    let what = req.clone();
-    match call(socket, &req)? {
-        Response::Error { message } => bail!("{message}"),
-        Response::Lvs { .. } | Response::Handoff { .. } => {
-            bail!("{} answered like lvsd, not pulse", socket.display())
-        }
-        Response::Ok { status } => {
-            let status = if what == Request::Release {
-                wait_released(socket, status)?
-            } else {
-                status
-            };
-            match format {
-                Format::Json => outln!("{}", serde_json::to_string_pretty(&status)?),
-                Format::Text => {
-                    match what {
-                        Request::Takeover => eprintln!("takeover done"),
-                        Request::Release => eprintln!("released; the partner took over"),
-                        Request::Status | Request::Lvs | Request::Handoff { .. } => {}
-                    }
-                    out!("{}", render(&status));
-                }
+    let mut status = call_status(socket, &req)?;
+    if req == Request::Release {
+        status = wait_released(socket, status)?;
+    }
+    match format {
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&status)?),
+        Format::Text => {
+            match req {
+                Request::Takeover => eprintln!("takeover done"),
+                Request::Release => eprintln!("released; the partner took over"),
+                Request::Status | Request::Lvs | Request::Handoff { .. } => {}
             }
-            Ok(exit::OK)
+            out!("{}", render(&status));
         }
     }
+    Ok(exit::OK)
 }
 
 /// `pulsectl status`: pulse's view of the pair, then lvsd's table and checks when lvsd runs here
 /// (both directors with `warm_standby`; only the active one without). Exit 2 if pulse cannot be reached.
 pub(crate) fn status(socket: &Path, lvsd_socket: &Path, format: Format) -> Result<u8> {
-    let pulse = call(socket, &Request::Status);
+    let pulse = call_status(socket, &Request::Status);
     let lvs = if lvsd_socket.exists() {
         match pulse_control::call(lvsd_socket, &Request::Lvs, TIMEOUT) {
             Ok(Response::Lvs { lvs }) => Ok(Some(lvs)),
@@ -100,15 +95,6 @@ pub(crate) fn status(socket: &Path, lvsd_socket: &Path, format: Format) -> Resul
         }
     } else {
         Ok(None)
-    };
-    let pulse = match pulse {
-        Ok(Response::Ok { status }) => Ok(status),
-        Ok(Response::Error { message }) => Err(anyhow::anyhow!("{message}")),
-        Ok(Response::Lvs { .. } | Response::Handoff { .. }) => Err(anyhow::anyhow!(
-            "{} answered like lvsd, not pulse",
-            socket.display()
-        )),
-        Err(e) => Err(e),
     };
     match format {
         Format::Json => {
