@@ -85,6 +85,13 @@ pub struct Status {
     pub links: Vec<LinkStatus>,
     /// Addresses this node holds now (`ADDR/PREFIX DEVICE`).
     pub vips_held: Vec<String>,
+    /// Addresses this node should hold but could not claim yet, with the last error
+    /// (`ADDR/PREFIX DEVICE: ERROR (N attempts)`); retried until they are held.
+    #[serde(default)]
+    pub vips_unclaimed: Vec<String>,
+    /// VIP claims that failed since start.
+    #[serde(default)]
+    pub vip_claim_failures: u64,
     /// Counters.
     pub counters: Counters,
     /// Heartbeats dropped, by reason (`not_from_partner`, `bad_mac`, `malformed`,

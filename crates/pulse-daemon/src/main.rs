@@ -17,9 +17,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod driver;
+mod lvsd;
 mod metrics;
 mod notify;
-mod plan;
+mod setup;
+mod status;
+mod syncd;
+mod vips;
 
 /// SCHED_FIFO priority: above ordinary work, below the kernel's own real-time threads (50).
 const REALTIME_PRIORITY: i32 = 40;
@@ -27,7 +31,7 @@ const REALTIME_PRIORITY: i32 = 40;
 /// piranha's default configuration file.
 const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
 
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(
     name = "pulse",
     about = "Heartbeat and failover for an LVS director pair (piranha-compatible)"
@@ -93,7 +97,7 @@ fn main() -> ExitCode {
 
 fn run(opts: Options) -> Result<()> {
     // Everything that can fail on bad input happens before daemonizing, so the admin sees it.
-    let prepared = driver::prepare(&opts)?;
+    let prepared = setup::prepare(&opts)?;
     if !opts.nodaemon {
         nix::unistd::daemon(false, false).context("cannot daemonize")?;
     }

@@ -217,6 +217,18 @@ impl Scrape {
             "Virtual addresses this director holds now",
             st.vips_held.len() as f64,
         )?;
+        gauge(
+            e,
+            "pulse_vips_unclaimed",
+            "Virtual addresses this director should hold but could not claim yet (retried)",
+            st.vips_unclaimed.len() as f64,
+        )?;
+        counter(
+            e,
+            "pulse_vip_claim_failures",
+            "VIP claims that failed",
+            st.vip_claim_failures,
+        )?;
         counters(
             e,
             "pulse_heartbeats_sent",

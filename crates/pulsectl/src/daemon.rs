@@ -241,6 +241,9 @@ fn render(st: &Status) -> String {
             st.vips_held.join(", ")
         },
     );
+    for (i, v) in st.vips_unclaimed.iter().enumerate() {
+        row(if i == 0 { "VIPs NOT held:" } else { "" }, v.clone());
+    }
     let c = &st.counters;
     row(
         "counters:",
@@ -312,6 +315,8 @@ mod tests {
                 },
             ],
             vips_held: vec!["192.0.2.100/32 eth0:1".into()],
+            vips_unclaimed: Vec::new(),
+            vip_claim_failures: 0,
             counters: Counters {
                 heartbeats_sent: 3,
                 heartbeats_received: 2,

@@ -9,36 +9,36 @@ use std::time::Duration;
 
 /// One address to hold while active: a VIP or the NAT router address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct VipClaim {
+pub struct VipClaim {
     /// The address.
-    pub(crate) addr: Ipv4Addr,
+    pub addr: Ipv4Addr,
     /// Prefix length: from `vip_nmask`/`nat_nmask`, else 32 (see `docs/pulse.md`).
-    pub(crate) prefix: u8,
+    pub prefix: u8,
     /// The device as written (`eth0:1`), used as the address label.
-    pub(crate) device: String,
+    pub device: String,
     /// The base device (`eth0`).
-    pub(crate) base: String,
+    pub base: String,
 }
 
 /// This node's part in the pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// This node holds `primary`.
-    pub(crate) primary: bool,
+    pub primary: bool,
     /// Heartbeat links (empty: no partner).
-    pub(crate) links: Vec<Link>,
+    pub links: Vec<Link>,
     /// What to claim when active, in file order, each address once.
-    pub(crate) vips: Vec<VipClaim>,
+    pub vips: Vec<VipClaim>,
     /// `keepalive`.
-    pub(crate) keepalive: Duration,
+    pub keepalive: Duration,
     /// `deadtime`.
-    pub(crate) deadtime: Duration,
+    pub deadtime: Duration,
     /// Gratuitous ARPs per address on takeover, and the pause between them.
-    pub(crate) garp: (u32, Duration),
+    pub garp: (u32, Duration),
 }
 
 /// How a plan can fail: the daemon exits with this message (piranha's wording where it has one).
-pub(crate) fn plan(
+pub fn plan(
     cfg: &LvsConfig,
     local: &[Ipv4Addr],
     resolve: impl Fn(&Host) -> Option<Ipv4Addr>,

@@ -1,0 +1,271 @@
+//! Reading what pulse starts from: lvs.cf, the heartbeat key, the replay floor, the host's
+//! addresses; and the small side effects the driver hands off (commands, the floor file).
+//! Everything here may block: it runs before the loop starts or on a blocking thread.
+
+use crate::Options;
+use anyhow::{Context, Result, bail};
+use pulse_director::{Plan, Reload, Settings, plan};
+use pulse_lvscf::LvsConfig;
+use pulse_lvscf::model::Host;
+use pulse_proto::HeartbeatKey;
+use pulse_proto::fsm::WireMode;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::time::SystemTime;
+use tokio::sync::mpsc;
+use tracing::{debug, error, warn};
+
+/// Everything checked and bound before daemonizing.
+pub(crate) struct Prepared {
+    pub(crate) cfg: LvsConfig,
+    pub(crate) plan: Plan,
+    pub(crate) sockets: Vec<std::net::UdpSocket>,
+    pub(crate) key: Option<HeartbeatKey>,
+}
+
+/// Read the configuration, decide the role, bind the heartbeat sockets.
+pub(crate) fn prepare(opts: &Options) -> Result<Prepared> {
+    let cfg = load(&opts.config)?;
+    let plan = plan(&cfg, &local_addresses(), resolve)
+        .with_context(|| format!("in {}", opts.config.display()))?;
+    let key = cfg
+        .heartbeat_key
+        .as_deref()
+        .map(|p| load_key(Path::new(p)))
+        .transpose()?;
+    let mut sockets = Vec::new();
+    for l in &plan.links {
+        let s = std::net::UdpSocket::bind(l.local).with_context(|| {
+            format!(
+                "cannot create heartbeat socket on {}. running as root?",
+                l.local
+            )
+        })?;
+        s.set_nonblocking(true)?;
+        sockets.push(s);
+    }
+    Ok(Prepared {
+        cfg,
+        plan,
+        sockets,
+        key,
+    })
+}
+
+/// A SIGHUP's work, on a blocking thread: read, validate, plan (resolving names).
+pub(crate) fn reload(opts: &Options) -> Result<Reload> {
+    let cfg = load(&opts.config)?;
+    let plan = plan(&cfg, &local_addresses(), resolve)?;
+    Ok(Reload {
+        settings: settings(&cfg, opts),
+        plan,
+    })
+}
+
+fn load(path: &Path) -> Result<LvsConfig> {
+    let src = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    let parsed = pulse_lvscf::parse(&src);
+    if !parsed.is_valid() {
+        let errors: String = parsed
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.render(&path.display().to_string(), &src))
+            .collect();
+        bail!("error parsing {}:\n{errors}", path.display());
+    }
+    Ok(parsed.config)
+}
+
+/// The director's settings from lvs.cf and the command line.
+pub(crate) fn settings(cfg: &LvsConfig, opts: &Options) -> Settings {
+    Settings {
+        warm_standby: cfg.warm_standby,
+        syncdaemon: cfg.syncdaemon,
+        active_cmd: cfg.active_cmd.clone(),
+        inactive_cmd: cfg.inactive_cmd.clone(),
+        run_lvsd: !opts.test_start,
+        monitor_links: cfg.monitor_links,
+        serial_no: cfg.serial_no,
+        digest: digest(cfg),
+        restart_only: format!("{}:{}", cfg.metrics_address, cfg.metrics_port),
+    }
+}
+
+/// The configuration digest exchanged with the partner.
+fn digest(cfg: &LvsConfig) -> [u8; 8] {
+    pulse_proto::wire::config_digest(&serde_json::to_vec(cfg).unwrap_or_default())
+}
+
+pub(crate) fn heartbeat_config(
+    cfg: &LvsConfig,
+    plan: &Plan,
+    key: Option<HeartbeatKey>,
+    opts: &Options,
+) -> pulse_proto::Config {
+    let authenticated = key.is_some();
+    // A boot id must differ between starts (it tells a restart from a replay): random, from
+    // the kernel's generator. getrandom only fails before the kernel's pool is initialised
+    // on very old kernels; the wall clock is then still unique per start.
+    let mut boot = [0u8; 8];
+    let wall_clock_us = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    if let Err(e) = getrandom::fill(&mut boot) {
+        warn!(error = %e, "no random boot id; using the start time");
+        boot = wall_clock_us.to_ne_bytes();
+    }
+    pulse_proto::Config {
+        primary: plan.primary,
+        links: plan.links.clone(),
+        keepalive: plan.keepalive,
+        deadtime: plan.deadtime,
+        mode: key.map_or(WireMode::Legacy { fos: false }, WireMode::Authenticated),
+        force_active: opts.forceactive,
+        serial_no: cfg.serial_no,
+        digest: digest(cfg),
+        boot_id: u64::from_ne_bytes(boot),
+        wall_clock_us,
+        replay_floor: if authenticated {
+            read_floor(&opts.state_dir.join("heartbeat-seq"))
+        } else {
+            0
+        },
+        // Forwarding new connections to the partner while ours finish needs its lvsd running
+        // (warm standby) and a forwarding method that passes the VIP through untouched; with
+        // NAT the real servers answer through our nat_router.
+        drain_on_release: cfg.warm_standby && cfg.network != pulse_lvscf::model::Network::Nat,
+    }
+}
+
+/// The replay floor saved by a previous run (0 if there is none).
+fn read_floor(path: &Path) -> u64 {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| {
+            warn!(path = %path.display(), "unreadable heartbeat replay floor; starting from 0");
+            0
+        }),
+        Err(_) => 0,
+    }
+}
+
+/// Saves the replay floor atomically (temporary file, rename).
+pub(crate) fn persist_floor(path: &Path, seq: u64) {
+    let tmp = path.with_extension("tmp");
+    let written = std::fs::create_dir_all(path.parent().unwrap_or(Path::new("/")))
+        .and_then(|()| std::fs::write(&tmp, format!("{seq}\n")))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        warn!(path = %path.display(), error = %e, "cannot save the heartbeat replay floor");
+    }
+}
+
+/// Read the `heartbeat_key` file: at least 32 bytes (trailing whitespace is not part of the
+/// key), readable by its owner only.
+fn load_key(path: &Path) -> Result<HeartbeatKey> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read heartbeat key {}", path.display()))?;
+    if meta.mode() & 0o077 != 0 {
+        bail!(
+            "heartbeat key {} is readable by others; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read heartbeat key {}", path.display()))?;
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    HeartbeatKey::new(&bytes[..end]).with_context(|| {
+        format!(
+            "heartbeat key {} is shorter than {} bytes; make one with `pulsectl key generate`",
+            path.display(),
+            HeartbeatKey::MIN_LEN
+        )
+    })
+}
+
+/// A host of lvs.cf as an IPv4 address (heartbeat addresses and VIPs are IPv4 today).
+fn resolve(h: &Host) -> Option<Ipv4Addr> {
+    match resolve_ip(h, true)? {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// A host of lvs.cf as an address of either family (`v4_only`: the first IPv4 one).
+fn resolve_ip(h: &Host, v4_only: bool) -> Option<IpAddr> {
+    match h {
+        Host::Ip(a) => Some(*a),
+        Host::Name(n) => (n.as_str(), 0)
+            .to_socket_addrs()
+            .ok()?
+            .map(|a| a.ip())
+            .find(|a| !v4_only || a.is_ipv4()),
+    }
+}
+
+fn local_addresses() -> Vec<Ipv4Addr> {
+    pulse_sys::interfaces()
+        .into_iter()
+        .flat_map(|i| i.ipv4)
+        .collect()
+}
+
+/// `monitor_links`: the interfaces carrying our heartbeat addresses, and whether each runs.
+pub(crate) fn monitored_interfaces(plan: &Plan) -> Vec<(u32, String, bool)> {
+    pulse_sys::interfaces()
+        .into_iter()
+        .filter(|iface| {
+            plan.links.iter().any(|l| match l.local.ip() {
+                IpAddr::V4(a) => iface.ipv4.contains(&a),
+                IpAddr::V6(_) => false,
+            })
+        })
+        .map(|i| (i.index, i.name, i.running))
+        .collect()
+}
+
+/// The metrics endpoint, if lvs.cf asks for one. A failure to listen is logged and pulse runs
+/// on: a taken port must not cost the director pair its failover.
+pub(crate) async fn start_metrics(
+    cfg: &LvsConfig,
+    lvsd_socket: std::path::PathBuf,
+    tx: mpsc::Sender<crate::metrics::StatusRequest>,
+) {
+    if cfg.metrics_port == 0 {
+        return;
+    }
+    let Some(ip) = resolve_ip(&cfg.metrics_address, false) else {
+        error!(address = %cfg.metrics_address, "cannot resolve metrics_address; no metrics endpoint");
+        return;
+    };
+    let addr = SocketAddr::new(ip, cfg.metrics_port);
+    if let Err(e) = crate::metrics::serve(addr, lvsd_socket, tx).await {
+        error!("{e}; no metrics endpoint");
+    }
+}
+
+/// `active_cmd`/`inactive_cmd`: split on single spaces, run without a shell, not waited for
+/// (piranha.md §4.10).
+pub(crate) fn run_command(what: &'static str, line: &str) {
+    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    let Some(prog) = words.next() else { return };
+    match tokio::process::Command::new(prog)
+        .args(words)
+        .env_remove(crate::notify::NOTIFY_SOCKET)
+        .spawn()
+    {
+        Ok(mut child) => {
+            debug!(what, command = %line, "started");
+            tokio::spawn(async move {
+                let _ = child.wait().await;
+            });
+        }
+        Err(e) => error!(what, command = %line, error = %e, "cannot run"),
+    }
+}

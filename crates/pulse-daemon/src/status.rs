@@ -1,0 +1,90 @@
+//! The director's snapshot as the control protocol's `Status` (for `pulsectl status` and the
+//! metrics endpoint). A pure translation: the VIPs held are what the director tracked from its
+//! claims, not an address dump on the heartbeat path.
+
+use pulse_control::{ConfigIdentity, Counters, LinkStatus, Partner, Status};
+use pulse_director::{DirectorStatus, VipClaim};
+use std::time::{Instant, SystemTime};
+
+fn vip_text(v: &VipClaim) -> String {
+    format!("{}/{} {}", v.addr, v.prefix, v.device)
+}
+
+/// `Status` from the director's snapshot, now.
+pub(crate) fn render(d: &DirectorStatus, arps_sent: u64) -> Status {
+    let st = &d.heartbeat;
+    let now = Instant::now();
+    let wall = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let ours = ConfigIdentity {
+        serial_no: d.settings.serial_no,
+        digest: pulse_control::hex(&d.settings.digest),
+    };
+    let partner_config = st
+        .partner
+        .and_then(|p| p.config)
+        .map(|(serial_no, digest)| ConfigIdentity {
+            serial_no,
+            digest: pulse_control::hex(&digest),
+        });
+    Status {
+        role: if st.primary { "primary" } else { "backup" }.into(),
+        state: if st.active { "active" } else { "inactive" }.into(),
+        since_unix: wall - now.saturating_duration_since(st.since).as_secs_f64(),
+        link_failed: st.link_failed,
+        lvsd_failed: st.child_failed,
+        heartbeat_mode: if d.authenticated {
+            "authenticated"
+        } else {
+            "piranha"
+        }
+        .into(),
+        partner: Partner {
+            configured: !st.links.is_empty(),
+            alive: st.partner_alive,
+            state: st
+                .partner
+                .map(|p| if p.active { "active" } else { "inactive" }.to_string()),
+            config_mismatch: partner_config.as_ref().is_some_and(|c| *c != ours),
+            config: partner_config,
+        },
+        links: st
+            .links
+            .iter()
+            .map(|l| LinkStatus {
+                local: l.link.local.to_string(),
+                peer: l.link.peer.to_string(),
+                last_heard_ms_ago: l.last_heard.map(|t| {
+                    u64::try_from(now.saturating_duration_since(t).as_millis()).unwrap_or(u64::MAX)
+                }),
+                heartbeats_sent: l.counters.sent,
+                heartbeats_received: l.counters.received,
+                heartbeats_rejected: l.counters.rejected,
+            })
+            .collect(),
+        vips_held: d.vips_held.iter().map(vip_text).collect(),
+        vips_unclaimed: d
+            .vips_unclaimed
+            .iter()
+            .map(|(v, error, attempts)| format!("{}: {error} ({attempts} attempts)", vip_text(v)))
+            .collect(),
+        vip_claim_failures: d.claim_failures,
+        counters: Counters {
+            heartbeats_sent: st.counters.sent,
+            heartbeats_received: st.counters.received,
+            heartbeats_rejected: st.counters.rejected,
+            takeovers: st.counters.takeovers,
+            releases: st.counters.releases,
+            arps_sent,
+        },
+        rejected_by_reason: d
+            .rejected_by_reason
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), *v))
+            .collect(),
+        lvsd_running: d.lvsd_running,
+        releasing: st.releasing,
+        config: ours,
+    }
+}
