@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pure_crates=(pulse-lvscf pulse-proto pulse-ipvs pulse-lvs pulse-metrics)
+pure_crates=(pulse-lvscf pulse-proto pulse-ipvs pulse-lvs pulse-metrics pulse-director)
 forbidden='^(tokio|socket2|nix|neli|pnet|libc|mio|rtnetlink|netlink-[a-z-]+) '
 status=0
 for c in "${pure_crates[@]}"; do

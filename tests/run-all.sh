@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Every pulse and lvsd a test starts must be gone at the end (issue: one lvsd per director; the
+# beds reap what they started, whatever the outcome). Processes that ran before us are not ours.
+ours() { pgrep -x 'pulse|lvsd' | sort || true; }
+before=$(ours)
+
 step "dependencies (tests/install-deps.sh)"
 bash tests/install-deps.sh
 
@@ -42,3 +47,12 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --locked --no-fail-fast
 fi
+
+step "no pulse or lvsd left behind"
+left=$(comm -13 <(echo "$before") <(ours))
+if [ -n "$left" ]; then
+    echo "error: processes left running by the tests:"
+    ps -o pid,ppid,args -p $(echo $left | tr ' ' ',')
+    exit 1
+fi
+echo "none"

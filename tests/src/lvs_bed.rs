@@ -348,6 +348,7 @@ impl Drop for LvsBed {
             let _ = c.wait();
         }
         for n in [Node::Client, Node::Servers, Node::Director] {
+            crate::netns::kill_all_in(&self.ns(n));
             let _ = ip(&["netns", "del", &self.ns(n)]);
         }
     }

@@ -258,8 +258,36 @@ impl Drop for Bed {
             let _ = c.wait();
         }
         for s in ["cl", "ix", "d2", "d1", "br"] {
+            kill_all_in(&self.ns_name(s));
             let _ = ip(&["netns", "del", &self.ns_name(s)]);
         }
+    }
+}
+
+/// Kills every process still running in namespace `ns` (`ip netns pids`): what a test started
+/// there and anything those started (an lvsd whose pulse was SIGKILLed), whatever the test's
+/// outcome. Waits up to 2 s for them to go.
+pub fn kill_all_in(ns: &str) {
+    let pids = || -> Vec<i32> {
+        ip(&["netns", "pids", ns])
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter_map(|l| std::str::from_utf8(l).ok()?.trim().parse().ok())
+            .collect()
+    };
+    let until = Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = pids();
+        if left.is_empty() || Instant::now() >= until {
+            return;
+        }
+        for pid in left {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -902,6 +902,7 @@ impl Drop for PairBed {
             let _ = ipb.wait();
         }
         for s in ["cl", "rs3", "rs2", "rs1", "d2", "d1", "br"] {
+            crate::netns::kill_all_in(&self.ns(s));
             let _ = ip(&["netns", "del", &self.ns(s)]);
         }
         if std::env::var_os("PULSE_TEST_KEEP").is_none() {

@@ -132,13 +132,14 @@ fn signal(pid: u32, sig: Signal) {
     }
 }
 
-/// The lvsd processes running for `socket`: the program's name is lvsd's and its arguments
-/// name this control socket (`--control SOCKET`, as pulse starts it).
+/// The lvsd processes running for `socket`: the program's name is lvsd's (`lvsd`, or the name
+/// of `--lvsd` when that is another program) and its arguments name this control socket
+/// (`--control SOCKET`, as pulse starts it). Nothing else uses that socket path.
 pub(crate) fn strays(program: &Path, socket: &Path) -> Vec<i32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let name = program.file_name();
+    let names = [program.file_name(), Some(std::ffi::OsStr::new("lvsd"))];
     let socket = socket.as_os_str().as_encoded_bytes();
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| {
@@ -149,7 +150,7 @@ pub(crate) fn strays(program: &Path, socket: &Path) -> Vec<i32> {
             let is_lvsd = args
                 .first()
                 .map(|a0| Path::new(std::ffi::OsStr::from_bytes(a0)).file_name())
-                .is_some_and(|n| n.is_some() && n == name);
+                .is_some_and(|n| n.is_some() && names.contains(&n));
             is_lvsd
                 && args
                     .windows(2)
