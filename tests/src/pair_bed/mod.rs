@@ -1,0 +1,663 @@
+//! The whole director pair on real IPVS (inside the VM, `tests/vm/`): two `pulse` directors
+//! (each starting its own `lvsd`), three web servers and a client, each host in its own network
+//! namespace. IPVS tables are per namespace, so one VM holds the whole topology.
+//!
+//! Namespace `{p}br` holds bridge `br0` (10.0.0.0/24: directors `eth0` 10.0.0.11 and .12, the
+//! client 10.0.0.50, VIP 10.0.0.100:80) and, for [`Routing::Nat`], bridge `br1` (10.0.1.0/24:
+//! directors `eth1` 10.0.1.11 and .12, the floating NAT router 10.0.1.254). Real servers
+//! `{p}rs1`..`{p}rs3` are 10.0.0.21..23 on `br0` with the VIP on `lo` ([`Routing::Direct`]), or
+//! 10.0.1.21..23 on `br1` routed via 10.0.1.254 ([`Routing::Nat`]). Each answers HTTP on port
+//! 80 with its own name (`rs1\n`); a connection whose first bytes are not `GET` is a
+//! long-lived line session instead: every line gets the name back ([`Session`]). Each director
+//! reads its own copy of lvs.cf ([`PairBed::director_cf`]). Every address is a test address inside the bed's
+//! namespaces; dropping the bed kills its processes and deletes its namespaces, also on panic
+//! (and then prints the directors' logs).
+//!
+//! [`Traffic`] is a client sending one HTTP request to the VIP every few milliseconds;
+//! [`Timeline`] puts what the test did, what it polled and what the daemons logged on one
+//! time axis.
+
+mod config;
+mod failover;
+mod servers;
+mod table;
+mod timeline;
+mod traffic;
+
+pub use config::{Check, Director, PairConfig, Routing, binary};
+pub use failover::Failover;
+pub use servers::Session;
+pub use table::{dest_counters, normalize_table};
+pub use timeline::{Timeline, parse_rfc3339};
+pub use traffic::{
+    Outage, Record, Traffic, failures, first_ok_after, longest_outage, ms_between, outages,
+    per_server,
+};
+
+use crate::lvs_bed::{Server, in_ns};
+use crate::netns::{children, ip, ip_cmd, must, spawn_logged, unique_prefix, wait_for};
+use servers::serve_http;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, SystemTime};
+
+/// The virtual IP the pair serves.
+pub const VIP: &str = "10.0.0.100";
+/// The virtual service's port.
+pub const PORT: u16 = 80;
+/// The floating NAT router address of [`Routing::Nat`] (on the real servers' subnet).
+pub const NAT_ROUTER: &str = "10.0.1.254";
+/// The names of the real servers (also what each one answers).
+pub const SERVERS: [&str; 3] = ["rs1", "rs2", "rs3"];
+
+/// The pair bed; `Drop` tears it down.
+#[derive(Debug)]
+pub struct PairBed {
+    /// The namespace-name prefix.
+    pub prefix: String,
+    /// What lvs.cf says.
+    pub config: PairConfig,
+    /// Where lvs.cf, the sockets, state and logs live.
+    pub dir: PathBuf,
+    pulse: String,
+    lvsd: String,
+    pulsectl: String,
+    pulses: [Option<Child>; 2],
+    killed: [bool; 2],
+    /// `ip -batch -` in the bridge namespace: pulls a cable within a millisecond (no process
+    /// start, which takes up to hundreds of ms under TCG).
+    links: Option<(Child, std::process::ChildStdin)>,
+    /// rs1..rs3's responders (`None`: stopped by [`stop_server`](Self::stop_server)).
+    servers: Vec<Option<Server>>,
+}
+
+impl PairBed {
+    /// Builds the namespaces, starts the web servers and writes lvs.cf (the directors are
+    /// started by [`start`](Self::start)). Binaries: `PULSE_PULSE`, `PULSE_LVSD`,
+    /// `PULSE_PULSECTL`.
+    pub fn new(config: PairConfig) -> Self {
+        let prefix = unique_prefix("pp");
+        let dir = std::env::temp_dir().join(format!("pulse-pair-{prefix}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let pulse = binary("PULSE_PULSE", "pulse");
+        let mut bed = Self {
+            prefix,
+            config,
+            dir,
+            pulse,
+            lvsd: binary("PULSE_LVSD", "lvsd"),
+            pulsectl: binary("PULSE_PULSECTL", "pulsectl"),
+            pulses: [None, None],
+            killed: [false, false],
+            links: None,
+            servers: Vec::new(),
+        };
+        bed.build_network();
+        let mut ipb = Command::new(ip_cmd())
+            .args(["-n", &bed.ns("br"), "-batch", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("ip -batch: {e}"));
+        let stdin = ipb.stdin.take().expect("piped stdin");
+        bed.links = Some((ipb, stdin));
+        for (i, name) in SERVERS.iter().enumerate() {
+            let server = serve_http(&bed.ns(&format!("rs{}", i + 1)), name);
+            bed.servers.push(Some(server));
+        }
+        let key = bed.config.heartbeat_key.then(|| {
+            let k = bed.dir.join("heartbeat.key");
+            let o = Command::new(&bed.pulsectl)
+                .args(["key", "generate"])
+                .arg(&k)
+                .output()
+                .unwrap_or_else(|e| panic!("pulsectl key generate: {e}"));
+            assert!(
+                o.status.success(),
+                "pulsectl key generate: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            k
+        });
+        let cf = bed.config.lvs_cf(key.as_deref());
+        let paths = [
+            bed.cf(),
+            bed.director_cf(Director::D1),
+            bed.director_cf(Director::D2),
+        ];
+        for path in paths {
+            std::fs::write(&path, &cf).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        bed
+    }
+
+    fn build_network(&self) {
+        let br = self.ns("br");
+        let nat = self.config.routing == Routing::Nat;
+        must(&["netns", "add", &br]);
+        must(&["-n", &br, "link", "set", "lo", "up"]);
+        let bridges: &[&str] = if nat { &["br0", "br1"] } else { &["br0"] };
+        for b in bridges {
+            must(&["-n", &br, "link", "add", b, "type", "bridge"]);
+            must(&["-n", &br, "link", "set", b, "up"]);
+        }
+        // (namespace suffix, its interface, bridge port name, bridge, address/prefix)
+        let mut ports = vec![
+            ("d1", "eth0", "d1", "br0", "10.0.0.11/24"),
+            ("d2", "eth0", "d2", "br0", "10.0.0.12/24"),
+            ("cl", "eth0", "cl", "br0", "10.0.0.50/24"),
+        ];
+        if nat {
+            ports.push(("d1", "eth1", "d1n", "br1", "10.0.1.11/24"));
+            ports.push(("d2", "eth1", "d2n", "br1", "10.0.1.12/24"));
+        }
+        let rs_bridge = if nat { "br1" } else { "br0" };
+        let rs_cidrs: Vec<String> = self
+            .config
+            .server_addrs()
+            .iter()
+            .map(|a| format!("{a}/24"))
+            .collect();
+        let rs_names = ["rs1", "rs2", "rs3"];
+        for (name, cidr) in rs_names.iter().zip(&rs_cidrs) {
+            ports.push((name, "eth0", name, rs_bridge, cidr));
+        }
+        for s in ["d1", "d2", "cl", "rs1", "rs2", "rs3"] {
+            let ns = self.ns(s);
+            must(&["netns", "add", &ns]);
+            must(&["-n", &ns, "link", "set", "lo", "up"]);
+        }
+        for (host, ifname, port, bridge, cidr) in ports {
+            let ns = self.ns(host);
+            must(&[
+                "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", port, "netns",
+                &br,
+            ]);
+            must(&["-n", &br, "link", "set", port, "master", bridge, "up"]);
+            if ifname == "eth0" && (host == "d1" || host == "d2") {
+                let d = if host == "d1" {
+                    Director::D1
+                } else {
+                    Director::D2
+                };
+                must(&["-n", &ns, "link", "set", "eth0", "address", d.mac()]);
+            }
+            must(&["-n", &ns, "link", "set", ifname, "up"]);
+            must(&["-n", &ns, "addr", "add", cidr, "dev", ifname]);
+        }
+        self.sysctl("cl", "net/ipv4/conf/all/arp_accept", "1");
+        self.sysctl("cl", "net/ipv4/conf/eth0/arp_accept", "1");
+        for rs in rs_names {
+            match self.config.routing {
+                Routing::Direct => {
+                    must(&[
+                        "-n",
+                        &self.ns(rs),
+                        "addr",
+                        "add",
+                        &format!("{VIP}/32"),
+                        "dev",
+                        "lo",
+                    ]);
+                    for conf in ["all", "eth0"] {
+                        self.sysctl(rs, &format!("net/ipv4/conf/{conf}/arp_ignore"), "1");
+                        self.sysctl(rs, &format!("net/ipv4/conf/{conf}/arp_announce"), "2");
+                    }
+                }
+                Routing::Nat => {
+                    must(&[
+                        "-n",
+                        &self.ns(rs),
+                        "route",
+                        "add",
+                        "default",
+                        "via",
+                        NAT_ROUTER,
+                    ]);
+                    // Learn the new router's MAC from the survivor's gratuitous ARP.
+                    self.sysctl(rs, "net/ipv4/conf/all/arp_accept", "1");
+                    self.sysctl(rs, "net/ipv4/conf/eth0/arp_accept", "1");
+                }
+            }
+        }
+        if nat {
+            for d in Director::BOTH {
+                self.sysctl(d.name(), "net/ipv4/ip_forward", "1");
+            }
+        }
+    }
+
+    /// The full name of the namespace with suffix `s` (`br`, `d1`, `d2`, `cl`, `rs1`..`rs3`).
+    pub fn ns(&self, s: &str) -> String {
+        format!("{}{s}", self.prefix)
+    }
+
+    /// The bed's lvs.cf as generated (each director reads its own copy of it,
+    /// [`director_cf`](Self::director_cf)).
+    pub fn cf(&self) -> PathBuf {
+        self.dir.join("lvs.cf")
+    }
+
+    /// Director `d`'s lvs.cf (`d1.lvs.cf`): written identically for both at the start, edited
+    /// separately, as on two hosts.
+    pub fn director_cf(&self, d: Director) -> PathBuf {
+        self.dir.join(format!("{d}.lvs.cf"))
+    }
+
+    /// Director `d`'s pulse control socket.
+    pub fn socket(&self, d: Director) -> PathBuf {
+        self.dir.join(format!("{d}.sock"))
+    }
+
+    /// Director `d`'s lvsd control socket (`pulse --lvsd-socket`: the directors share a file
+    /// system).
+    pub fn lvsd_socket(&self, d: Director) -> PathBuf {
+        self.dir.join(format!("{d}-lvsd.sock"))
+    }
+
+    /// Director `d`'s log (pulse's, and the lvsd it starts, which inherits its stderr).
+    pub fn log_path(&self, d: Director) -> PathBuf {
+        self.dir.join(format!("{d}.log"))
+    }
+
+    /// Director `d`'s log so far.
+    pub fn log(&self, d: Director) -> String {
+        std::fs::read_to_string(self.log_path(d)).unwrap_or_default()
+    }
+
+    /// Writes a sysctl (`net/ipv4/...`) inside namespace suffix `s`.
+    pub fn sysctl(&self, s: &str, key: &str, value: &str) {
+        let path = format!("/proc/sys/{key}");
+        let value = value.to_string();
+        in_ns(&self.ns(s), move || std::fs::write(&path, value))
+            .unwrap_or_else(|e| panic!("sysctl {key} in {s}: {e}"));
+    }
+
+    /// Runs a command in namespace suffix `s` and waits for it.
+    pub fn exec(&self, s: &str, program: &str, args: &[&str]) -> Output {
+        Command::new(ip_cmd())
+            .args(["netns", "exec", &self.ns(s), program])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"))
+    }
+
+    /// Starts pulse on both directors (d1 first).
+    pub fn start(&mut self) {
+        for d in Director::BOTH {
+            self.start_director(d);
+        }
+    }
+
+    /// Starts pulse on director `d` (logging to [`log_path`](Self::log_path), `RUST_LOG=info`).
+    pub fn start_director(&mut self, d: Director) {
+        assert!(self.pulses[d.index()].is_none(), "{d} runs already");
+        let cf = self.director_cf(d).display().to_string();
+        let control = self.socket(d).display().to_string();
+        let state = self.dir.join(format!("{d}.state")).display().to_string();
+        let lvsd_socket = self.lvsd_socket(d).display().to_string();
+        let args = vec![
+            "-c",
+            &cf,
+            "--nodaemon",
+            "--lvsd",
+            &self.lvsd,
+            "--control",
+            &control,
+            "--state-dir",
+            &state,
+            "--lvsd-socket",
+            lvsd_socket.as_str(),
+        ];
+        let child = spawn_logged(
+            &self.ns(d.name()),
+            &self.pulse,
+            &args,
+            &[("RUST_LOG", "info")],
+            &self.log_path(d),
+        );
+        self.pulses[d.index()] = Some(child);
+        self.killed[d.index()] = false;
+    }
+
+    /// Brings director `d` back after [`kill_director`](Self::kill_director), as a rebooted host
+    /// comes back: without the VIPs it held (a reboot forgets them; pulse would remove them at
+    /// start, but only after the cable is in, when a stale ARP answer could already go out),
+    /// then the cable, then pulse.
+    pub fn revive(&mut self, d: Director) {
+        let mut vips = vec![VIP];
+        if self.config.routing == Routing::Nat {
+            vips.push(NAT_ROUTER);
+        }
+        for v in vips {
+            for dev in ["eth0", "eth1"] {
+                let (ns, cidr) = (self.ns(d.name()), format!("{v}/32"));
+                let _ = ip(&["-n", &ns, "addr", "del", &cidr, "dev", dev]);
+            }
+        }
+        self.set_link(d, true);
+        self.start_director(d);
+    }
+
+    /// pulse's pid on director `d`, while it runs.
+    pub fn pulse_pid(&self, d: Director) -> Option<u32> {
+        self.pulses[d.index()].as_ref().map(Child::id)
+    }
+
+    /// Does director `d` hold the VIP?
+    pub fn has_vip(&self, d: Director) -> bool {
+        let o = ip(&["-n", &self.ns(d.name()), "-o", "addr", "show", "to", VIP]);
+        !String::from_utf8_lossy(&o.stdout).trim().is_empty()
+    }
+
+    /// The director that holds the VIP, if exactly one live director does (a killed one keeps
+    /// its addresses but is cut off).
+    pub fn active(&self) -> Option<Director> {
+        let holders: Vec<Director> = Director::BOTH
+            .into_iter()
+            .filter(|d| !self.killed[d.index()] && self.has_vip(*d))
+            .collect();
+        match holders[..] {
+            [d] => Some(d),
+            _ => None,
+        }
+    }
+
+    /// `ipvsadm -Ln` in director `d`'s namespace.
+    pub fn ipvsadm(&self, d: Director) -> String {
+        self.ipvsadm_with(d, &["-Ln"])
+    }
+
+    /// `ipvsadm ARGS` in director `d`'s namespace (e.g. `-Lnc`: the connection table).
+    pub fn ipvsadm_with(&self, d: Director, args: &[&str]) -> String {
+        let o = self.exec(d.name(), "ipvsadm", args);
+        assert!(
+            o.status.success(),
+            "ipvsadm {args:?} on {d}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Stops real server `name`'s responder (`rs1`..`rs3`): its port 80 then refuses
+    /// connections (its line sessions end too).
+    pub fn stop_server(&mut self, name: &str) {
+        let i = SERVERS
+            .iter()
+            .position(|s| *s == name)
+            .unwrap_or_else(|| panic!("no real server {name}"));
+        let server = self.servers[i]
+            .take()
+            .unwrap_or_else(|| panic!("{name} is stopped already"));
+        drop(server);
+    }
+
+    /// Sends SIGHUP to director `d`'s pulse: it rereads its lvs.cf and has its lvsd reload.
+    pub fn reload(&self, d: Director) {
+        let pid = self
+            .pulse_pid(d)
+            .unwrap_or_else(|| panic!("{d} does not run"));
+        signal(pid, nix::sys::signal::Signal::SIGHUP);
+    }
+
+    /// Director `d`'s IPVS table without the counters: service lines, then each service's real
+    /// servers as `-> ADDR:PORT FORWARD WEIGHT`, sorted.
+    pub fn table(&self, d: Director) -> Vec<String> {
+        normalize_table(&self.ipvsadm(d))
+    }
+
+    /// Waits until exactly one director holds the VIP and its IPVS table has the virtual
+    /// service with all three real servers; returns it.
+    pub fn wait_active(&self, limit: Duration) -> Director {
+        let mut active = None;
+        let ok = wait_for(limit, || {
+            active = self.active();
+            active
+                .is_some_and(|d| self.table(d).iter().filter(|l| l.starts_with("->")).count() == 3)
+        });
+        match (ok, active) {
+            (Some(_), Some(d)) => d,
+            _ => panic!(
+                "no director became active with a programmed table within {limit:?}\n{}",
+                self.dump()
+            ),
+        }
+    }
+
+    /// A dead host: takes director `d`'s bridge ports down, then SIGKILLs its pulse and lvsd
+    /// (its child). The cable goes first: until the ports are down the director's kernel would
+    /// go on forwarding (IPVS needs no process), and under TCG that can take hundreds of ms;
+    /// with pulse silenced only after it, the partner's deadtime starts when the host is gone.
+    pub fn kill_director(&mut self, d: Director) {
+        let mut child = self.pulses[d.index()]
+            .take()
+            .unwrap_or_else(|| panic!("{d} does not run"));
+        let pid = child.id();
+        self.set_link(d, false);
+        for p in std::iter::once(pid).chain(children(pid)) {
+            sigkill(p);
+        }
+        let _ = child.wait();
+        self.killed[d.index()] = true;
+    }
+
+    /// Takes director `d`'s bridge ports down (cable pulled) or up.
+    pub fn set_link(&mut self, d: Director, up: bool) {
+        let mut ports = vec![d.name().to_string()];
+        if self.config.routing == Routing::Nat {
+            ports.push(format!("{d}n"));
+        }
+        let state = if up { "up" } else { "down" };
+        let cmds: String = ports
+            .iter()
+            .map(|p| format!("link set {p} {state}\n"))
+            .collect();
+        let sent = self.links.as_mut().is_some_and(|(_, stdin)| {
+            stdin.write_all(cmds.as_bytes()).is_ok() && stdin.flush().is_ok()
+        });
+        if !sent {
+            for p in &ports {
+                must(&["-n", &self.ns("br"), "link", "set", p, state]);
+            }
+        }
+        // `ip -batch` acts as it reads; wait until the ports show the state.
+        let ok = wait_for(Duration::from_secs(10), || {
+            ports.iter().all(|p| {
+                let o = ip(&["-n", &self.ns("br"), "-o", "link", "show", p]);
+                let text = String::from_utf8_lossy(&o.stdout);
+                let is_up = text
+                    .split_once('<')
+                    .and_then(|(_, rest)| rest.split_once('>'))
+                    .is_some_and(|(flags, _)| flags.split(',').any(|f| f == "UP"));
+                is_up == up
+            })
+        });
+        assert!(ok.is_some(), "{d}'s ports did not go {state}");
+    }
+
+    /// `pulsectl ARGS --socket S` for director `d` (`status` also gets `--lvsd-socket`).
+    pub fn pulsectl(&self, d: Director, args: &[&str]) -> Output {
+        let mut cmd = Command::new(&self.pulsectl);
+        cmd.args(args).arg("--socket").arg(self.socket(d));
+        if args.first() == Some(&"status") {
+            cmd.arg("--lvsd-socket").arg(self.lvsd_socket(d));
+        }
+        cmd.output()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.pulsectl))
+    }
+
+    /// `pulsectl config set DIRECTOR_CF KEY VALUE`: edits director `d`'s lvs.cf (and bumps
+    /// `serial_no`); panics if pulsectl refuses.
+    pub fn config_set(&self, d: Director, key: &str, value: &str) {
+        let o = Command::new(&self.pulsectl)
+            .args(["config", "set"])
+            .arg(self.director_cf(d))
+            .args([key, value])
+            .output()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.pulsectl));
+        assert!(
+            o.status.success(),
+            "pulsectl config set {key} {value} on {d}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// The client's neighbour-table MAC for the VIP, if any.
+    pub fn client_vip_mac(&self) -> Option<String> {
+        let o = ip(&["-n", &self.ns("cl"), "neigh", "show", VIP]);
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let mut words = text.split_whitespace();
+        words.find(|w| *w == "lladdr")?;
+        words.next().map(str::to_string)
+    }
+
+    /// The lines of director `d`'s log containing `needle` with their timestamps (lines
+    /// without one are skipped).
+    pub fn log_lines(&self, d: Director, needle: &str) -> Vec<(SystemTime, String)> {
+        self.log(d)
+            .lines()
+            .filter(|l| l.contains(needle))
+            .filter_map(|l| {
+                let (stamp, rest) = l.split_once(' ')?;
+                Some((parse_rfc3339(stamp)?, rest.trim().to_string()))
+            })
+            .collect()
+    }
+
+    /// Adds to `timeline` the first line of director `d`'s log at or after `since` containing
+    /// each needle, labelled `d: LINE`.
+    pub fn log_events(
+        &self,
+        timeline: &mut Timeline,
+        d: Director,
+        since: SystemTime,
+        needles: &[&str],
+    ) {
+        for n in needles {
+            if let Some((t, line)) = self.log_lines(d, n).into_iter().find(|(t, _)| *t >= since) {
+                let line = line.trim_start_matches("INFO").trim();
+                timeline.add_at(t, format!("{d} log: {line}"));
+            }
+        }
+    }
+
+    /// Both directors' logs and tables, for failure messages.
+    pub fn dump(&self) -> String {
+        let mut s = String::new();
+        for d in Director::BOTH {
+            s.push_str(&format!(
+                "--- {d} log ({}):\n{}",
+                self.log_path(d).display(),
+                self.log(d)
+            ));
+            let o = self.exec(d.name(), "ipvsadm", &["-Ln"]);
+            s.push_str(&format!(
+                "--- {d} ipvsadm -Ln:\n{}",
+                String::from_utf8_lossy(&o.stdout)
+            ));
+        }
+        s
+    }
+}
+
+/// SIGKILL, at once.
+fn sigkill(pid: u32) {
+    signal(pid, nix::sys::signal::Signal::SIGKILL);
+}
+
+/// Sends `sig` at once (no `kill` process, whose start takes long under TCG).
+fn signal(pid: u32, sig: nix::sys::signal::Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+    }
+}
+
+impl Drop for PairBed {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("pair bed {} at failure:\n{}", self.prefix, self.dump());
+        }
+        for c in self.pulses.iter_mut().flatten() {
+            for pid in children(c.id()) {
+                sigkill(pid);
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.servers.clear();
+        if let Some((mut ipb, stdin)) = self.links.take() {
+            drop(stdin);
+            let _ = ipb.kill();
+            let _ = ipb.wait();
+        }
+        for s in ["cl", "rs3", "rs2", "rs1", "d2", "d1", "br"] {
+            crate::netns::kill_all_in(&self.ns(s));
+            let _ = ip(&["netns", "del", &self.ns(s)]);
+        }
+        if std::env::var_os("PULSE_TEST_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::ErrorKind;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn rfc3339() {
+        let t = parse_rfc3339("1970-01-02T00:00:01.5Z").expect("parses");
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).expect("after"),
+            Duration::from_millis(86_401_500)
+        );
+        let t = parse_rfc3339("2026-11-22T04:28:00.123456Z").expect("parses");
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).expect("after").as_micros(),
+            1_795_321_680_123_456
+        );
+        assert!(parse_rfc3339("INFO").is_none());
+    }
+
+    #[test]
+    fn table_is_normalized() {
+        let t = "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\nTCP  10.0.0.100:80 wrr\n  -> 10.0.0.23:80                 Route   3      0          5\n  -> 10.0.0.21:80                 Route   1      1          0\n";
+        assert_eq!(
+            normalize_table(t),
+            [
+                "TCP 10.0.0.100:80 wrr",
+                "-> 10.0.0.21:80 Route 1",
+                "-> 10.0.0.23:80 Route 3"
+            ]
+        );
+    }
+
+    #[test]
+    fn dest_counters_are_read() {
+        let t = "TCP  10.0.0.100:80 wlc\n  -> 10.0.0.21:80                 Route   5      1          84\n";
+        assert_eq!(dest_counters(t, "10.0.0.21:80"), Some((5, 1, 84)));
+        assert_eq!(dest_counters(t, "10.0.0.22:80"), None);
+    }
+
+    #[test]
+    fn outage_spans_failures() {
+        let t0 = UNIX_EPOCH;
+        let rec = |ms: u64, ok: bool| Record {
+            sent: t0 + Duration::from_millis(ms),
+            took: Duration::ZERO,
+            result: if ok {
+                Ok("rs1".into())
+            } else {
+                Err(ErrorKind::TimedOut)
+            },
+        };
+        let r = [rec(0, true), rec(10, false), rec(20, false), rec(30, true)];
+        let o = longest_outage(&r).expect("one");
+        assert_eq!(o.failures, 2);
+        assert_eq!(o.duration(t0), Duration::from_millis(20));
+        assert_eq!(o.upper_bound(t0), Duration::from_millis(30));
+        assert_eq!(per_server(&r)["rs1"], 2);
+    }
+}
