@@ -23,6 +23,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The test runner: run-all.sh runs the suite with nextest (filters select the tests that need
+# root); machines of this kind ship it, elsewhere it is built from crates.io once.
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "==> cargo install cargo-nextest"
+    cargo install --locked cargo-nextest
+fi
+
 for comp in rustfmt clippy; do
     if ! cargo "${comp/rustfmt/fmt}" --version >/dev/null 2>&1; then
         rustup component add "$comp"

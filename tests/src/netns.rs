@@ -239,6 +239,15 @@ impl Bed {
     }
 }
 
+/// For a test that needs root and network namespaces. Such tests are `#[ignore]`d, so a plain
+/// `cargo test` lists them as skipped and `tests/run-all.sh` runs them as root; reaching this
+/// without namespaces means someone asked for them explicitly, and a silent pass would lie.
+pub fn require_netns() {
+    if let Some(why) = unavailable() {
+        panic!("this test needs root and network namespaces: {why}");
+    }
+}
+
 /// Poll `cond` every 5 ms until it holds or `limit` passes; returns how long it took.
 pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();

@@ -1,6 +1,7 @@
-//! The whole director pair on real IPVS (`tests/src/pair_bed.rs`): two `pulse` directors with
+//! The whole director pair on real IPVS (`tests/src/pair_bed/`): two `pulse` directors with
 //! their `lvsd`, three web servers and a client, in the VM (`tests/vm/run-tests.sh --pair`).
-//! Skipped unless `PULSE_IN_VM=1`. Every scenario prints its timeline and measurements.
+//! `#[ignore]`d: they run only in the VM (`PULSE_IN_VM=1`). Every scenario prints its timeline
+//! and measurements.
 
 use pulse_e2e::netns::wait_for;
 use pulse_e2e::pair_bed::{
@@ -20,11 +21,13 @@ fn skip() -> Option<String> {
     pulse_e2e::netns::unavailable()
 }
 
+/// The scenarios are `#[ignore]`d: a plain `cargo test` lists them as skipped, and
+/// `tests/vm/run-tests.sh --pair` runs them in the VM. Asked for anywhere else, they fail with
+/// the reason instead of passing silently.
 macro_rules! skip_unless_vm {
     () => {
         if let Some(why) = skip() {
-            eprintln!("skipped: {why}");
-            return;
+            panic!("cannot run here: {why}");
         }
     };
 }
@@ -67,6 +70,7 @@ fn requests(bed: &PairBed, n: usize) -> Vec<Record> {
 }
 
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
 fn steady_state_follows_the_weights() {
     skip_unless_vm!();
     let _took = Took::new("steady_state_follows_the_weights");
@@ -97,6 +101,7 @@ fn steady_state_follows_the_weights() {
 }
 
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
 fn crash_of_the_active_director() {
     skip_unless_vm!();
     let _took = Took::new("crash_of_the_active_director");
@@ -108,6 +113,7 @@ fn crash_of_the_active_director() {
 }
 
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
 fn nat_crash_of_the_active_director() {
     skip_unless_vm!();
     let _took = Took::new("nat_crash_of_the_active_director");
@@ -233,6 +239,7 @@ fn crash(config: PairConfig) {
 /// client's ARP entry moved was reset by the new director (1 in 5 runs); without
 /// make-before-break every request in the gap between the VIP leaving and arriving failed too.
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
 fn planned_release_loses_no_request() {
     skip_unless_vm!();
     let _took = Took::new("planned_release_loses_no_request");
@@ -347,6 +354,7 @@ fn established(conns: &str) -> usize {
 /// connections, so long-lived connections survive a crash of the active director: after the
 /// takeover each one still reaches the same real server.
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
 fn synced_connections_survive_a_crash() {
     skip_unless_vm!();
     let _took = Took::new("synced_connections_survive_a_crash");
@@ -449,6 +457,7 @@ fn synced_connections_survive_a_crash() {
 /// Scenario 4: a real server that stops answering leaves the rotation at its first failed
 /// check (within `timeout`), and only requests sent to it before that fail.
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
 fn a_stopped_real_server_leaves_rotation_within_timeout() {
     skip_unless_vm!();
     let _took = Took::new("a_stopped_real_server_leaves_rotation_within_timeout");
@@ -562,6 +571,7 @@ fn a_stopped_real_server_leaves_rotation_within_timeout() {
 /// pulses under traffic: both tables (warm standby) take the new weight as an in-place edit,
 /// and no request fails.
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
 fn a_weight_edit_reloads_without_losing_a_request() {
     skip_unless_vm!();
     let _took = Took::new("a_weight_edit_reloads_without_losing_a_request");

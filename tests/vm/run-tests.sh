@@ -201,6 +201,11 @@ else
         export VM_MEM=${VM_MEM:-4096} VM_TIMEOUT=${VM_TIMEOUT:-1800}
     fi
 fi
+# The VM tests are #[ignore]d (a plain `cargo test` on the host lists them as skipped); here
+# they run.
+if [ "$MODE" = test ] || [ "$MODE" = pair ]; then
+    set -- --include-ignored "$@"
+fi
 export VM_TIMEOUT=${VM_TIMEOUT:-900}
 [ "${PULSE_VM_TRANSFER:-9p}" = initramfs ] && export VM_COPY=1
 

@@ -3,7 +3,7 @@
 //! the namespaces go away with the test, pass or fail.
 
 use pulse_control::{Request, Response, Status};
-use pulse_e2e::netns::{Bed, Host, children, signal, unavailable, wait_for};
+use pulse_e2e::netns::{Bed, Host, children, require_netns, signal, wait_for};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,16 +24,13 @@ struct Pair {
 }
 
 impl Pair {
-    fn new(keepalive: u32, deadtime: u32) -> Option<Self> {
+    fn new(keepalive: u32, deadtime: u32) -> Self {
         Self::with(keepalive, deadtime, false, "")
     }
 
     /// With `authenticated`, both use one `heartbeat_key`; an intruder host joins the bridge.
-    fn with(keepalive: u32, deadtime: u32, authenticated: bool, more: &str) -> Option<Self> {
-        if let Some(why) = unavailable() {
-            eprintln!("skipped: {why}");
-            return None;
-        }
+    fn with(keepalive: u32, deadtime: u32, authenticated: bool, more: &str) -> Self {
+        require_netns();
         let bed = Bed::new(&[Host::D1, Host::D2, Host::Client, Host::Intruder]);
         bed.accept_gratuitous_arp(Host::Client);
         let dir = tempfile::tempdir().expect("tempdir");
@@ -51,7 +48,7 @@ impl Pair {
         }
         let cf = dir.path().join("lvs.cf");
         std::fs::write(&cf, lvs_cf(keepalive, deadtime, &extra)).expect("write lvs.cf");
-        Some(Self { bed, dir, cf })
+        Self { bed, dir, cf }
     }
 
     fn log(&self, h: Host) -> PathBuf {
@@ -164,8 +161,9 @@ fn log_contains(path: &Path, text: &str) -> bool {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn crash_of_the_active_director_moves_the_vip_and_the_clients_neighbour() {
-    let Some(mut p) = Pair::new(1, 3) else { return };
+    let mut p = Pair::new(1, 3);
     let pids = [p.start(Host::D1), p.start(Host::D2)];
     let (active, survivor) = p.wait_settled(Duration::from_secs(10));
     p.wait_client_sees(active, Duration::from_secs(3));
@@ -183,8 +181,9 @@ fn crash_of_the_active_director_moves_the_vip_and_the_clients_neighbour() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn a_restarted_inactive_pulse_removes_its_stale_vip() {
-    let Some(mut p) = Pair::new(1, 3) else { return };
+    let mut p = Pair::new(1, 3);
     let pids = [p.start(Host::D1), p.start(Host::D2)];
     let (active, other) = p.wait_settled(Duration::from_secs(10));
     signal(pids[usize::from(active == Host::D2)], "KILL");
@@ -209,11 +208,10 @@ fn a_restarted_inactive_pulse_removes_its_stale_vip() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn sigterm_hands_over_without_waiting_for_deadtime() {
     // deadtime 10 s: a handover within 1 s cannot come from the dead timer.
-    let Some(mut p) = Pair::new(1, 10) else {
-        return;
-    };
+    let mut p = Pair::new(1, 10);
     let pids = [p.start(Host::D1), p.start(Host::D2)];
     let (active, other) = p.wait_settled(Duration::from_secs(10));
     p.wait_client_sees(active, Duration::from_secs(3));
@@ -228,8 +226,9 @@ fn sigterm_hands_over_without_waiting_for_deadtime() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn a_healed_partition_leaves_one_active_director() {
-    let Some(mut p) = Pair::new(1, 3) else { return };
+    let mut p = Pair::new(1, 3);
     p.start(Host::D1);
     p.start(Host::D2);
     let (_, inactive) = p.wait_settled(Duration::from_secs(10));
@@ -283,10 +282,9 @@ fn forge_stopped_heartbeats(p: &Pair) -> (Host, Host) {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn a_forged_heartbeat_from_a_third_host_changes_nothing_when_authenticated() {
-    let Some(mut p) = Pair::with(1, 3, true, "") else {
-        return;
-    };
+    let mut p = Pair::with(1, 3, true, "");
     p.start(Host::D1);
     p.start(Host::D2);
     let (active, inactive) = forge_stopped_heartbeats(&p);
@@ -310,12 +308,11 @@ fn a_forged_heartbeat_from_a_third_host_changes_nothing_when_authenticated() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn the_same_forgery_takes_over_a_piranha_mode_pair() {
     // The control experiment for the test above: without a key the heartbeat is piranha's, and
     // a spoofed STOPPED makes the inactive director activate (piranha.md §10 item 1).
-    let Some(mut p) = Pair::with(1, 3, false, "") else {
-        return;
-    };
+    let mut p = Pair::with(1, 3, false, "");
     p.start(Host::D1);
     p.start(Host::D2);
     let (_, inactive) = forge_stopped_heartbeats(&p);
@@ -328,8 +325,9 @@ fn the_same_forgery_takes_over_a_piranha_mode_pair() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn status_release_and_takeover_over_the_control_socket() {
-    let Some(mut p) = Pair::new(1, 3) else { return };
+    let mut p = Pair::new(1, 3);
     p.start(Host::D1);
     p.start(Host::D2);
     let (active, inactive) = p.wait_settled(Duration::from_secs(10));
@@ -403,10 +401,9 @@ fn status_release_and_takeover_over_the_control_socket() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn a_serial_mismatch_shows_in_status_and_logs() {
-    let Some(mut p) = Pair::with(1, 3, true, "") else {
-        return;
-    };
+    let mut p = Pair::with(1, 3, true, "");
     let other = p.dir.path().join("other.cf");
     let text = std::fs::read_to_string(&p.cf)
         .expect("cf")
@@ -430,10 +427,9 @@ fn a_serial_mismatch_shows_in_status_and_logs() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn monitor_links_gives_up_the_service_when_the_active_link_fails() {
-    let Some(mut p) = Pair::with(1, 3, false, "monitor_links = 1\n") else {
-        return;
-    };
+    let mut p = Pair::with(1, 3, false, "monitor_links = 1\n");
     p.start(Host::D1);
     p.start(Host::D2);
     let (active, other) = p.wait_settled(Duration::from_secs(10));
@@ -468,8 +464,9 @@ fn monitor_links_gives_up_the_service_when_the_active_link_fails() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn sighup_applies_a_good_file_and_survives_a_bad_one() {
-    let Some(mut p) = Pair::new(1, 3) else { return };
+    let mut p = Pair::new(1, 3);
     let pids = [p.start(Host::D1), p.start(Host::D2)];
     let (active, inactive) = p.wait_settled(Duration::from_secs(10));
     let good = std::fs::read_to_string(&p.cf).expect("cf");
@@ -506,8 +503,9 @@ fn sighup_applies_a_good_file_and_survives_a_bad_one() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn lvsd_death_hands_the_service_to_the_partner() {
-    let Some(mut p) = Pair::new(1, 3) else { return };
+    let mut p = Pair::new(1, 3);
     // A stand-in lvsd that just runs: its death is what this test is about.
     let pids = start_with_fake_lvsd(&mut p);
     let (active, other) = p.wait_settled(Duration::from_secs(10));
@@ -536,13 +534,12 @@ fn lvsd_death_hands_the_service_to_the_partner() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn a_stalled_inactive_director_does_not_take_over_when_it_resumes() {
     // Fast timers; the inactive director is frozen for ten deadtimes (a busy host, a
     // descheduled VM). Its partner's heartbeats wait in its socket; on resume they count before
     // its dead timer is judged, so it must not activate.
-    let Some(mut p) = Pair::with(1, 3, false, "") else {
-        return;
-    };
+    let mut p = Pair::with(1, 3, false, "");
     std::fs::write(
         &p.cf,
         lvs_cf(1, 3, "")
@@ -570,10 +567,9 @@ fn a_stalled_inactive_director_does_not_take_over_when_it_resumes() {
 const TEST_KEY: &[u8] = b"3f9a0c4e7b1d2a5f6e8c9b0a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e";
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn a_heartbeat_recorded_before_a_restart_is_rejected_after_it() {
-    let Some(mut p) = Pair::with(1, 10, true, "") else {
-        return;
-    };
+    let mut p = Pair::with(1, 10, true, "");
     let then = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock");
@@ -683,10 +679,9 @@ fn scrape(p: &Pair, h: Host) -> std::collections::BTreeMap<String, f64> {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn metrics_change_when_the_backup_takes_over() {
-    let Some(mut p) = Pair::with(1, 3, true, "metrics_port = 9469\n") else {
-        return;
-    };
+    let mut p = Pair::with(1, 3, true, "metrics_port = 9469\n");
     // One real server on the client host, answering like a web server; lvsd runs in test mode
     // (this kernel may have no IPVS) and checks it for real.
     let cf = p.cf.clone();
@@ -845,8 +840,9 @@ fn start_with_fake_lvsd(p: &mut Pair) -> Vec<u32> {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn warm_standby_keeps_lvsd_running_on_the_backup_through_a_takeover() {
-    let Some(mut p) = Pair::new(1, 3) else { return };
+    let mut p = Pair::new(1, 3);
     let pids = start_with_fake_lvsd(&mut p);
     let (active, backup) = p.wait_settled(Duration::from_secs(10));
     let pid_of = |h: Host| pids[usize::from(h == Host::D2)];
@@ -900,10 +896,9 @@ fn warm_standby_keeps_lvsd_running_on_the_backup_through_a_takeover() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn without_warm_standby_lvsd_runs_only_on_the_active_director() {
-    let Some(mut p) = Pair::with(1, 3, false, "warm_standby = 0\n") else {
-        return;
-    };
+    let mut p = Pair::with(1, 3, false, "warm_standby = 0\n");
     let pids = start_with_fake_lvsd(&mut p);
     let (active, backup) = p.wait_settled(Duration::from_secs(10));
     let pid_of = |h: Host| pids[usize::from(h == Host::D2)];
@@ -920,10 +915,9 @@ fn without_warm_standby_lvsd_runs_only_on_the_active_director() {
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn an_authenticated_release_prepares_the_partner_then_hands_over() {
-    let Some(mut p) = Pair::with(1, 3, true, "") else {
-        return;
-    };
+    let mut p = Pair::with(1, 3, true, "");
     // The stand-in lvsd cannot drain: the release must still complete, just without the wait.
     start_with_fake_lvsd(&mut p);
     let (active, other) = p.wait_settled(Duration::from_secs(10));

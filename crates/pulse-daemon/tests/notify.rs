@@ -2,7 +2,7 @@
 //! `$NOTIFY_SOCKET` pointing at a datagram socket this test listens on. Root only; skipped with a
 //! printed reason elsewhere. Every wait is bounded; the namespace goes away with the test.
 
-use pulse_e2e::netns::{Bed, Host, signal, unavailable};
+use pulse_e2e::netns::{Bed, Host, require_netns, signal};
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
@@ -37,11 +37,9 @@ fn wait_line(rx: &UnixDatagram, line: &str, limit: Duration) -> Result<Vec<Strin
 }
 
 #[test]
+#[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn pulse_notifies_ready_reloading_and_stopping() {
-    if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
-        return;
-    }
+    require_netns();
     let mut bed = Bed::new(&[Host::D1]);
     let dir = tempfile::tempdir().expect("tempdir");
     let cf = dir.path().join("lvs.cf");
