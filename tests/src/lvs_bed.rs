@@ -7,7 +7,7 @@
 //! 10.0.0.50. IPVS tables are per namespace, so beds in parallel do not see each other. Nothing
 //! is created outside the bed's namespaces; dropping it deletes them.
 
-use crate::netns::{ip, ip_cmd, must, spawn_logged, unique_prefix, veth, wait_for};
+use crate::netns::{Topology, ip_cmd, must, spawn_logged, wait_for};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Output};
@@ -42,6 +42,8 @@ pub struct LvsBed {
     /// The namespace-name prefix.
     pub prefix: String,
     children: Vec<Child>,
+    /// Declared last: dropped after the children are killed.
+    topology: Topology,
 }
 
 /// Hosts of the bed.
@@ -68,28 +70,33 @@ impl Node {
 impl LvsBed {
     /// Builds the bed.
     pub fn new() -> Self {
-        let prefix = unique_prefix("lv");
-        let bed = Self {
-            prefix,
-            children: Vec::new(),
-        };
-        let dir = bed.ns(Node::Director);
+        let mut topology = Topology::new("lv");
         for n in [Node::Director, Node::Servers, Node::Client] {
-            must(&["netns", "add", &bed.ns(n)]);
-            must(&["-n", &bed.ns(n), "link", "set", "lo", "up"]);
+            topology.namespace(n.suffix());
         }
-        must(&["-n", &dir, "link", "add", "br0", "type", "bridge"]);
-        must(&["-n", &dir, "link", "set", "br0", "up"]);
+        // The director's namespace holds the bridge, its own address and the VIPs.
+        let dir_suffix = Node::Director.suffix();
+        topology.bridge(dir_suffix, "br0");
+        let dir = topology.ns(dir_suffix);
         must(&["-n", &dir, "addr", "add", "10.0.0.1/24", "dev", "br0"]);
         for v in VIPS {
             must(&["-n", &dir, "addr", "add", &format!("{v}/32"), "dev", "br0"]);
         }
         for n in [Node::Servers, Node::Client] {
-            let ns = bed.ns(n);
-            veth(&ns, n.suffix(), &dir);
-            must(&["-n", &dir, "link", "set", n.suffix(), "master", "br0", "up"]);
-            must(&["-n", &ns, "link", "set", "eth0", "up"]);
+            topology.plug(
+                n.suffix(),
+                "eth0",
+                n.suffix(),
+                (dir_suffix, "br0"),
+                None,
+                &[],
+            );
         }
+        let bed = Self {
+            prefix: topology.prefix.clone(),
+            children: Vec::new(),
+            topology,
+        };
         let rs = bed.ns(Node::Servers);
         for (i, r) in RIPS.iter().enumerate() {
             let cidr = if i == 0 {
@@ -119,7 +126,7 @@ impl LvsBed {
 
     /// The namespace of a node.
     pub fn ns(&self, n: Node) -> String {
-        format!("{}{}", self.prefix, n.suffix())
+        self.topology.ns(n.suffix())
     }
 
     /// Writes a sysctl inside a node's namespace.
@@ -347,10 +354,7 @@ impl Drop for LvsBed {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for n in [Node::Client, Node::Servers, Node::Director] {
-            crate::netns::kill_all_in(&self.ns(n));
-            let _ = ip(&["netns", "del", &self.ns(n)]);
-        }
+        // The topology then kills what is left in the namespaces and deletes them.
     }
 }
 

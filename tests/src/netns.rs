@@ -23,12 +23,94 @@ pub fn unavailable() -> Option<String> {
     }
 }
 
+/// Network namespaces joined by bridges: the one way every test bed (this one, [`LvsBed`],
+/// [`PairBed`]) builds its network and tears it down. Namespaces are named `{prefix}{suffix}`;
+/// dropping the topology kills every process left in them and deletes them, in reverse order
+/// of creation, also when a test fails.
+///
+/// [`LvsBed`]: crate::lvs_bed::LvsBed
+/// [`PairBed`]: crate::pair_bed::PairBed
+#[derive(Debug)]
+pub struct Topology {
+    /// The namespace-name prefix.
+    pub prefix: String,
+    created: Vec<String>,
+}
+
+impl Topology {
+    /// A topology with a prefix no other bed of any test process uses (`tag` + pid + counter).
+    pub fn new(tag: &str) -> Self {
+        Self {
+            prefix: unique_prefix(tag),
+            created: Vec::new(),
+        }
+    }
+
+    /// The namespace of `suffix`.
+    pub fn ns(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// Creates namespace `suffix` with its loopback up; returns its name.
+    pub fn namespace(&mut self, suffix: &str) -> String {
+        let ns = self.ns(suffix);
+        must(&["netns", "add", &ns]);
+        self.created.push(ns.clone());
+        must(&["-n", &ns, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A bridge `name`, up, in namespace `suffix`.
+    pub fn bridge(&self, suffix: &str, name: &str) {
+        let ns = self.ns(suffix);
+        must(&["-n", &ns, "link", "add", name, "type", "bridge"]);
+        must(&["-n", &ns, "link", "set", name, "up"]);
+    }
+
+    /// Plugs host `host` into `bridge` (in namespace `bridge_ns`): a veth pair, `ifname` in the
+    /// host (with `mac` if given, up, with `addrs`), `port` enslaved to the bridge.
+    pub fn plug(
+        &self,
+        host: &str,
+        ifname: &str,
+        port: &str,
+        bridge: (&str, &str),
+        mac: Option<&str>,
+        addrs: &[&str],
+    ) {
+        let (ns, br_ns) = (self.ns(host), self.ns(bridge.0));
+        must(&[
+            "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", port, "netns",
+            &br_ns,
+        ]);
+        must(&["-n", &br_ns, "link", "set", port, "master", bridge.1, "up"]);
+        if let Some(mac) = mac {
+            must(&["-n", &ns, "link", "set", ifname, "address", mac]);
+        }
+        must(&["-n", &ns, "link", "set", ifname, "up"]);
+        for a in addrs {
+            must(&["-n", &ns, "addr", "add", a, "dev", ifname]);
+        }
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in self.created.iter().rev() {
+            kill_all_in(ns);
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
 /// A bed; `Drop` tears it down.
 #[derive(Debug)]
 pub struct Bed {
     /// The namespace-name prefix.
     pub prefix: String,
     children: Vec<Child>,
+    /// Declared last: dropped after the children are killed.
+    topology: Topology,
 }
 
 /// The hosts of a bed.
@@ -133,40 +215,32 @@ pub(crate) fn spawn_logged(
         .unwrap_or_else(|e| panic!("{program}: {e}"))
 }
 
-/// A veth pair: `eth0` in namespace `ns`, its peer `peer` in `peer_ns`.
-pub(crate) fn veth(ns: &str, peer: &str, peer_ns: &str) {
-    must(&[
-        "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer, "netns", peer_ns,
-    ]);
-}
-
 impl Bed {
     /// Build a bed with the given hosts on one bridge.
     pub fn new(hosts: &[Host]) -> Self {
-        let prefix = unique_prefix("pt");
-        let bed = Self {
-            prefix,
-            children: Vec::new(),
-        };
-        let br = bed.ns_name("br");
-        must(&["netns", "add", &br]);
-        must(&["-n", &br, "link", "set", "lo", "up"]);
-        must(&["-n", &br, "link", "add", "br0", "type", "bridge"]);
-        must(&["-n", &br, "link", "set", "br0", "up"]);
+        let mut topology = Topology::new("pt");
+        topology.namespace("br");
+        topology.bridge("br", "br0");
         for h in hosts {
-            let ns = bed.ns(*h);
-            must(&["netns", "add", &ns]);
-            must(&["-n", &ns, "link", "set", "lo", "up"]);
-            veth(&ns, h.suffix(), &br);
-            must(&["-n", &br, "link", "set", h.suffix(), "master", "br0", "up"]);
-            must(&["-n", &ns, "link", "set", "eth0", "address", h.mac(), "up"]);
-            must(&["-n", &ns, "addr", "add", h.addr(), "dev", "eth0"]);
+            topology.namespace(h.suffix());
+            topology.plug(
+                h.suffix(),
+                "eth0",
+                h.suffix(),
+                ("br", "br0"),
+                Some(h.mac()),
+                &[h.addr()],
+            );
         }
-        bed
+        Self {
+            prefix: topology.prefix.clone(),
+            children: Vec::new(),
+            topology,
+        }
     }
 
     fn ns_name(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.prefix)
+        self.topology.ns(suffix)
     }
 
     /// The namespace of a host.
@@ -266,10 +340,7 @@ impl Drop for Bed {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for s in ["cl", "ix", "d2", "d1", "br"] {
-            kill_all_in(&self.ns_name(s));
-            let _ = ip(&["netns", "del", &self.ns_name(s)]);
-        }
+        // The topology then kills what is left in the namespaces and deletes them.
     }
 }
 

@@ -35,7 +35,7 @@ pub use traffic::{
 };
 
 use crate::lvs_bed::{Server, in_ns};
-use crate::netns::{children, ip, ip_cmd, must, spawn_logged, unique_prefix, wait_for};
+use crate::netns::{Topology, children, ip, ip_cmd, must, spawn_logged, wait_for};
 use servers::serve_http;
 use std::io::Write;
 use std::path::PathBuf;
@@ -70,6 +70,8 @@ pub struct PairBed {
     links: Option<(Child, std::process::ChildStdin)>,
     /// rs1..rs3's responders (`None`: stopped by [`stop_server`](Self::stop_server)).
     servers: Vec<Option<Server>>,
+    /// Declared last: dropped after the processes are killed.
+    topology: Topology,
 }
 
 impl PairBed {
@@ -77,7 +79,8 @@ impl PairBed {
     /// started by [`start`](Self::start)). Binaries: `PULSE_PULSE`, `PULSE_LVSD`,
     /// `PULSE_PULSECTL`.
     pub fn new(config: PairConfig) -> Self {
-        let prefix = unique_prefix("pp");
+        let topology = Topology::new("pp");
+        let prefix = topology.prefix.clone();
         let dir = std::env::temp_dir().join(format!("pulse-pair-{prefix}"));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let pulse = binary("PULSE_PULSE", "pulse");
@@ -92,6 +95,7 @@ impl PairBed {
             killed: [false, false],
             links: None,
             servers: Vec::new(),
+            topology,
         };
         bed.build_network();
         let mut ipb = Command::new(ip_cmd())
@@ -131,59 +135,39 @@ impl PairBed {
         bed
     }
 
-    fn build_network(&self) {
-        let br = self.ns("br");
+    fn build_network(&mut self) {
         let nat = self.config.routing == Routing::Nat;
-        must(&["netns", "add", &br]);
-        must(&["-n", &br, "link", "set", "lo", "up"]);
+        let t = &mut self.topology;
+        t.namespace("br");
         let bridges: &[&str] = if nat { &["br0", "br1"] } else { &["br0"] };
         for b in bridges {
-            must(&["-n", &br, "link", "add", b, "type", "bridge"]);
-            must(&["-n", &br, "link", "set", b, "up"]);
+            t.bridge("br", b);
         }
         // (namespace suffix, its interface, bridge port name, bridge, address/prefix)
         let mut ports = vec![
-            ("d1", "eth0", "d1", "br0", "10.0.0.11/24"),
-            ("d2", "eth0", "d2", "br0", "10.0.0.12/24"),
-            ("cl", "eth0", "cl", "br0", "10.0.0.50/24"),
+            ("d1", "eth0", "d1", "br0", "10.0.0.11/24".to_string()),
+            ("d2", "eth0", "d2", "br0", "10.0.0.12/24".to_string()),
+            ("cl", "eth0", "cl", "br0", "10.0.0.50/24".to_string()),
         ];
         if nat {
-            ports.push(("d1", "eth1", "d1n", "br1", "10.0.1.11/24"));
-            ports.push(("d2", "eth1", "d2n", "br1", "10.0.1.12/24"));
+            ports.push(("d1", "eth1", "d1n", "br1", "10.0.1.11/24".to_string()));
+            ports.push(("d2", "eth1", "d2n", "br1", "10.0.1.12/24".to_string()));
         }
         let rs_bridge = if nat { "br1" } else { "br0" };
-        let rs_cidrs: Vec<String> = self
-            .config
-            .server_addrs()
-            .iter()
-            .map(|a| format!("{a}/24"))
-            .collect();
         let rs_names = ["rs1", "rs2", "rs3"];
-        for (name, cidr) in rs_names.iter().zip(&rs_cidrs) {
-            ports.push((name, "eth0", name, rs_bridge, cidr));
+        for (name, a) in rs_names.iter().zip(self.config.server_addrs()) {
+            ports.push((name, "eth0", name, rs_bridge, format!("{a}/24")));
         }
         for s in ["d1", "d2", "cl", "rs1", "rs2", "rs3"] {
-            let ns = self.ns(s);
-            must(&["netns", "add", &ns]);
-            must(&["-n", &ns, "link", "set", "lo", "up"]);
+            t.namespace(s);
         }
         for (host, ifname, port, bridge, cidr) in ports {
-            let ns = self.ns(host);
-            must(&[
-                "link", "add", ifname, "netns", &ns, "type", "veth", "peer", "name", port, "netns",
-                &br,
-            ]);
-            must(&["-n", &br, "link", "set", port, "master", bridge, "up"]);
-            if ifname == "eth0" && (host == "d1" || host == "d2") {
-                let d = if host == "d1" {
-                    Director::D1
-                } else {
-                    Director::D2
-                };
-                must(&["-n", &ns, "link", "set", "eth0", "address", d.mac()]);
-            }
-            must(&["-n", &ns, "link", "set", ifname, "up"]);
-            must(&["-n", &ns, "addr", "add", cidr, "dev", ifname]);
+            let mac = match (host, ifname) {
+                ("d1", "eth0") => Some(Director::D1.mac()),
+                ("d2", "eth0") => Some(Director::D2.mac()),
+                _ => None,
+            };
+            t.plug(host, ifname, port, ("br", bridge), mac, &[&cidr]);
         }
         self.sysctl("cl", "net/ipv4/conf/all/arp_accept", "1");
         self.sysctl("cl", "net/ipv4/conf/eth0/arp_accept", "1");
@@ -229,7 +213,7 @@ impl PairBed {
 
     /// The full name of the namespace with suffix `s` (`br`, `d1`, `d2`, `cl`, `rs1`..`rs3`).
     pub fn ns(&self, s: &str) -> String {
-        format!("{}{s}", self.prefix)
+        self.topology.ns(s)
     }
 
     /// The bed's lvs.cf as generated (each director reads its own copy of it,
@@ -590,10 +574,7 @@ impl Drop for PairBed {
             let _ = ipb.kill();
             let _ = ipb.wait();
         }
-        for s in ["cl", "rs3", "rs2", "rs1", "d2", "d1", "br"] {
-            crate::netns::kill_all_in(&self.ns(s));
-            let _ = ip(&["netns", "del", &self.ns(s)]);
-        }
+        // The topology then kills what is left in the namespaces and deletes them.
         if std::env::var_os("PULSE_TEST_KEEP").is_none() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
