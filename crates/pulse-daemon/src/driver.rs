@@ -55,7 +55,12 @@ struct Driver {
     notify: Notifier,
     ready: bool,
     heartbeat_sent: bool,
+    /// A SIGHUP's read runs on a blocking thread.
     reloading: bool,
+    /// Another SIGHUP came meanwhile.
+    reload_again: bool,
+    /// The next lvsd start first stops stray lvsds (`Action::ReapStrayLvsd`).
+    reap_strays: bool,
     was_active: bool,
 }
 
@@ -105,6 +110,8 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
         ready: false,
         heartbeat_sent: false,
         reloading: false,
+        reload_again: false,
+        reap_strays: false,
         was_active: false,
         opts,
     };
@@ -189,8 +196,13 @@ impl Driver {
             Ev::Reloaded(result) => {
                 self.reloading = false;
                 self.director.handle_reload(now, *result);
-                self.notify
-                    .send(&format!("READY=1\nSTATUS={}", self.role_status()));
+                self.notify.send(&format!(
+                    "READY=1\nSTATUS={}",
+                    crate::status::role_line(&self.director)
+                ));
+                if std::mem::take(&mut self.reload_again) {
+                    self.reload();
+                }
             }
             Ev::DrainDone => self.director.handle_drain_done(now),
         }
@@ -244,10 +256,13 @@ impl Driver {
     /// bad file changes nothing. Unlike piranha, never signals process 0 when no lvsd runs
     /// (piranha.md §10 item 11).
     fn reload(&mut self) {
-        if std::mem::replace(&mut self.reloading, true) {
-            info!("a reload is under way; this SIGHUP is folded into it");
+        if self.reloading {
+            // The file may have changed after the running read began: read it again then.
+            info!("a reload is under way; reading the file again after it");
+            self.reload_again = true;
             return;
         }
+        self.reloading = true;
         info!("rereading configuration file");
         self.notify.send("RELOADING=1\nSTATUS=reloading lvs.cf");
         let (opts, events) = (self.opts.clone(), self.events.clone());
@@ -255,24 +270,6 @@ impl Driver {
             let result = setup::reload(&opts).map_err(|e| format!("{e:#}"));
             let _ = events.send(Ev::Reloaded(Box::new(result)));
         });
-    }
-
-    /// One line for systemd's `STATUS=` (`systemctl status pulse`).
-    fn role_status(&self) -> String {
-        let role = if self.director.is_active() {
-            "active"
-        } else {
-            "inactive"
-        };
-        let which = if self.director.is_primary() {
-            "primary"
-        } else {
-            "backup"
-        };
-        format!(
-            "{role} ({which}), serial_no {}",
-            self.director.settings().serial_no
-        )
     }
 
     /// Feed every heartbeat already received to the director: those the receive tasks
@@ -335,10 +332,15 @@ impl Driver {
         let active = self.director.is_active();
         if !self.ready && (self.heartbeat_sent || active || self.director.plan().links.is_empty()) {
             self.ready = true;
-            self.notify
-                .send(&format!("READY=1\nSTATUS={}", self.role_status()));
+            self.notify.send(&format!(
+                "READY=1\nSTATUS={}",
+                crate::status::role_line(&self.director)
+            ));
         } else if self.ready && active != self.was_active {
-            self.notify.send(&format!("STATUS={}", self.role_status()));
+            self.notify.send(&format!(
+                "STATUS={}",
+                crate::status::role_line(&self.director)
+            ));
         }
         self.was_active = active;
     }
@@ -349,9 +351,10 @@ impl Driver {
             Action::ReleaseVip { vip, stale } => self.vips.send(VipsIn::Release(vip, stale)),
             Action::Announce(v) => self.vips.send(VipsIn::Announce(v)),
             Action::RunCommand { what, line } => crate::setup::run_command(what, &line),
-            Action::ReapStrayLvsd => {} // done by `lvsd::start`, before it starts its own
+            Action::ReapStrayLvsd => self.reap_strays = true,
             Action::StartLvsd { standby } => {
-                self.lvsd = Some(lvsd::start(&self.opts, standby, self.events.clone()));
+                let reap = std::mem::take(&mut self.reap_strays);
+                self.lvsd = Some(lvsd::start(&self.opts, standby, reap, self.events.clone()));
             }
             Action::StopLvsd => {
                 if let Some(l) = &mut self.lvsd {

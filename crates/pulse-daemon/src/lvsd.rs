@@ -35,9 +35,14 @@ pub(crate) struct Handle {
     done: Option<oneshot::Receiver<()>>,
 }
 
-/// Starts lvsd on a task: stray lvsds for the same control socket are stopped first. The start
-/// and the exit are reported as [`Ev::LvsdStarted`] and [`Ev::LvsdExited`].
-pub(crate) fn start(opts: &Options, standby: bool, events: mpsc::UnboundedSender<Ev>) -> Handle {
+/// Starts lvsd on a task; with `reap`, stray lvsds for the same control socket are stopped
+/// first. The start and the exit are reported as [`Ev::LvsdStarted`] and [`Ev::LvsdExited`].
+pub(crate) fn start(
+    opts: &Options,
+    standby: bool,
+    reap: bool,
+    events: mpsc::UnboundedSender<Ev>,
+) -> Handle {
     let (stop_tx, stop_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
     let pid = Arc::new(AtomicI32::new(0));
@@ -59,8 +64,10 @@ pub(crate) fn start(opts: &Options, standby: bool, events: mpsc::UnboundedSender
     }
     let (program, socket, shared_pid) = (opts.lvsd.clone(), opts.lvsd_socket.clone(), pid.clone());
     tokio::spawn(async move {
-        let (p, s) = (program.clone(), socket.clone());
-        let _ = tokio::task::spawn_blocking(move || reap_strays(&p, &s)).await;
+        if reap {
+            let (p, s) = (program.clone(), socket.clone());
+            let _ = tokio::task::spawn_blocking(move || reap_strays(&p, &s)).await;
+        }
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {

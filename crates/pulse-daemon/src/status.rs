@@ -3,8 +3,15 @@
 //! claims, not an address dump on the heartbeat path.
 
 use pulse_control::{ConfigIdentity, Counters, LinkStatus, Partner, Status};
-use pulse_director::{DirectorStatus, VipClaim};
+use pulse_director::{Director, DirectorStatus, VipClaim};
 use std::time::{Instant, SystemTime};
+
+/// One line for systemd's `STATUS=` (`systemctl status pulse`).
+pub(crate) fn role_line(d: &Director) -> String {
+    let role = if d.is_active() { "active" } else { "inactive" };
+    let which = if d.is_primary() { "primary" } else { "backup" };
+    format!("{role} ({which}), serial_no {}", d.settings().serial_no)
+}
 
 fn vip_text(v: &VipClaim) -> String {
     format!("{}/{} {}", v.addr, v.prefix, v.device)
