@@ -196,7 +196,10 @@ impl CheckSpec {
             send = Some(DEFAULT_WEB_SEND);
             expect = Some(DEFAULT_WEB_EXPECT);
         }
-        let send = send.map(translate_escapes).unwrap_or_default().into_bytes();
+        // lvs.cf's bytes that are not UTF-8 (a Latin-1 `expect`) come back as the bytes piranha
+        // would send and compare (`pulse_lvscf::encode`).
+        let raw = |s: String| pulse_lvscf::encode(&s).into_owned();
+        let send = send.map(translate_escapes).map(raw).unwrap_or_default();
         let expect = expect.map(translate_escapes);
 
         if let Some(command) = program {
@@ -205,7 +208,7 @@ impl CheckSpec {
             })?;
             return Ok(Self::Program {
                 program,
-                expect: expect.map(String::into_bytes),
+                expect: expect.map(raw),
             });
         }
 
@@ -230,7 +233,7 @@ impl CheckSpec {
             // nanny polled for readability and then read 0 bytes, so an empty expect passed on
             // any data or EOF; Pulse simply does not read.
             Some(s) if s.is_empty() => None,
-            Some(s) => Some(Expect::Prefix(s.into_bytes())),
+            Some(s) => Some(Expect::Prefix(raw(s))),
         };
 
         Ok(match vs.protocol {

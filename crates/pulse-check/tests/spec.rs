@@ -267,3 +267,22 @@ fn empty_expect_means_no_read() {
         }
     );
 }
+
+#[test]
+fn latin1_send_and_expect_are_the_files_bytes() {
+    // piranha reads bytes: a Latin-1 é (0xE9) in `expect` is compared as that byte.
+    let src = b"serial_no = 1\nprimary = 192.0.2.11\nservice = lvs\nbackup = 192.0.2.12\n\
+        virtual web {\n     active = 1\n     address = 192.0.2.100 eth0:1\n     port = 81\n\
+        \x20    send = \"caf\xe9\"\n     expect = \"ol\xe9\"\n     server web01 {\n\
+        \x20        address = 192.0.2.21\n         active = 1\n     }\n}\n";
+    let loaded = pulse_lvscf::Loaded::from_bytes(src);
+    assert!(loaded.is_valid(), "{:?}", loaded.parsed.diagnostics);
+    let vs = loaded.parsed.config.virtuals.into_iter().next().expect("one");
+    assert_eq!(
+        CheckSpec::from_virtual(&vs).expect("spec"),
+        CheckSpec::Tcp {
+            send: b"caf\xe9".to_vec(),
+            expect: Some(Expect::Prefix(b"ol\xe9".to_vec())),
+        }
+    );
+}

@@ -62,20 +62,12 @@ pub(crate) fn reload(opts: &Options) -> Result<Reload> {
     })
 }
 
+/// lvs.cf through the one loader the three binaries share (size cap, bytes that are not UTF-8
+/// kept as piranha reads them, the error report).
 fn load(path: &Path) -> Result<LvsConfig> {
-    let src = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to open {}", path.display()))?;
-    let parsed = pulse_lvscf::parse(&src);
-    if !parsed.is_valid() {
-        let errors: String = parsed
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.render(&path.display().to_string(), &src))
-            .collect();
-        bail!("error parsing {}:\n{errors}", path.display());
-    }
-    Ok(parsed.config)
+    Ok(pulse_lvscf::source::load_valid(path, std::fs::File::open(path))?
+        .parsed
+        .config)
 }
 
 /// The director's settings from lvs.cf and the command line.
@@ -88,14 +80,9 @@ pub(crate) fn settings(cfg: &LvsConfig, opts: &Options) -> Settings {
         run_lvsd: !opts.test_start,
         monitor_links: cfg.monitor_links,
         serial_no: cfg.serial_no,
-        digest: digest(cfg),
+        digest: cfg.digest(),
         restart_only: format!("{}:{}", cfg.metrics_address, cfg.metrics_port),
     }
-}
-
-/// The configuration digest exchanged with the partner.
-fn digest(cfg: &LvsConfig) -> [u8; 8] {
-    pulse_proto::wire::config_digest(&serde_json::to_vec(cfg).unwrap_or_default())
 }
 
 pub(crate) fn heartbeat_config(
@@ -124,7 +111,7 @@ pub(crate) fn heartbeat_config(
         mode: key.map_or(WireMode::Legacy { fos: false }, WireMode::Authenticated),
         force_active: opts.forceactive,
         serial_no: cfg.serial_no,
-        digest: digest(cfg),
+        digest: cfg.digest(),
         boot_id: u64::from_ne_bytes(boot),
         wall_clock_us,
         replay_floor: if authenticated {

@@ -837,6 +837,9 @@ impl Director {
                         .to_string()
                 }
                 Rejection::Replay => "replayed heartbeat".to_string(),
+                Rejection::Reflected => {
+                    "reflected heartbeat (our own, sent back to us)".to_string()
+                }
                 Rejection::Decode(e) => format!("bad heartbeat packet: {e}"),
             };
             warn!(link, %from, reason, dropped = entry.1, "{text}");

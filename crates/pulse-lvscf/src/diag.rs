@@ -109,31 +109,43 @@ impl Diagnostic {
             Severity::Warning => "warning",
         };
         let mut out = String::new();
+        // Messages quote the source, which may hold bytes that are not UTF-8.
+        let message = bytes_shown(&self.message);
+        let help = self.help.as_deref().map(bytes_shown);
         let Some(span) = self.span else {
-            let _ = writeln!(out, "{file}: {sev}: {}", self.message);
-            if let Some(help) = &self.help {
+            let _ = writeln!(out, "{file}: {sev}: {message}");
+            if let Some(help) = &help {
                 let _ = writeln!(out, "  = help: {help}");
             }
             return out;
         };
-        let _ = writeln!(
-            out,
-            "{file}:{}:{}: {sev}: {}",
-            span.line, span.col, self.message
-        );
+        let _ = writeln!(out, "{file}:{}:{}: {sev}: {message}", span.line, span.col);
         let text = src_line(src, span.line);
         let num = span.line.to_string();
         let pad = " ".repeat(num.len());
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{num} | {}", printable(text));
-        // Copy tabs from the source so the caret lines up in a terminal.
-        let lead: String = text
-            .chars()
+        // Copy tabs from the source so the caret lines up in a terminal; a shown escape (`\xE9`)
+        // is as wide as its text.
+        let mut chars = text.chars();
+        let lead: String = chars
+            .by_ref()
             .take(span.col.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .map(|c| {
+                if c == '\t' {
+                    "\t".into()
+                } else {
+                    " ".repeat(shown(c).chars().count())
+                }
+            })
             .collect();
-        let _ = writeln!(out, "{pad} | {lead}{}", "^".repeat(span.len.max(1)));
-        if let Some(help) = &self.help {
+        let width: usize = chars.take(span.len).map(|c| shown(c).chars().count()).sum();
+        let _ = writeln!(
+            out,
+            "{pad} | {lead}{}",
+            "^".repeat(width.max(span.len).max(1))
+        );
+        if let Some(help) = &help {
             let _ = writeln!(out, "{pad} = help: {help}");
         }
         out
@@ -147,17 +159,30 @@ fn src_line(src: &str, n: usize) -> &str {
         .map_or("", |(text, _)| text)
 }
 
-/// Control characters would garble a terminal; show them escaped.
+/// Control characters would garble a terminal, and bytes that are not UTF-8
+/// ([`crate::source::decode`]) have no glyph: show them escaped (`\u{7f}`, `\xE9`).
 fn printable(text: &str) -> String {
+    text.chars().map(shown).collect()
+}
+
+/// `text` with bytes that are not UTF-8 shown as `\xE9` (and nothing else changed).
+fn bytes_shown(text: &str) -> String {
     text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
+        .map(|c| match crate::source::escaped_byte(c) {
+            Some(b) => format!("\\x{b:02X}"),
+            None => c.to_string(),
         })
         .collect()
+}
+
+fn shown(c: char) -> String {
+    if let Some(b) = crate::source::escaped_byte(c) {
+        format!("\\x{b:02X}")
+    } else if c.is_control() && c != '\t' {
+        c.escape_default().to_string()
+    } else {
+        c.to_string()
+    }
 }
 
 /// Everything found about one file.

@@ -139,12 +139,13 @@ fn pair<T: Keyed>(out: &mut Vec<Change>, prefix: &str, old: &[T], new: &[T]) {
     }
 }
 
-/// Compare the scalar fields of two serialisable values.
+/// Compare the fields of two serialisable values: scalars, and lists such as `heartbeat_links`
+/// (the blocks' own lists are emptied by the callers and paired instead).
 fn fields<T: Serialize>(out: &mut Vec<Change>, prefix: &str, old: &T, new: &T) {
     let (o, n) = (object(old), object(new));
     for (k, nv) in &n {
         let ov = o.get(k).unwrap_or(&Value::Null);
-        if ov != nv && !nv.is_array() {
+        if ov != nv {
             let path = if prefix.is_empty() {
                 k.clone()
             } else {
@@ -171,6 +172,16 @@ fn show(v: &Value) -> String {
         Value::Null => "(unset)".into(),
         Value::String(s) => s.clone(),
         Value::Object(m) => m.values().map(show).collect::<Vec<_>>().join(" "),
+        // A list of entries (`heartbeat_link` lines), each one a word or words.
+        Value::Array(items) if items.is_empty() => "(none)".into(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| match i {
+                Value::Array(words) => words.iter().map(show).collect::<Vec<_>>().join(" "),
+                other => show(other),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
     }
 }
@@ -190,6 +201,38 @@ mod tests {
             "# comment\nvirtual w {\n\taddress  =  192.0.2.1 eth0:1\n\tactive = 1\n\tport = 80\n}\n",
         );
         assert_eq!(diff(&a, &b), vec![]);
+    }
+
+    #[test]
+    fn lists_are_compared() {
+        let base = "primary = 192.0.2.1\nbackup = 192.0.2.2\n";
+        let one = cfg(&format!("{base}heartbeat_link = 10.0.0.1 10.0.0.2\n"));
+        let two = cfg(&format!(
+            "{base}heartbeat_link = 10.0.0.1 10.0.0.2\nheartbeat_link = 10.1.0.1 10.1.0.2\n"
+        ));
+        let changed = cfg(&format!("{base}heartbeat_link = 10.0.0.1 10.0.0.3\n"));
+        let none = cfg(base);
+        let show = |a: &LvsConfig, b: &LvsConfig| {
+            diff(a, b)
+                .into_iter()
+                .map(|c| format!("{}: {:?} -> {:?}", c.path, c.old, c.new))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(show(&one, &one), Vec::<String>::new());
+        assert_eq!(
+            show(&one, &changed),
+            ["heartbeat_links: Some(\"10.0.0.1 10.0.0.2\") -> Some(\"10.0.0.1 10.0.0.3\")"]
+        );
+        assert_eq!(
+            show(&one, &none),
+            ["heartbeat_links: Some(\"10.0.0.1 10.0.0.2\") -> Some(\"(none)\")"]
+        );
+        assert_eq!(
+            show(&one, &two),
+            [
+                "heartbeat_links: Some(\"10.0.0.1 10.0.0.2\") -> Some(\"10.0.0.1 10.0.0.2, 10.1.0.1 10.1.0.2\")"
+            ]
+        );
     }
 
     #[test]

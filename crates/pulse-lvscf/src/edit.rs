@@ -78,6 +78,12 @@ pub enum EditError {
     /// `serial_no` is not a number, so it cannot be bumped.
     #[error("`serial_no = {0}` is not a number; fix it before bumping")]
     BadSerial(String),
+    /// `serial_no` plus one is out of range (it is 9223372036854775807, or larger).
+    #[error(
+        "`serial_no = {0}` cannot be bumped: serial numbers go up to {max}; set a lower one on both directors",
+        max = i64::MAX
+    )]
+    SerialOutOfRange(String),
 }
 
 /// A parsed dotted path.
@@ -161,7 +167,7 @@ pub enum Got {
     /// The key is set: its value as written (quotes removed, words joined by one blank).
     Value(String),
     /// The key is not set: piranha's default, as text.
-    Default(&'static str),
+    Default(String),
     /// The path names a block: its source text.
     Block(String),
 }
@@ -189,7 +195,7 @@ pub fn get(doc: &Document, path: &Path) -> Result<Got, EditError> {
                     .join(" "),
             ))
         }
-        None => Ok(Got::Default(kw.default)),
+        None => Ok(Got::Default(kw.default().into_owned())),
     }
 }
 
@@ -336,12 +342,14 @@ pub fn bump_serial(doc: &Document) -> Result<String, EditError> {
     };
     match get(doc, &path)? {
         Got::Value(v) => {
-            let n = value::parse_c_int(&v)
-                .map_err(|_| EditError::BadSerial(v.clone()))?
-                .value;
+            let n = match value::parse_c_int(&v) {
+                Ok(c) => c.value,
+                Err(value::IntError::Overflow) => return Err(EditError::SerialOutOfRange(v)),
+                Err(_) => return Err(EditError::BadSerial(v)),
+            };
             let next = n
                 .checked_add(1)
-                .ok_or_else(|| EditError::BadSerial(v.clone()))?;
+                .ok_or_else(|| EditError::SerialOutOfRange(v.clone()))?;
             set(doc, &path, &next.to_string())
         }
         _ => Ok(insert_lines(

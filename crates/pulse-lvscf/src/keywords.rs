@@ -1,4 +1,8 @@
-//! Every keyword lvs.cf knows, where it may appear and its default (piranha.md §2.2–2.4).
+//! Every keyword lvs.cf knows, where it may appear, how it is read and its default
+//! (piranha.md §2.2–2.4): the one table the parser, the model, the editor, the digest and the man
+//! page test work from.
+
+use crate::model::{AddressOnDevice, Builder, LvsConfig, RealServer, Stmt, VirtualService};
 
 /// Where a keyword may appear.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,15 +40,16 @@ pub enum Form {
     List,
 }
 
-/// One keyword.
+/// One keyword: the single description of it. The model reads a value with [`Keyword`]'s setter,
+/// shows its effective value with its getter, and takes its default from the model's own
+/// defaults (`LvsConfig::default()`, a new block) through that getter, so a keyword's default is
+/// written once, as a typed value.
 #[derive(Clone, Copy, Debug)]
 pub struct Keyword {
     /// As written in the file.
     pub name: &'static str,
     /// Where it may appear.
     pub scope: Scope,
-    /// The value used when the keyword is absent, as text (for `pulsectl config get`).
-    pub default: &'static str,
     /// How values are written.
     pub form: Form,
     /// Known to piranha 0.8.6 (false: a Pulse extension).
@@ -53,18 +58,72 @@ pub struct Keyword {
     pub ignored: bool,
     /// Each occurrence adds a value (instead of the last one winning).
     pub repeatable: bool,
+    /// A default that is not a value of its own ("(= primary)"), shown as is.
+    prose_default: Option<&'static str>,
+    /// How the model reads and shows it.
+    pub(crate) access: Access,
 }
 
-const fn kw(name: &'static str, scope: Scope, default: &'static str) -> Keyword {
+/// A setter: reads the statement's value into the model (diagnostics on the way); false when
+/// the value was rejected.
+pub(crate) type Set<T> = for<'a, 'b> fn(&'b mut Builder<'a>, &'b Stmt<'a>, &'b mut T) -> bool;
+
+/// The keyword's effective value in canonical text, `None` when unset.
+pub(crate) type Get<T> = fn(&T) -> Option<String>;
+
+/// Where a keyword's value goes in the model.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Access {
+    /// A field of [`LvsConfig`].
+    Global(Set<LvsConfig>, Get<LvsConfig>),
+    /// A field of [`VirtualService`].
+    Virtual(Set<VirtualService>, Get<VirtualService>),
+    /// A field of [`RealServer`].
+    Server(Set<RealServer>, Get<RealServer>),
+    /// Checked, then dropped: piranha parses it and nobody reads it (`sync`, `master`, `dirs`).
+    Dropped(Set<()>, &'static str),
+}
+
+impl Keyword {
+    /// The value used when the keyword is absent, as text (for `pulsectl config get` and the
+    /// man page): the model's default shown by the keyword's getter, `""` for none.
+    pub fn default(&self) -> std::borrow::Cow<'static, str> {
+        if let Some(p) = self.prose_default {
+            return p.into();
+        }
+        let v = match self.access {
+            Access::Global(_, get) => get(&LvsConfig::default()),
+            Access::Virtual(_, get) => get(&VirtualService::new("")),
+            Access::Server(_, get) => get(&RealServer::new("", 0)),
+            Access::Dropped(_, d) => return d.into(),
+        };
+        v.unwrap_or_default().into()
+    }
+}
+
+const fn kw(name: &'static str, scope: Scope, access: Access) -> Keyword {
     Keyword {
         name,
         scope,
-        default,
         form: Form::Word,
         piranha: true,
         ignored: false,
         repeatable: false,
+        prose_default: None,
+        access,
     }
+}
+
+const fn g(name: &'static str, set: Set<LvsConfig>, get: Get<LvsConfig>) -> Keyword {
+    kw(name, Scope::Global, Access::Global(set, get))
+}
+
+const fn v(name: &'static str, set: Set<VirtualService>, get: Get<VirtualService>) -> Keyword {
+    kw(name, Scope::Virtual, Access::Virtual(set, get))
+}
+
+const fn s(name: &'static str, set: Set<RealServer>, get: Get<RealServer>) -> Keyword {
+    kw(name, Scope::Server, Access::Server(set, get))
 }
 
 /// A keyword Pulse adds; piranha 0.8.6 rejects it ("unknown command").
@@ -93,81 +152,424 @@ const fn ignored(k: Keyword) -> Keyword {
     Keyword { ignored: true, ..k }
 }
 
-use Scope::{Global as G, Server as S, Virtual as V};
+const fn prose(default: &'static str, k: Keyword) -> Keyword {
+    Keyword {
+        prose_default: Some(default),
+        ..k
+    }
+}
 
-/// The keyword table.
+/// Store a value that was read; false if it was rejected.
+fn put<T>(field: &mut T, v: Option<T>) -> bool {
+    match v {
+        Some(v) => {
+            *field = v;
+            true
+        }
+        None => false,
+    }
+}
+
+fn text(v: impl std::fmt::Display) -> Option<String> {
+    Some(v.to_string())
+}
+
+fn flag(v: bool) -> Option<String> {
+    Some(if v { "1" } else { "0" }.into())
+}
+
+fn opt(v: &Option<impl std::fmt::Display>) -> Option<String> {
+    v.as_ref().map(ToString::to_string)
+}
+
+fn or(v: &Option<impl std::fmt::Display>, none: &str) -> Option<String> {
+    Some(opt(v).unwrap_or_else(|| none.to_string()))
+}
+
+fn on_device(v: &Option<AddressOnDevice>) -> Option<String> {
+    v.as_ref().map(|a| format!("{} {}", a.addr, a.device))
+}
+
+/// The keyword table: every keyword, in the order the digest and the documentation use.
 pub const KEYWORDS: &[Keyword] = &[
-    kw("serial_no", G, "0"),
-    kw("service", G, "lvs"),
-    kw("primary", G, "0.0.0.0"),
-    kw("primary_private", G, "(= primary)"),
-    kw("primary_shared", G, ""),
-    kw("backup", G, "0.0.0.0"),
-    kw("backup_private", G, "(= backup)"),
-    kw("backup_shared", G, ""),
-    kw("backup_active", G, "0"),
-    ignored(kw("heartbeat", G, "0")),
-    kw("heartbeat_port", G, "539"),
-    kw("keepalive", G, "2"),
-    kw("deadtime", G, "5"),
-    kw("network", G, "nat"),
-    two(kw("nat_router", G, "")),
-    kw("nat_nmask", G, "0.0.0.0"),
-    kw("rsh_command", G, "rsh"),
-    ignored(kw("debug_level", G, "NONE")),
-    kw("monitor_links", G, "0"),
-    kw("syncdaemon", G, "0"),
-    kw("syncd_iface", G, "eth0"),
-    kw("syncd_id", G, "0"),
-    kw("tcp_timeout", G, "0"),
-    kw("tcpfin_timeout", G, "0"),
-    kw("udp_timeout", G, "0"),
-    kw("hard_shutdown", G, "1"),
-    kw("active_cmd", G, ""),
-    kw("inactive_cmd", G, ""),
-    kw("reservation_conflict_action", G, ""),
-    kw("ipvsadm", G, "/sbin/ipvsadm"),
-    ignored(kw("sync", G, "0")),
-    pulse(kw("heartbeat_key", G, "")),
+    g(
+        "serial_no",
+        |b, st, c| put(&mut c.serial_no, b.int(st)),
+        |c| text(c.serial_no),
+    ),
+    g(
+        "service",
+        |b, st, c| put(&mut c.service, b.service(st)),
+        |c| text(c.service),
+    ),
+    g(
+        "primary",
+        |b, st, c| put(&mut c.primary, b.host(st, false).map(Some)),
+        |c| or(&c.primary, "0.0.0.0"),
+    ),
+    prose(
+        "(= primary)",
+        g(
+            "primary_private",
+            |b, st, c| put(&mut c.primary_private, b.host(st, false).map(Some)),
+            |c| opt(&c.primary_private),
+        ),
+    ),
+    g(
+        "primary_shared",
+        |b, st, c| put(&mut c.primary_shared, b.string(st).map(Some)),
+        |c| opt(&c.primary_shared),
+    ),
+    g(
+        "backup",
+        |b, st, c| {
+            put(
+                &mut c.backup,
+                b.host(st, true).map(|h| (!h.is_unspecified()).then_some(h)),
+            )
+        },
+        |c| or(&c.backup, "0.0.0.0"),
+    ),
+    // Applied after the whole file is read: piranha overwrites it when primary_private is absent.
+    prose(
+        "(= backup)",
+        g(
+            "backup_private",
+            |b, st, _| {
+                b.backup_private = b.host(st, false);
+                b.backup_private.is_some()
+            },
+            |c| opt(&c.backup_private),
+        ),
+    ),
+    g(
+        "backup_shared",
+        |b, st, c| put(&mut c.backup_shared, b.string(st).map(Some)),
+        |c| opt(&c.backup_shared),
+    ),
+    g(
+        "backup_active",
+        |b, st, c| put(&mut c.backup_active, b.bool(st)),
+        |c| flag(c.backup_active),
+    ),
+    ignored(g(
+        "heartbeat",
+        |b, st, c| put(&mut c.heartbeat, b.bool(st)),
+        |c| flag(c.heartbeat),
+    )),
+    g(
+        "heartbeat_port",
+        |b, st, c| put(&mut c.heartbeat_port, b.port(st, true)),
+        |c| text(c.heartbeat_port),
+    ),
+    g(
+        "keepalive",
+        |b, st, c| put(&mut c.keepalive, b.seconds(st)),
+        |c| text(c.keepalive),
+    ),
+    g(
+        "deadtime",
+        |b, st, c| put(&mut c.deadtime, b.seconds(st)),
+        |c| text(c.deadtime),
+    ),
+    g(
+        "network",
+        |b, st, c| put(&mut c.network, b.network(st)),
+        |c| text(c.network),
+    ),
+    two(g(
+        "nat_router",
+        |b, st, c| put(&mut c.nat_router, b.address_on_device(st).map(Some)),
+        |c| on_device(&c.nat_router),
+    )),
+    g(
+        "nat_nmask",
+        |b, st, c| put(&mut c.nat_nmask, b.mask(st)),
+        |c| or(&c.nat_nmask, "0.0.0.0"),
+    ),
+    g(
+        "rsh_command",
+        |b, st, c| put(&mut c.rsh_command, b.string(st)),
+        |c| text(&c.rsh_command),
+    ),
+    ignored(g(
+        "debug_level",
+        |b, st, c| put(&mut c.debug_level, b.string(st)),
+        |c| text(&c.debug_level),
+    )),
+    g(
+        "monitor_links",
+        |b, st, c| put(&mut c.monitor_links, b.int(st).map(|v| v != 0)),
+        |c| flag(c.monitor_links),
+    ),
+    g(
+        "syncdaemon",
+        |b, st, c| put(&mut c.syncdaemon, b.bool(st)),
+        |c| flag(c.syncdaemon),
+    ),
+    g(
+        "syncd_iface",
+        |b, st, c| put(&mut c.syncd_iface, b.string(st)),
+        |c| text(&c.syncd_iface),
+    ),
+    g(
+        "syncd_id",
+        |b, st, c| put(&mut c.syncd_id, b.int(st).map(|v| (v & 0xff) as u8)),
+        |c| text(c.syncd_id),
+    ),
+    g(
+        "tcp_timeout",
+        |b, st, c| put(&mut c.tcp_timeout, b.ranged(st, 0, i64::from(i32::MAX))),
+        |c| text(c.tcp_timeout),
+    ),
+    g(
+        "tcpfin_timeout",
+        |b, st, c| put(&mut c.tcpfin_timeout, b.ranged(st, 0, i64::from(i32::MAX))),
+        |c| text(c.tcpfin_timeout),
+    ),
+    g(
+        "udp_timeout",
+        |b, st, c| put(&mut c.udp_timeout, b.ranged(st, 0, i64::from(i32::MAX))),
+        |c| text(c.udp_timeout),
+    ),
+    g(
+        "hard_shutdown",
+        |b, st, c| put(&mut c.hard_shutdown, b.bool(st)),
+        |c| flag(c.hard_shutdown),
+    ),
+    g(
+        "active_cmd",
+        |b, st, c| put(&mut c.active_cmd, b.string(st).map(Some)),
+        |c| opt(&c.active_cmd),
+    ),
+    g(
+        "inactive_cmd",
+        |b, st, c| put(&mut c.inactive_cmd, b.string(st).map(Some)),
+        |c| opt(&c.inactive_cmd),
+    ),
+    g(
+        "reservation_conflict_action",
+        |b, st, c| {
+            put(
+                &mut c.reservation_conflict_action,
+                b.conflict_action(st).map(Some),
+            )
+        },
+        |c| opt(&c.reservation_conflict_action),
+    ),
+    g(
+        "ipvsadm",
+        |b, st, c| put(&mut c.ipvsadm, b.string(st)),
+        |c| text(&c.ipvsadm),
+    ),
+    ignored(kw(
+        "sync",
+        Scope::Global,
+        Access::Dropped(|b, st, _| b.bool(st).is_some(), "0"),
+    )),
+    pulse(g(
+        "heartbeat_key",
+        |b, st, c| put(&mut c.heartbeat_key, b.string(st).map(Some)),
+        |c| opt(&c.heartbeat_key),
+    )),
     pulse(Keyword {
         repeatable: true,
-        ..two(kw("heartbeat_link", G, ""))
+        ..two(g(
+            "heartbeat_link",
+            |b, st, c| match b.host_pair(st) {
+                Some(link) => {
+                    c.heartbeat_links.push(link);
+                    true
+                }
+                None => false,
+            },
+            |c| {
+                let links: Vec<String> = c
+                    .heartbeat_links
+                    .iter()
+                    .map(|(a, b)| format!("{a} {b}"))
+                    .collect();
+                (!links.is_empty()).then(|| links.join(", "))
+            },
+        ))
     }),
-    pulse(kw("garp_repeat", G, "5")),
-    pulse(kw("garp_interval", G, "1")),
-    pulse(kw("warm_standby", G, "1")),
-    pulse(kw("metrics_port", G, "0")),
-    pulse(kw("metrics_address", G, "127.0.0.1")),
-    kw("active", V, "0"),
-    two(kw("address", V, "0.0.0.0")),
-    kw("vip_nmask", V, "0.0.0.0"),
-    kw("port", V, "80"),
-    kw("fwmark", V, "0"),
-    kw("protocol", V, "tcp"),
-    kw("scheduler", V, "wlc"),
-    kw("persistent", V, "0"),
-    kw("pmask", V, "0.0.0.0"),
-    quoted(kw("send", V, "")),
-    quoted(kw("expect", V, "")),
-    kw("use_regex", V, "0"),
-    quoted(kw("send_program", V, "")),
-    kw("load_monitor", V, "none"),
-    kw("timeout", V, "10"),
-    kw("reentry", V, "180"),
-    kw("quiesce_server", V, "0"),
-    kw("sorry_server", V, ""),
-    kw("client_monitor", V, "/usr/sbin/nanny"),
-    quoted(kw("start_cmd", V, "")),
-    quoted(kw("stop_cmd", V, "")),
-    ignored(kw("master", V, "")),
+    pulse(g(
+        "garp_repeat",
+        |b, st, c| put(&mut c.garp_repeat, b.ranged(st, 1, 100)),
+        |c| text(c.garp_repeat),
+    )),
+    pulse(g(
+        "garp_interval",
+        |b, st, c| put(&mut c.garp_interval, b.seconds(st)),
+        |c| text(c.garp_interval),
+    )),
+    pulse(g(
+        "warm_standby",
+        |b, st, c| put(&mut c.warm_standby, b.bool(st)),
+        |c| flag(c.warm_standby),
+    )),
+    pulse(g(
+        "metrics_port",
+        |b, st, c| put(&mut c.metrics_port, b.ranged(st, 0, 65535)),
+        |c| text(c.metrics_port),
+    )),
+    pulse(g(
+        "metrics_address",
+        |b, st, c| put(&mut c.metrics_address, b.host(st, true)),
+        |c| text(&c.metrics_address),
+    )),
+    v(
+        "active",
+        |b, st, vs| put(&mut vs.active, b.bool(st)),
+        |vs| flag(vs.active),
+    ),
+    two(v(
+        "address",
+        |b, st, vs| put(&mut vs.address, b.address_on_device(st).map(Some)),
+        |vs| Some(on_device(&vs.address).unwrap_or_else(|| "0.0.0.0".into())),
+    )),
+    v(
+        "vip_nmask",
+        |b, st, vs| put(&mut vs.vip_nmask, b.mask(st)),
+        |vs| or(&vs.vip_nmask, "0.0.0.0"),
+    ),
+    v(
+        "port",
+        |b, st, vs| put(&mut vs.port, b.port(st, true)),
+        |vs| text(vs.port),
+    ),
+    v(
+        "fwmark",
+        |b, st, vs| put(&mut vs.fwmark, b.ranged(st, 0, i64::from(u32::MAX))),
+        |vs| text(vs.fwmark),
+    ),
+    v(
+        "protocol",
+        |b, st, vs| put(&mut vs.protocol, b.protocol(st)),
+        |vs| text(vs.protocol),
+    ),
+    v(
+        "scheduler",
+        |b, st, vs| {
+            put(
+                &mut vs.scheduler,
+                b.choice(st, PIRANHA_SCHEDULERS, PULSE_SCHEDULERS),
+            )
+        },
+        |vs| text(&vs.scheduler),
+    ),
+    v(
+        "persistent",
+        |b, st, vs| put(&mut vs.persistent, b.ranged(st, 0, i64::from(i32::MAX))),
+        |vs| text(vs.persistent),
+    ),
+    v(
+        "pmask",
+        |b, st, vs| b.pmask(st, vs),
+        |vs| or(&vs.pmask, "0.0.0.0"),
+    ),
+    quoted(v(
+        "send",
+        |b, st, vs| put(&mut vs.send, b.string(st).map(Some)),
+        |vs| opt(&vs.send),
+    )),
+    quoted(v(
+        "expect",
+        |b, st, vs| put(&mut vs.expect, b.string(st).map(Some)),
+        |vs| opt(&vs.expect),
+    )),
+    v(
+        "use_regex",
+        |b, st, vs| put(&mut vs.use_regex, b.bool(st)),
+        |vs| flag(vs.use_regex),
+    ),
+    quoted(v(
+        "send_program",
+        |b, st, vs| put(&mut vs.send_program, b.string(st).map(Some)),
+        |vs| opt(&vs.send_program),
+    )),
+    v(
+        "load_monitor",
+        |b, st, vs| {
+            put(
+                &mut vs.load_monitor,
+                b.string(st).map(|s| (s != "none").then_some(s)),
+            )
+        },
+        |vs| or(&vs.load_monitor, "none"),
+    ),
+    v(
+        "timeout",
+        |b, st, vs| put(&mut vs.timeout, b.ranged(st, 1, 86_400)),
+        |vs| text(vs.timeout),
+    ),
+    v(
+        "reentry",
+        |b, st, vs| put(&mut vs.reentry, b.ranged(st, 0, i64::from(i32::MAX))),
+        |vs| text(vs.reentry),
+    ),
+    v(
+        "quiesce_server",
+        |b, st, vs| put(&mut vs.quiesce_server, b.bool(st)),
+        |vs| flag(vs.quiesce_server),
+    ),
+    v(
+        "sorry_server",
+        |b, st, vs| put(&mut vs.sorry_server, b.sorry_server(st).map(Some)),
+        |vs| opt(&vs.sorry_server),
+    ),
+    v(
+        "client_monitor",
+        |b, st, vs| put(&mut vs.client_monitor, b.string(st)),
+        |vs| text(&vs.client_monitor),
+    ),
+    quoted(v(
+        "start_cmd",
+        |b, st, vs| put(&mut vs.start_cmd, b.string(st).map(Some)),
+        |vs| opt(&vs.start_cmd),
+    )),
+    quoted(v(
+        "stop_cmd",
+        |b, st, vs| put(&mut vs.stop_cmd, b.string(st).map(Some)),
+        |vs| opt(&vs.stop_cmd),
+    )),
+    ignored(kw(
+        "master",
+        Scope::Virtual,
+        Access::Dropped(|b, st, _| b.host(st, true).is_some(), ""),
+    )),
     ignored(Keyword {
         form: Form::List,
-        ..kw("dirs", V, "")
+        ..kw(
+            "dirs",
+            Scope::Virtual,
+            Access::Dropped(|b, st, _| b.list(st), ""),
+        )
     }),
-    kw("address", S, "0.0.0.0"),
-    kw("active", S, "0"),
-    kw("weight", S, "1"),
-    kw("port", S, "(the virtual's port)"),
+    s(
+        "address",
+        |b, st, rs| b.server_address(st, rs),
+        |rs| or(&rs.address, "0.0.0.0"),
+    ),
+    s(
+        "active",
+        |b, st, rs| put(&mut rs.active, b.bool(st)),
+        |rs| flag(rs.active),
+    ),
+    s(
+        "weight",
+        |b, st, rs| put(&mut rs.weight, b.weight(st)),
+        |rs| text(rs.weight),
+    ),
+    // Real-server ports are numbers only (piranha.md §2.1).
+    prose(
+        "(the virtual's port)",
+        s(
+            "port",
+            |b, st, rs| put(&mut rs.port, b.port(st, false)),
+            |rs| text(rs.port),
+        ),
+    ),
 ];
 
 /// Look up a keyword in a scope.

@@ -15,14 +15,17 @@
 
 pub mod diag;
 pub mod diff;
+mod digest;
 pub mod edit;
 pub mod keywords;
 pub mod model;
+pub mod source;
 pub mod syntax;
 pub mod value;
 
 pub use diag::{Compat, Diagnostic, Diagnostics, Severity, Span};
 pub use model::{LvsConfig, RealServer, VirtualService};
+pub use source::{LoadError, Loaded, decode, encode};
 pub use syntax::Document;
 
 /// The result of reading a file: the lossless document, the typed model and the findings.
@@ -44,9 +47,14 @@ impl Parsed {
 }
 
 /// Parse and validate an lvs.cf. Never fails: problems are diagnostics.
+///
+/// `src` is text as [`decode`] makes it from the file's bytes: its characters U+F780–U+F7FF stand
+/// for bytes that are not UTF-8, reported as warnings in comments and quoted values and as errors
+/// elsewhere. Read a file with [`source::load`].
 pub fn parse(src: &str) -> Parsed {
     let mut diagnostics = Diagnostics::default();
     let doc = Document::parse(src, &mut diagnostics);
+    source::check_bytes(&doc, &mut diagnostics);
     if src.is_empty() {
         // piranha.md §2.1: a file of size 0 is "Empty configuration"; a comment-only file is fine.
         diagnostics.push(
@@ -70,13 +78,13 @@ pub fn parse(src: &str) -> Parsed {
 
 /// Entry points for fuzzers and the stable replay of their corpus.
 pub mod fuzzing {
-    /// Parse arbitrary bytes and check the lossless round trip. Panics only on a broken invariant.
+    /// Parse arbitrary bytes and check the lossless round trips (bytes → text → bytes, and
+    /// text → tree → text). Panics only on a broken invariant.
     pub fn roundtrip(data: &[u8]) {
-        let Ok(src) = std::str::from_utf8(data) else {
-            return;
-        };
-        let parsed = crate::parse(src);
+        let src = crate::decode(data);
+        assert_eq!(&*crate::encode(&src), data, "encode(decode(b)) != b");
+        let parsed = crate::parse(&src);
         assert_eq!(parsed.doc.render(), src, "render(parse(s)) != s");
-        let _ = parsed.diagnostics.render("fuzz.cf", src);
+        let _ = parsed.diagnostics.render("fuzz.cf", &src);
     }
 }

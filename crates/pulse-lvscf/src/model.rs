@@ -6,7 +6,7 @@
 //! nobody reads, the real-server port quirk) the piranha meaning is kept and a warning says so.
 
 use crate::diag::{Diagnostic, Diagnostics, Span};
-use crate::keywords::{self, Scope};
+use crate::keywords::{self, Access, Scope};
 use crate::syntax::{Block, BlockKind, Document, Item, LineKind, Token};
 use crate::value::{self, IntError};
 use serde::{Serialize, Serializer};
@@ -99,6 +99,15 @@ pub enum ServiceMode {
     Fos,
 }
 
+impl fmt::Display for ServiceMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Lvs => "lvs",
+            Self::Fos => "fos",
+        })
+    }
+}
+
 /// `network = nat|direct|tunnel`: the IPVS forwarding method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,6 +118,16 @@ pub enum Network {
     Direct,
     /// IP-in-IP tunnelling (`-i`).
     Tunnel,
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Nat => "nat",
+            Self::Direct => "direct",
+            Self::Tunnel => "tunnel",
+        })
+    }
 }
 
 /// `protocol = tcp|udp`.
@@ -138,6 +157,15 @@ pub enum ReservationConflictAction {
     Nothing,
     /// Preempt the reservation.
     Preempt,
+}
+
+impl fmt::Display for ReservationConflictAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Nothing => "nothing",
+            Self::Preempt => "preempt",
+        })
+    }
 }
 
 /// `IP DEV`: an address and the interface alias it goes on (`address = 192.0.2.100 eth0:1`).
@@ -397,8 +425,22 @@ impl Default for LvsConfig {
     }
 }
 
+impl RealServer {
+    /// A `server` block with nothing set in it, inside a virtual whose port is `port` so far.
+    pub(crate) fn new(name: &str, port: u16) -> Self {
+        Self {
+            name: name.to_string(),
+            address: None,
+            active: false,
+            weight: 1,
+            port,
+        }
+    }
+}
+
 impl VirtualService {
-    fn new(name: &str) -> Self {
+    /// A block with nothing set in it: piranha's defaults.
+    pub(crate) fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
             active: false,
@@ -433,12 +475,13 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
         doc,
         diags,
         global_lines: HashMap::new(),
+        rejected: Vec::new(),
+        backup_private: None,
     };
     let mut cfg = LvsConfig::default();
     let mut seen = Seen::new();
     let mut top_blocks = Vec::new();
     let mut primary_private_set = false;
-    let mut backup_private: Option<Host> = None;
     let mut virtual_lines = Vec::new();
     for item in doc.items() {
         match item {
@@ -449,12 +492,17 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
                 if st.key == "primary_private" {
                     primary_private_set = true;
                 }
-                if st.key == "backup_private" {
-                    // Applied after the loop: piranha overwrites it when primary_private is absent.
-                    backup_private = b.host(&st, false);
-                    continue;
+                match st.kw.access {
+                    Access::Global(set, _) => {
+                        if !set(&mut b, &st, &mut cfg) {
+                            b.rejected.push(st.key);
+                        }
+                    }
+                    Access::Dropped(check, _) => {
+                        check(&mut b, &st, &mut ());
+                    }
+                    Access::Virtual(..) | Access::Server(..) => {}
                 }
-                b.global(&st, &mut cfg);
             }
             Item::Block(blk) if blk.kind != BlockKind::Server => {
                 top_blocks.push(&**blk);
@@ -474,6 +522,7 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
         }
     }
     b.check_unique_names(top_blocks, None);
+    let backup_private = b.backup_private.take();
     // piranha.md §2.1 post-processing: without primary_private both private addresses are the
     // public ones (a given backup_private is overwritten).
     if primary_private_set || cfg.primary.is_none() {
@@ -523,7 +572,7 @@ impl Seen {
 }
 
 /// One `key = values` statement being read.
-struct Stmt<'a> {
+pub(crate) struct Stmt<'a> {
     line: usize,
     key: &'static str,
     kw: &'static keywords::Keyword,
@@ -531,11 +580,18 @@ struct Stmt<'a> {
     values: &'a [Token],
 }
 
-struct Builder<'a> {
+/// Reads statements into the model; the keyword table's setters call its readers.
+pub(crate) struct Builder<'a> {
     doc: &'a Document,
     diags: &'a mut Diagnostics,
     /// Line of each global keyword, for cross-field diagnostics.
     global_lines: HashMap<&'static str, usize>,
+    /// Global keywords whose value was rejected (already an error): cross-field checks leave
+    /// them out rather than compare a default nobody wrote.
+    rejected: Vec<&'static str>,
+    /// `backup_private` as read; applied after the whole file (piranha overwrites it when
+    /// `primary_private` is absent).
+    pub(crate) backup_private: Option<Host>,
 }
 
 impl<'a> Builder<'a> {
@@ -694,12 +750,14 @@ impl<'a> Builder<'a> {
         self.values(st, 1).map(|v| v[0])
     }
 
-    fn int(&mut self, st: &Stmt<'a>) -> Option<i64> {
+    pub(crate) fn int(&mut self, st: &Stmt<'a>) -> Option<i64> {
         let t = self.one(st)?;
-        self.int_token(st, &t)
+        self.int_token(st, &t, i64::MIN, i64::MAX)
     }
 
-    fn int_token(&mut self, st: &Stmt<'a>, t: &Token) -> Option<i64> {
+    /// An integer; `lo..=hi` is the keyword's range, named when the number does not even fit in
+    /// 64 bits (callers check the range itself).
+    fn int_token(&mut self, st: &Stmt<'a>, t: &Token, lo: i64, hi: i64) -> Option<i64> {
         let raw = t.unquoted(st.text);
         match value::parse_c_int(raw) {
             Ok(c) => {
@@ -726,8 +784,12 @@ impl<'a> Builder<'a> {
                 None
             }
             Err(IntError::Overflow) => {
-                self.err(st, t, "bad-integer", format!("`{raw}` is too large"))
-                    .help = None;
+                self.err(
+                    st,
+                    t,
+                    "out-of-range",
+                    format!("`{}` must be between {lo} and {hi}, found {raw}", st.key),
+                );
                 None
             }
             Err(IntError::NotInteger) => {
@@ -749,9 +811,9 @@ impl<'a> Builder<'a> {
     }
 
     /// An integer in `lo..=hi`.
-    fn ranged<T: TryFrom<i64>>(&mut self, st: &Stmt<'a>, lo: i64, hi: i64) -> Option<T> {
+    pub(crate) fn ranged<T: TryFrom<i64>>(&mut self, st: &Stmt<'a>, lo: i64, hi: i64) -> Option<T> {
         let t = self.one(st)?;
-        let v = self.int_token(st, &t)?;
+        let v = self.int_token(st, &t, lo, hi)?;
         if v < lo || v > hi {
             self.err(
                 st,
@@ -764,9 +826,9 @@ impl<'a> Builder<'a> {
         T::try_from(v).ok()
     }
 
-    fn bool(&mut self, st: &Stmt<'a>) -> Option<bool> {
+    pub(crate) fn bool(&mut self, st: &Stmt<'a>) -> Option<bool> {
         let t = self.one(st)?;
-        let v = self.int_token(st, &t)?;
+        let v = self.int_token(st, &t, 0, 1)?;
         match v {
             0 => Some(false),
             1 => Some(true),
@@ -784,7 +846,7 @@ impl<'a> Builder<'a> {
     }
 
     /// A string value as the daemons see it (piranha.md §2.1 quoting rules).
-    fn string(&mut self, st: &Stmt<'a>) -> Option<String> {
+    pub(crate) fn string(&mut self, st: &Stmt<'a>) -> Option<String> {
         let t = self.one(st)?;
         let keeps_quotes = st.kw.form == keywords::Form::Quoted;
         if keeps_quotes && t.quote() == Some('\'') {
@@ -798,7 +860,12 @@ impl<'a> Builder<'a> {
         Some(t.unquoted(st.text).to_string())
     }
 
-    fn choice(&mut self, st: &Stmt<'a>, valid: &[&str], extension: &[&str]) -> Option<String> {
+    pub(crate) fn choice(
+        &mut self,
+        st: &Stmt<'a>,
+        valid: &[&str],
+        extension: &[&str],
+    ) -> Option<String> {
         let t = self.one(st)?;
         let v = t.unquoted(st.text);
         if valid.contains(&v) {
@@ -896,13 +963,13 @@ impl<'a> Builder<'a> {
         None
     }
 
-    fn host(&mut self, st: &Stmt<'a>, allow_zero: bool) -> Option<Host> {
+    pub(crate) fn host(&mut self, st: &Stmt<'a>, allow_zero: bool) -> Option<Host> {
         let t = self.one(st)?;
         self.host_token(st, &t, allow_zero)
     }
 
     /// `IP DEV`.
-    fn address_on_device(&mut self, st: &Stmt<'a>) -> Option<AddressOnDevice> {
+    pub(crate) fn address_on_device(&mut self, st: &Stmt<'a>) -> Option<AddressOnDevice> {
         let v = self.values(st, 2)?;
         let addr = self.host_token(st, &v[0], true)?;
         let dev = v[1].unquoted(st.text);
@@ -929,7 +996,7 @@ impl<'a> Builder<'a> {
     }
 
     /// A netmask (`vip_nmask`, `nat_nmask`): dotted form only; `0.0.0.0` means none.
-    fn mask(&mut self, st: &Stmt<'a>) -> Option<Option<Ipv4Addr>> {
+    pub(crate) fn mask(&mut self, st: &Stmt<'a>) -> Option<Option<Ipv4Addr>> {
         let t = self.one(st)?;
         let raw = t.unquoted(st.text);
         let Some(m) = value::inet_aton(raw) else {
@@ -952,7 +1019,7 @@ impl<'a> Builder<'a> {
     }
 
     /// A port: a number, or (if `names`) a service name such as `http`.
-    fn port(&mut self, st: &Stmt<'a>, names: bool) -> Option<u16> {
+    pub(crate) fn port(&mut self, st: &Stmt<'a>, names: bool) -> Option<u16> {
         let t = self.one(st)?;
         let raw = t.unquoted(st.text);
         if names && !raw.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') {
@@ -971,7 +1038,7 @@ impl<'a> Builder<'a> {
                 Some("a real server's `port` takes a number only (piranha looks up service names for the virtual's `port`, not here)".into());
             return None;
         }
-        let v = self.int_token(st, &t)?;
+        let v = self.int_token(st, &t, 0, 65535)?;
         match u16::try_from(v) {
             Ok(p) => Some(p),
             Err(_) => {
@@ -983,7 +1050,7 @@ impl<'a> Builder<'a> {
     }
 
     /// `keepalive`/`deadtime`: whole seconds, or decimal seconds as a Pulse extension.
-    fn seconds(&mut self, st: &Stmt<'a>) -> Option<Seconds> {
+    pub(crate) fn seconds(&mut self, st: &Stmt<'a>) -> Option<Seconds> {
         let t = self.one(st)?;
         let raw = t.unquoted(st.text);
         let secs = if raw.contains('.') {
@@ -1004,7 +1071,7 @@ impl<'a> Builder<'a> {
             );
             Seconds { millis: ms }
         } else {
-            let v = self.int_token(st, &t)?;
+            let v = self.int_token(st, &t, 0, 86_400)?;
             match u64::try_from(v) {
                 Ok(s) if s <= 86_400 => Seconds::from_secs(s),
                 _ => {
@@ -1033,94 +1100,123 @@ impl<'a> Builder<'a> {
         Some(secs)
     }
 
-    fn global(&mut self, st: &Stmt<'a>, c: &mut LvsConfig) {
-        macro_rules! set {
-            ($field:expr, $v:expr) => {
-                if let Some(v) = $v {
-                    $field = v;
-                }
-            };
-        }
-        match st.key {
-            "serial_no" => set!(c.serial_no, self.int(st)),
-            "service" => set!(
-                c.service,
-                self.choice(st, &["lvs", "fos"], &[])
-                    .map(|v| if v == "fos" {
-                        ServiceMode::Fos
-                    } else {
-                        ServiceMode::Lvs
-                    })
-            ),
-            "primary" => set!(c.primary, self.host(st, false).map(Some)),
-            "primary_private" => set!(c.primary_private, self.host(st, false).map(Some)),
-            "primary_shared" => set!(c.primary_shared, self.string(st).map(Some)),
-            "backup" => set!(
-                c.backup,
-                self.host(st, true)
-                    .map(|h| (!h.is_unspecified()).then_some(h))
-            ),
-            "backup_shared" => set!(c.backup_shared, self.string(st).map(Some)),
-            "backup_active" => set!(c.backup_active, self.bool(st)),
-            "heartbeat" => set!(c.heartbeat, self.bool(st)),
-            "heartbeat_port" => set!(c.heartbeat_port, self.port(st, true)),
-            "keepalive" => set!(c.keepalive, self.seconds(st)),
-            "deadtime" => set!(c.deadtime, self.seconds(st)),
-            "network" => set!(
-                c.network,
-                self.choice(st, &["nat", "direct", "tunnel"], &[])
-                    .map(|v| match v.as_str() {
-                        "direct" => Network::Direct,
-                        "tunnel" => Network::Tunnel,
-                        _ => Network::Nat,
-                    })
-            ),
-            "nat_router" => set!(c.nat_router, self.address_on_device(st).map(Some)),
-            "nat_nmask" => set!(c.nat_nmask, self.mask(st)),
-            "rsh_command" => set!(c.rsh_command, self.string(st)),
-            "debug_level" => set!(c.debug_level, self.string(st)),
-            "monitor_links" => set!(c.monitor_links, self.int(st).map(|v| v != 0)),
-            "syncdaemon" => set!(c.syncdaemon, self.bool(st)),
-            "syncd_iface" => set!(c.syncd_iface, self.string(st)),
-            "syncd_id" => set!(c.syncd_id, self.int(st).map(|v| (v & 0xff) as u8)),
-            "tcp_timeout" => set!(c.tcp_timeout, self.ranged(st, 0, i64::from(i32::MAX))),
-            "tcpfin_timeout" => set!(c.tcpfin_timeout, self.ranged(st, 0, i64::from(i32::MAX))),
-            "udp_timeout" => set!(c.udp_timeout, self.ranged(st, 0, i64::from(i32::MAX))),
-            "hard_shutdown" => set!(c.hard_shutdown, self.bool(st)),
-            "active_cmd" => set!(c.active_cmd, self.string(st).map(Some)),
-            "inactive_cmd" => set!(c.inactive_cmd, self.string(st).map(Some)),
-            "reservation_conflict_action" => set!(
-                c.reservation_conflict_action,
-                self.choice(st, &["nothing", "preempt"], &[])
-                    .map(|v| Some(if v == "preempt" {
-                        ReservationConflictAction::Preempt
-                    } else {
-                        ReservationConflictAction::Nothing
-                    }))
-            ),
-            "ipvsadm" => set!(c.ipvsadm, self.string(st)),
-            "heartbeat_key" => set!(c.heartbeat_key, self.string(st).map(Some)),
-            "heartbeat_link" => {
-                if let Some(v) = self.values(st, 2) {
-                    let (a, b) = (
-                        self.host_token(st, &v[0], false),
-                        self.host_token(st, &v[1], false),
-                    );
-                    if let (Some(a), Some(b)) = (a, b) {
-                        c.heartbeat_links.push((a, b));
-                    }
-                }
+    pub(crate) fn service(&mut self, st: &Stmt<'a>) -> Option<ServiceMode> {
+        let v = self.choice(st, &["lvs", "fos"], &[])?;
+        Some(if v == "fos" {
+            ServiceMode::Fos
+        } else {
+            ServiceMode::Lvs
+        })
+    }
+
+    pub(crate) fn network(&mut self, st: &Stmt<'a>) -> Option<Network> {
+        let v = self.choice(st, &["nat", "direct", "tunnel"], &[])?;
+        Some(match v.as_str() {
+            "direct" => Network::Direct,
+            "tunnel" => Network::Tunnel,
+            _ => Network::Nat,
+        })
+    }
+
+    pub(crate) fn protocol(&mut self, st: &Stmt<'a>) -> Option<Protocol> {
+        let v = self.choice(st, &["tcp", "udp"], &[])?;
+        Some(if v == "udp" {
+            Protocol::Udp
+        } else {
+            Protocol::Tcp
+        })
+    }
+
+    pub(crate) fn conflict_action(&mut self, st: &Stmt<'a>) -> Option<ReservationConflictAction> {
+        let v = self.choice(st, &["nothing", "preempt"], &[])?;
+        Some(if v == "preempt" {
+            ReservationConflictAction::Preempt
+        } else {
+            ReservationConflictAction::Nothing
+        })
+    }
+
+    /// `heartbeat_link = PRIMARY_ADDR BACKUP_ADDR`.
+    pub(crate) fn host_pair(&mut self, st: &Stmt<'a>) -> Option<(Host, Host)> {
+        let v = self.values(st, 2)?;
+        let (a, b) = (
+            self.host_token(st, &v[0], false),
+            self.host_token(st, &v[1], false),
+        );
+        Some((a?, b?))
+    }
+
+    /// `pmask`: piranha.md §2.1: an unparsable pmask is silently ignored (a warning here, and
+    /// not a rejection); 255.255.255.255 means none.
+    pub(crate) fn pmask(&mut self, st: &Stmt<'a>, vs: &mut VirtualService) -> bool {
+        let Some(t) = self.one(st) else { return false };
+        let raw = t.unquoted(st.text);
+        match value::inet_aton(raw) {
+            Some(m) => vs.pmask = (!m.is_unspecified() && m != Ipv4Addr::BROADCAST).then_some(m),
+            None => {
+                let sp = self.span(st, &t);
+                self.diags.push(
+                    Diagnostic::warning("pmask-ignored", Some(sp), format!("`pmask = {raw}` is not a netmask and is ignored"))
+                        .with_help("piranha ignores it silently; write a mask such as 255.255.255.0 or remove the line"),
+                );
             }
-            "garp_repeat" => set!(c.garp_repeat, self.ranged(st, 1, 100)),
-            "garp_interval" => set!(c.garp_interval, self.seconds(st)),
-            "warm_standby" => set!(c.warm_standby, self.bool(st)),
-            "metrics_port" => set!(c.metrics_port, self.ranged(st, 0, 65535)),
-            "metrics_address" => set!(c.metrics_address, self.host(st, true)),
-            "sync" => {
-                let _ = self.bool(st);
-            }
-            _ => {}
         }
+        true
+    }
+
+    pub(crate) fn sorry_server(&mut self, st: &Stmt<'a>) -> Option<Ipv4Addr> {
+        let t = self.one(st)?;
+        let raw = t.unquoted(st.text);
+        let a = value::inet_aton(raw);
+        if a.is_none() {
+            self.err(
+                st,
+                &t,
+                "bad-address",
+                format!("invalid sorry_server address `{raw}`"),
+            )
+            .help = Some("write an IPv4 address (host names are not accepted here)".into());
+        }
+        a
+    }
+
+    /// `dirs = [ a b ]`.
+    pub(crate) fn list(&mut self, st: &Stmt<'a>) -> bool {
+        let ok = st.values.len() >= 2
+            && st.values[0].raw(st.text) == "["
+            && st.values[st.values.len() - 1].raw(st.text) == "]";
+        if !ok {
+            let t = st
+                .values
+                .first()
+                .copied()
+                .unwrap_or(Token::new(0, st.text.len(), None));
+            self.err(st, &t, "bad-list", "list expected".to_string())
+                .help = Some("write `dirs = [ a b ]`".into());
+        }
+        ok
+    }
+
+    /// A server's `address`: `0.0.0.0` means none.
+    pub(crate) fn server_address(&mut self, st: &Stmt<'a>, rs: &mut RealServer) -> bool {
+        let Some(h) = self.host(st, true) else {
+            return false;
+        };
+        rs.address = (!h.is_unspecified()).then_some(h);
+        true
+    }
+
+    /// A server's `weight`: any integer, as piranha; negative ones get a warning.
+    pub(crate) fn weight(&mut self, st: &Stmt<'a>) -> Option<i32> {
+        let v = self.ranged::<i32>(st, i64::from(i32::MIN), i64::from(i32::MAX))?;
+        if v < 0 {
+            let sp = self.doc.line_span(st.line);
+            self.diags.push(
+                Diagnostic::warning("negative-weight", Some(sp), format!("negative weight {v}"))
+                    .with_help("piranha accepts it, but IPVS weights are 0 or more; the server gets weight 0"),
+            );
+        }
+        Some(v)
     }
 
     /// Report blocks whose kind and name repeat among `blocks` (siblings). Sorting instead of
@@ -1227,98 +1323,14 @@ impl<'a> Builder<'a> {
     }
 
     fn virtual_stmt(&mut self, st: &Stmt<'a>, vs: &mut VirtualService) {
-        macro_rules! set {
-            ($field:expr, $v:expr) => {
-                if let Some(v) = $v {
-                    $field = v;
-                }
-            };
-        }
-        match st.key {
-            "active" => set!(vs.active, self.bool(st)),
-            "address" => set!(vs.address, self.address_on_device(st).map(Some)),
-            "vip_nmask" => set!(vs.vip_nmask, self.mask(st)),
-            "port" => set!(vs.port, self.port(st, true)),
-            "fwmark" => set!(vs.fwmark, self.ranged(st, 0, i64::from(u32::MAX))),
-            "protocol" => set!(
-                vs.protocol,
-                self.choice(st, &["tcp", "udp"], &[])
-                    .map(|v| if v == "udp" {
-                        Protocol::Udp
-                    } else {
-                        Protocol::Tcp
-                    })
-            ),
-            "scheduler" => set!(
-                vs.scheduler,
-                self.choice(st, keywords::PIRANHA_SCHEDULERS, keywords::PULSE_SCHEDULERS)
-            ),
-            "persistent" => set!(vs.persistent, self.ranged(st, 0, i64::from(i32::MAX))),
-            "pmask" => {
-                // piranha.md §2.1: an unparsable pmask is silently ignored; 255.255.255.255 means none.
-                let Some(t) = self.one(st) else { return };
-                let raw = t.unquoted(st.text);
-                match value::inet_aton(raw) {
-                    Some(m) => {
-                        vs.pmask = (!m.is_unspecified() && m != Ipv4Addr::BROADCAST).then_some(m)
-                    }
-                    None => {
-                        let sp = self.span(st, &t);
-                        self.diags.push(
-                            Diagnostic::warning("pmask-ignored", Some(sp), format!("`pmask = {raw}` is not a netmask and is ignored"))
-                                .with_help("piranha ignores it silently; write a mask such as 255.255.255.0 or remove the line"),
-                        );
-                    }
-                }
+        match st.kw.access {
+            Access::Virtual(set, _) => {
+                set(self, st, vs);
             }
-            "send" => set!(vs.send, self.string(st).map(Some)),
-            "expect" => set!(vs.expect, self.string(st).map(Some)),
-            "use_regex" => set!(vs.use_regex, self.bool(st)),
-            "send_program" => set!(vs.send_program, self.string(st).map(Some)),
-            "load_monitor" => set!(
-                vs.load_monitor,
-                self.string(st).map(|s| (s != "none").then_some(s))
-            ),
-            "timeout" => set!(vs.timeout, self.ranged(st, 1, 86_400)),
-            "reentry" => set!(vs.reentry, self.ranged(st, 0, i64::from(i32::MAX))),
-            "quiesce_server" => set!(vs.quiesce_server, self.bool(st)),
-            "sorry_server" => {
-                let Some(t) = self.one(st) else { return };
-                match value::inet_aton(t.unquoted(st.text)) {
-                    Some(a) => vs.sorry_server = Some(a),
-                    None => {
-                        self.err(
-                            st,
-                            &t,
-                            "bad-address",
-                            format!("invalid sorry_server address `{}`", t.unquoted(st.text)),
-                        )
-                        .help =
-                            Some("write an IPv4 address (host names are not accepted here)".into());
-                    }
-                }
+            Access::Dropped(check, _) => {
+                check(self, st, &mut ());
             }
-            "client_monitor" => set!(vs.client_monitor, self.string(st)),
-            "start_cmd" => set!(vs.start_cmd, self.string(st).map(Some)),
-            "stop_cmd" => set!(vs.stop_cmd, self.string(st).map(Some)),
-            "master" => {
-                let _ = self.host(st, true);
-            }
-            "dirs" => {
-                let ok = st.values.len() >= 2
-                    && st.values[0].raw(st.text) == "["
-                    && st.values[st.values.len() - 1].raw(st.text) == "]";
-                if !ok {
-                    let t =
-                        st.values
-                            .first()
-                            .copied()
-                            .unwrap_or(Token::new(0, st.text.len(), None));
-                    self.err(st, &t, "bad-list", "list expected".to_string())
-                        .help = Some("write `dirs = [ a b ]`".into());
-                }
-            }
-            _ => {}
+            Access::Global(..) | Access::Server(..) => {}
         }
     }
 
@@ -1329,51 +1341,15 @@ impl<'a> Builder<'a> {
         port_so_far: u16,
         virtual_name: &str,
     ) -> (RealServer, bool) {
-        let mut rs = RealServer {
-            name: blk.name.clone(),
-            address: None,
-            active: false,
-            weight: 1,
-            port: port_so_far,
-        };
+        let mut rs = RealServer::new(&blk.name, port_so_far);
         let mut seen = Seen::new();
         for item in &blk.items {
             let Item::Line(i) = item else { continue };
             let Some(st) = self.stmt(*i, Scope::Server, &mut seen) else {
                 continue;
             };
-            match st.key {
-                "address" => {
-                    if let Some(h) = self.host(&st, true) {
-                        rs.address = (!h.is_unspecified()).then_some(h);
-                    }
-                }
-                "active" => {
-                    if let Some(v) = self.bool(&st) {
-                        rs.active = v;
-                    }
-                }
-                "weight" => {
-                    if let Some(v) =
-                        self.ranged::<i32>(&st, i64::from(i32::MIN), i64::from(i32::MAX))
-                    {
-                        if v < 0 {
-                            let sp = self.doc.line_span(st.line);
-                            self.diags.push(
-                                Diagnostic::warning("negative-weight", Some(sp), format!("negative weight {v}"))
-                                    .with_help("piranha accepts it, but IPVS weights are 0 or more; the server gets weight 0"),
-                            );
-                        }
-                        rs.weight = v;
-                    }
-                }
-                // Real-server ports are numbers only (piranha.md §2.1).
-                "port" => {
-                    if let Some(p) = self.port(&st, false) {
-                        rs.port = p;
-                    }
-                }
-                _ => {}
+            if let Access::Server(set, _) = st.kw.access {
+                set(self, &st, &mut rs);
             }
         }
         if !seen.contains("active", Scope::Server) {
@@ -1422,7 +1398,9 @@ impl<'a> Builder<'a> {
                 .with_help("each director needs its own address: `backup` is the other node"),
             );
         }
-        if c.deadtime <= c.keepalive {
+        let rejected = |k: &str| self.rejected.contains(&k);
+        let timers_read = !rejected("deadtime") && !rejected("keepalive");
+        if timers_read && c.deadtime <= c.keepalive {
             let l = gline("deadtime").or_else(|| gline("keepalive"));
             self.diags.push(
                 Diagnostic::error("deadtime-not-above-keepalive", l.map(|l| doc.line_span(l)), format!("`deadtime` ({}s) must be greater than `keepalive` ({}s)", c.deadtime, c.keepalive))
@@ -1481,5 +1459,80 @@ impl<'a> Builder<'a> {
                 .with_help("pulse refuses to start without one; set `active = 1` in a block"),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn errors(src: &str) -> Vec<String> {
+        crate::parse(src)
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}: {}", d.code, d.message))
+            .collect()
+    }
+
+    const BASE: &str =
+        "primary = 192.0.2.1\nvirtual w {\n active = 1\n address = 192.0.2.9 eth0:1\n}\n";
+
+    #[test]
+    fn a_rejected_timer_is_not_compared_with_a_default() {
+        assert_eq!(
+            errors(&format!("keepalive = 0.2x\ndeadtime = 1\n{BASE}")),
+            ["bad-duration: invalid duration `0.2x`"]
+        );
+        assert_eq!(
+            errors(&format!("keepalive = 6\ndeadtime = zz\n{BASE}")),
+            ["bad-integer: integer expected, found `zz`"]
+        );
+        // Both read: the check still runs.
+        assert_eq!(
+            errors(&format!("keepalive = 6\ndeadtime = 5\n{BASE}")),
+            ["deadtime-not-above-keepalive: `deadtime` (5s) must be greater than `keepalive` (6s)"]
+        );
+    }
+
+    #[test]
+    fn numbers_beyond_64_bits_are_out_of_range_not_malformed() {
+        let huge = "99999999999999999999";
+        for (line, want) in [
+            (
+                format!("serial_no = {huge}"),
+                format!(
+                    "`serial_no` must be between {} and {}, found {huge}",
+                    i64::MIN,
+                    i64::MAX
+                ),
+            ),
+            (
+                format!("heartbeat_port = {huge}"),
+                format!("`heartbeat_port` must be between 0 and 65535, found {huge}"),
+            ),
+            (
+                format!("tcp_timeout = {huge}"),
+                format!("`tcp_timeout` must be between 0 and 2147483647, found {huge}"),
+            ),
+            (
+                format!("deadtime = {huge}"),
+                format!("`deadtime` must be between 0 and 86400, found {huge}"),
+            ),
+            (
+                format!("backup_active = {huge}"),
+                format!("`backup_active` must be between 0 and 1, found {huge}"),
+            ),
+        ] {
+            assert_eq!(
+                errors(&format!("{line}\n{BASE}")),
+                [format!("out-of-range: {want}")],
+                "{line}"
+            );
+        }
+        assert_eq!(
+            crate::parse(&format!("serial_no = {}\n{BASE}", i64::MAX))
+                .config
+                .serial_no,
+            i64::MAX
+        );
     }
 }

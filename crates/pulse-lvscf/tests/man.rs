@@ -102,12 +102,9 @@ fn check_item(k: &Keyword, item: &Item) -> Vec<String> {
         None => problems.push("no `Default:` line".to_string()),
         Some(text) => {
             // Parenthesised table defaults ("(= primary)") are prose; the rest must be exact.
-            if !k.default.starts_with('(') {
-                let want = if k.default.is_empty() {
-                    "none"
-                } else {
-                    k.default
-                };
+            let default = k.default();
+            if !default.starts_with('(') {
+                let want = if default.is_empty() { "none" } else { &default };
                 let ok = text
                     .strip_prefix(want)
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '));

@@ -594,7 +594,7 @@ fn check_template_edit(path_str: &str, value: &str) -> Result<(), TestCaseError>
     let before = edit::get(&old.doc, &path).expect("get");
     let unchanged = match &before {
         Got::Value(v) => v == value,
-        Got::Default(d) => *d == value,
+        Got::Default(d) => d == value,
         Got::Block(_) => unreachable!("a key path"),
     };
     let out = edit::set(&old.doc, &path, value)
@@ -755,8 +755,53 @@ fn bump_refuses_to_overflow() {
     let doc = parse(&src).doc;
     assert!(matches!(
         edit::bump_serial(&doc),
-        Err(EditError::BadSerial(_))
+        Err(EditError::SerialOutOfRange(_))
     ));
+}
+
+/// Bytes that are mostly lvs.cf text with Latin-1 bytes, broken UTF-8 sequences and the
+/// private-use characters Pulse reserves for carrying bytes mixed in.
+fn mixed_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        any::<u8>().prop_map(|b| vec![b]),
+        select(vec![
+            &b"# caf\xe9\n"[..],
+            b"keepalive = 2\n",
+            b"\xc3\xa9",
+            b"\xe2\x82",
+            b"\xf0\x9f\x98\x80",
+            b"\xef\x9e\x80",
+            b"\xef\x9f\xbf",
+            b"\xed\xa0\x80",
+            b"\r\n",
+            b" send = \"\xff\"\n",
+        ])
+        .prop_map(<[u8]>::to_vec),
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(Config::with_cases(2000))]
+
+    /// `encode(decode(b)) == b` for every byte string, and the parse of the decoded text
+    /// renders it back: a file's bytes survive reading, parsing and writing.
+    #[test]
+    fn bytes_survive_decode_and_encode(b in prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..200),
+        mixed_bytes(),
+    ]) {
+        let src = pulse_lvscf::decode(&b);
+        prop_assert_eq!(&*pulse_lvscf::encode(&src), &b[..]);
+        let parsed = parse(&src);
+        prop_assert_eq!(parsed.doc.render(), &*src);
+        // Valid UTF-8 without reserved characters is taken as it is.
+        if let Ok(text) = std::str::from_utf8(&b)
+            && !text.chars().any(|c| pulse_lvscf::source::escaped_byte(c).is_some())
+        {
+            prop_assert_eq!(&*src, text);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -901,7 +946,7 @@ fn check_edits(
             let after = parse(&out);
             prop_assert_eq!(
                 edit::get(&after.doc, &path),
-                Ok(Got::Default(kw.default)),
+                Ok(Got::Default(kw.default().into_owned())),
                 "rm {} on\n{:?}\ngave\n{:?}",
                 path,
                 src,

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use pulse_lvscf::diff::{Change, diff};
 use pulse_lvscf::edit::{self, EditError, Got, Path as KeyPath};
 use pulse_lvscf::syntax::BlockKind;
-use pulse_lvscf::{Diagnostic, Diagnostics, Document, Parsed, Span};
+use pulse_lvscf::{Diagnostics, Document, Parsed};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -132,6 +132,12 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
         } => {
             let path = KeyPath::parse(&key)?;
             let what = format!("set {key} = {value}");
+            // Setting `serial_no` is the serial change itself; bumping it again would write a
+            // number the operator did not ask for.
+            let write = WriteOpts {
+                no_bump: write.no_bump || (path.blocks.is_empty() && key == "serial_no"),
+                ..write
+            };
             edit_file(&file, &write, &what, |doc| edit::set(doc, &path, &value))
         }
         ConfigCommand::Add {
@@ -167,33 +173,8 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
 
 /// Read and parse a file (no lock: for read-only commands).
 fn load(path: &Path) -> Result<(String, Parsed)> {
-    Ok(parse_bytes(crate::safe_write::read_config(path)?))
-}
-
-/// Decode and parse a file's bytes; lvs.cf is text, so invalid UTF-8 is a diagnostic, not a crash.
-fn parse_bytes(bytes: Vec<u8>) -> (String, Parsed) {
-    match String::from_utf8(bytes) {
-        Ok(src) => {
-            let p = pulse_lvscf::parse(&src);
-            (src, p)
-        }
-        Err(e) => {
-            let valid = e.utf8_error().valid_up_to();
-            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let before = String::from_utf8_lossy(&e.as_bytes()[..valid]);
-            let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            let d = Diagnostic::error(
-                "not-utf8",
-                Some(Span { line, col, len: 1 }),
-                "file is not valid UTF-8 text",
-            )
-            .with_help("lvs.cf is a text file; check the encoding of this line");
-            let mut p = pulse_lvscf::parse(&lossy);
-            p.diagnostics = Diagnostics(vec![d]);
-            (lossy, p)
-        }
-    }
+    let loaded = pulse_lvscf::source::load(path, std::fs::File::open(path))?;
+    Ok((loaded.src, loaded.parsed))
 }
 
 fn print_diagnostics(name: &str, src: &str, diags: &Diagnostics) {
@@ -356,12 +337,12 @@ fn edit_file(
 ) -> Result<u8> {
     let name = file.display().to_string();
     let locked = LockedFile::open(file)?;
-    let (old_src, before) = parse_bytes(locked.content.clone());
-    if before.diagnostics.iter().any(|d| d.code == "not-utf8") {
-        print_diagnostics(&name, &old_src, &before.diagnostics);
-        eprintln!("{name}: not edited: the file is not text");
-        return Ok(exit::INVALID);
-    }
+    // Bytes that are not UTF-8 (a Latin-1 comment) are carried through the edit and written
+    // back as they were (`pulse_lvscf::decode`/`encode`).
+    let pulse_lvscf::Loaded {
+        src: old_src,
+        parsed: before,
+    } = pulse_lvscf::Loaded::from_bytes(&locked.content);
     let mut new_src = change(&before.doc).with_context(|| format!("cannot edit {name}"))?;
     if new_src == old_src {
         eprintln!("{name}: no change");
@@ -398,7 +379,7 @@ fn edit_file(
         );
         return Ok(exit::OK);
     }
-    locked.replace(new_src.as_bytes())?;
+    locked.replace(&pulse_lvscf::encode(&new_src))?;
     let serial = if before.config.serial_no == after.config.serial_no {
         String::new()
     } else {

@@ -9,36 +9,10 @@
 
 use anyhow::{Context, Result, bail};
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// The largest lvs.cf any command reads: ten times the largest published configuration, and far
-/// below what the parser's 32-bit offsets allow.
-pub(crate) const MAX_CONFIG_BYTES: u64 = 64 << 20;
-
-/// Read a whole config file, refusing anything larger than [`MAX_CONFIG_BYTES`].
-pub(crate) fn read_config(path: &Path) -> Result<Vec<u8>> {
-    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut content = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut content)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    check_size(path, &content)?;
-    Ok(content)
-}
-
-fn check_size(path: &Path, content: &[u8]) -> Result<()> {
-    if content.len() as u64 > MAX_CONFIG_BYTES {
-        bail!(
-            "{} is larger than {} MiB; that is not an lvs.cf",
-            path.display(),
-            MAX_CONFIG_BYTES >> 20
-        );
-    }
-    Ok(())
-}
 
 /// How long an editor waits for another one to finish.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -57,8 +31,10 @@ impl LockedFile {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
-            let file =
-                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let file = File::open(path).map_err(|error| pulse_lvscf::LoadError::Open {
+                path: path.to_path_buf(),
+                error,
+            })?;
             loop {
                 match file.try_lock() {
                     Ok(()) => break,
@@ -84,12 +60,9 @@ impl LockedFile {
             let now =
                 fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
             if held.dev() == now.dev() && held.ino() == now.ino() {
-                let mut content = Vec::new();
-                (&file)
-                    .take(MAX_CONFIG_BYTES + 1)
-                    .read_to_end(&mut content)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                check_size(path, &content)?;
+                // The size cap and the wording of read errors are pulse-lvscf's, shared with the
+                // daemons.
+                let content = pulse_lvscf::source::read(path, Ok(&file))?;
                 return Ok(Self {
                     path: path.to_path_buf(),
                     file,

@@ -413,16 +413,92 @@ fn hostile_files_get_diagnostics_never_a_panic() {
             );
         }
     }
-    let o = run(&["config", "check", p(&dir.path().join("in1.cf"))]);
+    // The edits above went through on the file that is not UTF-8 and kept its bytes.
+    let edited = fs::read(dir.path().join("in1.cf")).expect("read");
+    assert!(
+        edited.windows(13).any(|w| w == b"\n\xff\xfe bad utf8\n"),
+        "{:?}",
+        String::from_utf8_lossy(&edited)
+    );
+    let fresh = dir.path().join("fresh.cf");
+    fs::write(&fresh, &inputs[1]).expect("write");
+    let o = run(&["config", "check", p(&fresh)]);
     assert_eq!(code(&o), 1);
     assert!(
-        stderr(&o).contains("in1.cf:1:1: error: file is not valid UTF-8 text"),
+        stderr(&o).contains("fresh.cf:1:1: error: byte 0xFF is not UTF-8 text"),
         "{}",
         stderr(&o)
     );
-    let o = run(&["config", "check", p(&dir.path().join("missing.cf"))]);
+    assert!(
+        stderr(&o).contains("unknown keyword \"\\xFF\\xFE\""),
+        "{}",
+        stderr(&o)
+    );
+    let missing = dir.path().join("missing.cf");
+    let o = run(&["config", "check", p(&missing)]);
     assert_eq!(code(&o), 2);
-    assert!(stderr(&o).contains("cannot read"), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "pulsectl: error: failed to open {}: no such file or directory\n",
+            missing.display()
+        )
+    );
+    // Opening a directory works; reading it does not, and the message says why.
+    let o = run(&["config", "check", p(dir.path())]);
+    assert_eq!(code(&o), 2);
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "pulsectl: error: cannot read {}: is a directory\n",
+            dir.path().display()
+        )
+    );
+}
+
+/// piranha reads bytes: a Latin-1 comment is nothing to it, so it is a warning here, and an
+/// edit writes every other byte back exactly as it was.
+#[test]
+fn a_latin1_comment_is_a_warning_and_survives_an_edit_byte_for_byte() {
+    let (_dir, f) = scratch(MASTER);
+    let mut original = b"# r\xe9seau de production (\xa9 ACME)\n".to_vec();
+    original.extend(fs::read(&f).expect("read"));
+    fs::write(&f, &original).expect("write");
+
+    let o = run(&["config", "check", p(&f)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lvs.cf:1:4: warning: byte 0xE9 in a comment is not UTF-8"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("1 | # r\\xE9seau"), "{}", stderr(&o));
+
+    let o = run(&["config", "set", p(&f), "keepalive", "4"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let edited = fs::read(&f).expect("read");
+    // Only the keepalive and serial_no lines differ; every other byte is the original's.
+    let lines =
+        |b: &[u8]| -> Vec<Vec<u8>> { b.split(|&c| c == b'\n').map(<[u8]>::to_vec).collect() };
+    let (a, b) = (lines(&original), lines(&edited));
+    assert_eq!(a.len(), b.len());
+    let differing: Vec<String> = a
+        .iter()
+        .zip(&b)
+        .filter(|(x, y)| x != y)
+        .map(|(_, y)| String::from_utf8_lossy(y).into_owned())
+        .collect();
+    assert_eq!(differing.len(), 2, "{differing:?}");
+    assert!(
+        differing.iter().any(|l| l.starts_with("serial_no = 32")),
+        "{differing:?}"
+    );
+    assert!(
+        differing.iter().any(|l| l.trim() == "keepalive = 4"),
+        "{differing:?}"
+    );
+    assert_eq!(b[0], a[0]);
+    assert_eq!(b[0], b"# r\xe9seau de production (\xa9 ACME)");
 }
 
 #[test]
@@ -534,6 +610,78 @@ fn status_without_a_running_pulse_says_so() {
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("cannot reach pulse at /nonexistent/pulse.sock"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn diff_sees_a_changed_or_removed_heartbeat_link() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = fs::read_to_string(corpus(MASTER)).expect("read");
+    let old = dir.path().join("old.cf");
+    let changed = dir.path().join("changed.cf");
+    let removed = dir.path().join("removed.cf");
+    fs::write(&old, format!("heartbeat_link = 10.0.0.1 10.0.0.2\n{base}")).expect("write");
+    fs::write(
+        &changed,
+        format!("heartbeat_link = 10.0.0.1 10.0.0.9\n{base}"),
+    )
+    .expect("write");
+    fs::write(&removed, &base).expect("write");
+    let o = run(&["config", "diff", p(&old), p(&changed)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "~ heartbeat_links: 10.0.0.1 10.0.0.2 -> 10.0.0.1 10.0.0.9\n"
+    );
+    let o = run(&["config", "diff", p(&old), p(&removed)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "~ heartbeat_links: 10.0.0.1 10.0.0.2 -> (none)\n"
+    );
+    let o = run(&["config", "diff", p(&old), p(&old)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn serial_no_limits_are_out_of_range_not_not_a_number() {
+    let (_dir, f) = scratch(MASTER);
+    // Setting the serial is the serial change: it is written as given, not bumped past it.
+    let o = run(&["config", "set", p(&f), "serial_no", "9223372036854775807"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        fs::read_to_string(&f)
+            .expect("read")
+            .starts_with("serial_no = 9223372036854775807\n")
+    );
+    let o = run(&["config", "set", p(&f), "keepalive", "3"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("cannot be bumped: serial numbers go up to 9223372036854775807"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("not a number"), "{}", stderr(&o));
+    let o = run(&["config", "set", p(&f), "serial_no", "99999999999999999999"]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("`serial_no` must be between -9223372036854775808 and 9223372036854775807, found 99999999999999999999"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "config",
+        "set",
+        p(&f),
+        "--no-bump",
+        "virtual.LVS-HTTP.port",
+        "99999999999999999999",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`port` must be between 0 and 65535, found 99999999999999999999"),
         "{}",
         stderr(&o)
     );
