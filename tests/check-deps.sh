@@ -21,8 +21,16 @@ for c in "${pure_crates[@]}"; do
         status=1
     fi
     dir="crates/$c/src"
-    if grep -rnE 'Instant::now|SystemTime::now|std::fs::|std::net::(Udp|Tcp)|unsafe ' "$dir"; then
+    # Comments (and doc examples, which run in the caller's place) may name what the code may not.
+    if grep -rnE 'Instant::now|SystemTime::now|std::fs::|std::net::(Udp|Tcp)|unsafe ' "$dir" |
+        grep -vE '^[^:]+:[0-9]+:[[:space:]]*//'; then
         echo "error: pure crate $c reads the clock, touches files or sockets, or uses unsafe (above)"
+        status=1
+    fi
+    # pulse-lvs and pulse-director hold every decision of lvsd and pulse: driven with `now`, they run nothing
+    # themselves, so they have no async code either (a future would need a runtime to decide).
+    if { [ "$c" = pulse-lvs ] || [ "$c" = pulse-director ]; } && grep -rnE '\basync\b|\.await\b' "$dir"; then
+        echo "error: pure crate $c has async code (above)"
         status=1
     fi
 done

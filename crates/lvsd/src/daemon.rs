@@ -1,421 +1,213 @@
-//! The daemon loop: load, adopt the kernel's table, run checks, apply health transitions and
-//! reloads as minimal IPVS changes, answer status, clean up on SIGTERM.
+//! The daemon loop: signals, the control socket, the check tasks and the kernel around
+//! `pulse_lvs::Supervisor`, which decides everything. Each input is handed to the supervisor
+//! with `now`; then what it asks for is carried out ([`Lvsd::carry_out`]) and what it reports is
+//! logged in the operator-visible wording.
 
 use crate::Options;
-use crate::checks::{CheckKey, CheckResult, Checks, Wanted};
+use crate::checks::{CheckResult, Checks};
 use crate::kernel::Kernel;
+use crate::load::{Loaded, dispose};
+use crate::status::{Reloads, lvs_status};
+use crate::supervised::ParentWatch;
 use anyhow::{Context, Result, bail};
-use pulse_check::CheckSpec;
-use pulse_control::{
-    CheckCounters, LvsStatus, Request, Response, ServerStatus, Traffic, VirtualStatus,
-};
-use pulse_ipvs::{DestCounters, DestKey, IpvsOp, ServiceKey, ServiceStats};
-use pulse_lvs::table::reconcile_service;
-use pulse_lvs::{Health, Plan, RealServerHealth, Table, Transition, reconcile};
-use pulse_lvscf::LvsConfig;
-use rustc_hash::FxHashMap as HashMap;
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use nix::unistd::Pid;
+use pulse_control::{Request, Response};
+use pulse_lvs::{CheckChange, Supervisor, Unreadable};
+use std::net::IpAddr;
+use std::time::Instant;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
-/// A handover pulse does not end within this long ends by itself (pulse's drain takes at most
-/// 3 s, its whole release at most `deadtime` + 10 s).
-const HANDOFF_MAX: Duration = Duration::from_secs(60);
-
-/// A configuration read, validated and planned: what a start or a reload works from.
-#[derive(Debug)]
-pub(crate) struct Loaded {
-    /// The file as read: a reload of identical bytes has nothing to do.
-    source: String,
-    cfg: LvsConfig,
-    plan: Plan,
-    /// The check of each planned service (same order as `plan.services`).
-    specs: Vec<Arc<CheckSpec>>,
-    /// A fingerprint of each spec: what makes two services' checks the same check.
-    spec_ids: Vec<u64>,
-    /// What lvsd leaves out or ignores, logged when this configuration takes effect (the first
-    /// read happens before logging is set up).
-    warnings: Vec<String>,
-}
-
-impl Loaded {
-    /// Reads and validates `path`. Every error is in the message; nothing is applied.
-    pub(crate) fn read(path: &Path) -> Result<Self> {
-        Self::parse(path, Self::read_source(path)?)
-    }
-
-    /// The text of `path`.
-    fn read_source(path: &Path) -> Result<String> {
-        std::fs::read_to_string(path).with_context(|| format!("failed to open {}", path.display()))
-    }
-
-    /// Validates and plans `src`, the text of `path`.
-    fn parse(path: &Path, src: String) -> Result<Self> {
-        let mut parsed = pulse_lvscf::parse(&src);
-        if !parsed.is_valid() {
-            parsed.diagnostics.sort();
-            let name = path.display().to_string();
-            let mut text = String::new();
-            let mut first_line = 0;
-            for d in parsed.diagnostics.iter().filter(|d| d.is_error()) {
-                if first_line == 0 {
-                    first_line = d.span.map_or(0, |sp| sp.line);
-                }
-                text.push_str(&d.render(&name, &src));
-            }
-            bail!("error parsing {name} on line {first_line}.\n{text}");
-        }
-        let cfg = parsed.config;
-        // The lossless tree is not needed any more: free its 200,000 allocations off this thread.
-        dispose(parsed.doc);
-        if cfg.service != pulse_lvscf::model::ServiceMode::Lvs {
-            bail!("{}: service = fos is not lvsd's (use fos)", path.display());
-        }
-        let (plan, problems) = Plan::new(&cfg, &mut resolve);
-        let mut warnings: Vec<String> = problems.iter().map(|p| format!("left out: {p}")).collect();
-        let mut specs = Vec::with_capacity(plan.services.len());
-        for s in &plan.services {
-            let vs = &cfg.virtuals[s.index];
-            specs.push(Arc::new(CheckSpec::from_virtual(vs).with_context(
-                || format!("{}: virtual {}", path.display(), vs.name),
-            )?));
-            if let Some(lm) = vs.load_monitor.as_deref().filter(|m| *m != "none") {
-                warnings.push(format!(
-                    "virtual {}: load_monitor = {lm} is not supported; weights stay as configured",
-                    vs.name
-                ));
-            }
-        }
-        // Fixed keys (not `RandomState`): the same spec must get the same id at every reload,
-        // or every check would restart.
-        use std::hash::BuildHasher;
-        let ids = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
-        let spec_ids = specs
-            .iter()
-            .map(|s| ids.hash_one(format!("{s:?}")))
-            .collect();
-        Ok(Self {
-            source: src,
-            cfg,
-            plan,
-            specs,
-            spec_ids,
-            warnings,
-        })
-    }
-
-    fn log_warnings(&self) {
-        for w in &self.warnings {
-            warn!("{w}");
-        }
-    }
-}
-
-/// Drops `x` on a thread of its own: freeing a large configuration (hundreds of thousands of
-/// allocations) must not delay a reload.
-fn dispose<T: Send + 'static>(x: T) {
-    let _ = std::thread::Builder::new()
-        .name("lvsd-drop".into())
-        .spawn(move || drop(x));
-}
-
-/// Host names are resolved once per load, like piranha's `gethostbyname`.
-fn resolve(name: &str) -> Option<IpAddr> {
-    (name, 0)
-        .to_socket_addrs()
-        .ok()?
-        .map(|a| a.ip())
-        .find(IpAddr::is_ipv4)
-}
-
-#[derive(Debug)]
-struct Tracked {
-    service: ServiceKey,
-    dest: DestKey,
-    health: RealServerHealth,
-    checks: CheckCounters,
-}
-
 struct Lvsd {
     opts: Options,
+    /// The configuration in force (its plan is the supervisor's).
     loaded: Loaded,
     kernel: Kernel,
-    observed: Table,
-    /// Every (virtual service, real server) of the plan with its health; check tasks refer to
-    /// entries by index.
-    tracked: Vec<Tracked>,
-    /// Index of each entry of `tracked`.
-    index: HashMap<(ServiceKey, DestKey), usize>,
-    /// A draining release in progress: new connections go to this partner director.
-    handoff: Option<IpAddr>,
-    /// When it ends by itself if pulse never says (pulse died mid-release).
-    handoff_expires: Option<Instant>,
+    sup: Supervisor,
     checks: Checks,
-    /// Services whose sorry server is in the desired table.
-    sorry_active: BTreeSet<ServiceKey>,
-    loaded_at: SystemTime,
-    reloads: u64,
-    reloads_refused: u64,
-    last_reload_error: Option<String>,
+    reloads: Reloads,
 }
 
-pub(crate) async fn run(opts: Options, loaded: Loaded) -> Result<()> {
+/// How the loop ended.
+enum End {
+    /// SIGTERM or SIGINT: the services are removed.
+    Signal(i32),
+    /// `--supervised` and pulse is gone: the table stays for the next lvsd.
+    Orphaned(Pid),
+}
+
+/// Runs lvsd until a signal (or, with `parent`, until that parent is gone).
+pub(crate) async fn run(opts: Options, loaded: Loaded, parent: Option<Pid>) -> Result<()> {
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // Blocked since `main` (see there); from now on a SIGHUP is a reload.
     let _ = nix::sys::signal::SigSet::from(nix::sys::signal::Signal::SIGHUP).thread_unblock();
-    let mut kernel = if opts.test_start {
+    let mut parent_watch = parent.map(ParentWatch::new);
+    let kernel = if opts.test_start {
         info!("test mode: the kernel's IPVS table is not touched");
-        Kernel::Test(Table::default())
+        Kernel::Test(pulse_lvs::Table::default())
     } else {
         Kernel::Ipvs(pulse_sys::ipvs::Ipvs::connect()?)
     };
-    let t = loaded.plan.timeouts;
-    if (t.tcp, t.tcp_fin, t.udp) != (0, 0, 0)
-        && let Err(e) = kernel.set_timeouts(t)
-    {
-        error!(tcp = t.tcp, tcpfin = t.tcp_fin, udp = t.udp, error = %e, "ipvsadm failed to set timeouts");
-    }
-    let observed = kernel.read().context("cannot read the IPVS table")?;
-    if !observed.services.is_empty() {
-        info!(
-            services = observed.services.len(),
-            real_servers = observed.dest_count(),
-            "adopting the IPVS table already in the kernel"
-        );
-    }
     let (tx, mut results) = mpsc::channel::<CheckResult>(4096);
-    let mut d = Lvsd {
-        opts,
-        loaded,
-        kernel,
-        observed,
-        tracked: Vec::new(),
-        index: HashMap::default(),
-        checks: Checks::new(tx),
-        sorry_active: BTreeSet::new(),
-        loaded_at: SystemTime::now(),
-        reloads: 0,
-        reloads_refused: 0,
-        last_reload_error: None,
-        handoff: None,
-        handoff_expires: None,
-    };
-    d.loaded.log_warnings();
-    d.carry_health();
-    for s in &d.loaded.plan.services {
-        info!(
-            virtual_service = %s.name,
-            service = %s.service.key,
-            real_servers = s.servers.len(),
-            "starting virtual service"
-        );
-    }
-    d.reconcile_all()?;
-    d.sync_checks();
-
+    let mut d = Lvsd::start(opts, loaded, kernel, tx)?;
     let mut ctl = pulse_control::server::listen(&d.opts.control)?;
-    let signo = loop {
-        let handoff_expiry = d.handoff_expires.map(tokio::time::Instant::from_std);
-        let handoff_expired = async {
-            match handoff_expiry {
+    let end = loop {
+        let wake = d.sup.poll_timeout().map(tokio::time::Instant::from_std);
+        let timer = async {
+            match wake {
                 Some(t) => tokio::time::sleep_until(t).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
-            () = handoff_expired => {
-                warn!("handover not ended by pulse within {HANDOFF_MAX:?}: back to the configured table");
-                let _ = d.handoff(None);
-            }
+            () = timer => d.sup.handle_timeout(Instant::now()),
             Some(r) = results.recv() => {
-                let mut dirty = BTreeSet::new();
-                d.on_result(r, &mut dirty);
-                // Take everything already queued, then apply the changes in one batch.
+                d.on_result(r);
+                // Take everything already queued: its changes go out in one batch.
                 while let Ok(r) = results.try_recv() {
-                    d.on_result(r, &mut dirty);
+                    d.on_result(r);
                 }
-                d.reconcile_services(&dirty)?;
             }
             _ = hup.recv() => d.reload()?,
             Some((req, answer)) = ctl.recv() => {
-                let _ = answer.send(d.control(req));
+                let (response, fatal) = d.control(req);
+                let _ = answer.send(response);
+                if let Some(e) = fatal {
+                    return Err(e);
+                }
             }
-            _ = term.recv() => break 15,
-            _ = int.recv() => break 2,
+            pid = ParentWatch::gone(&mut parent_watch) => break End::Orphaned(pid),
+            _ = term.recv() => break End::Signal(15),
+            _ = int.recv() => break End::Signal(2),
         }
+        d.carry_out()?;
     };
-    d.shutdown(signo);
+    match end {
+        End::Signal(signo) => d.shutdown(signo),
+        End::Orphaned(pid) => {
+            warn!(
+                parent = pid.as_raw(),
+                "pulse (pid {pid}) is gone; exiting and leaving the IPVS table as it is"
+            );
+            d.checks.stop_all();
+        }
+    }
     Ok(())
 }
 
 impl Lvsd {
-    fn health_of(&self, k: &ServiceKey, d: &DestKey) -> Health {
-        self.index
-            .get(&(*k, *d))
-            .map_or(Health::Unknown, |&i| self.tracked[i].health.health())
+    /// Adopts the kernel's table and applies `loaded` to it; check results are to come
+    /// through `results`.
+    fn start(
+        opts: Options,
+        mut loaded: Loaded,
+        mut kernel: Kernel,
+        results: mpsc::Sender<CheckResult>,
+    ) -> Result<Self> {
+        let observed = kernel.read().context("cannot read the IPVS table")?;
+        if !observed.services.is_empty() {
+            info!(
+                services = observed.services.len(),
+                real_servers = observed.dest_count(),
+                "adopting the IPVS table already in the kernel"
+            );
+        }
+        loaded.log_warnings();
+        for s in &loaded.plan.services {
+            info!(
+                virtual_service = %s.name,
+                service = %s.service.key,
+                real_servers = s.servers.len(),
+                "starting virtual service"
+            );
+        }
+        let plan = std::mem::take(&mut loaded.plan);
+        let sup = Supervisor::new(plan, loaded.spec_ids.clone(), observed);
+        let mut d = Self {
+            opts,
+            loaded,
+            kernel,
+            sup,
+            checks: Checks::new(results),
+            reloads: Reloads::new(),
+        };
+        d.carry_out()?;
+        Ok(d)
     }
 
-    /// One health entry per planned (service, server); existing entries keep their state (a
-    /// reload does not forget a failed server), with the possibly new timing.
-    fn carry_health(&mut self) {
-        let mut old: Vec<Option<Tracked>> = std::mem::take(&mut self.tracked)
-            .into_iter()
-            .map(Some)
-            .collect();
-        let old_index = std::mem::take(&mut self.index);
-        self.tracked.reserve(self.loaded.plan.server_count());
-        for s in &self.loaded.plan.services {
-            for rs in &s.servers {
-                let key = (s.service.key, rs.dest.key);
-                let (health, checks) = match old_index.get(&key).and_then(|&i| old[i].take()) {
-                    Some(mut t) => {
-                        t.health.retime(s.timeout, s.reentry);
-                        (t.health, t.checks)
-                    }
-                    None => (
-                        RealServerHealth::new(s.timeout, s.reentry),
-                        CheckCounters::default(),
-                    ),
-                };
-                self.index.insert(key, self.tracked.len());
-                self.tracked.push(Tracked {
-                    service: key.0,
-                    dest: key.1,
-                    health,
-                    checks,
-                });
-            }
+    fn on_result(&mut self, r: CheckResult) {
+        let result = r.result.as_ref().map(|_| ()).map_err(String::as_str);
+        self.sup
+            .handle_result(Instant::now(), &r.key, result, r.took);
+    }
+
+    /// Does what the supervisor asks: connection timeouts, checks, table changes (and a read
+    /// back after a refused one), logging what it reports before and after the changes. Fails
+    /// only when IPVS is gone and `hard_shutdown` says to exit.
+    fn carry_out(&mut self) -> Result<()> {
+        if let Some(t) = self.sup.poll_connection_timeouts()
+            && let Err(e) = self.kernel.set_timeouts(t)
+        {
+            error!(tcp = t.tcp, tcpfin = t.tcp_fin, udp = t.udp, error = %e, "ipvsadm failed to set timeouts");
         }
-        dispose((old, old_index));
+        // Before the changes: a handoff's end is logged with the connections its partner got,
+        // which the changes remove.
+        crate::events::log(&mut self.sup, &mut self.kernel);
+        self.sync_checks();
+        let ops = self.sup.poll_ops();
+        if !ops.is_empty() {
+            self.execute(&ops)?;
+        }
+        crate::events::log(&mut self.sup, &mut self.kernel);
+        Ok(())
     }
 
     fn sync_checks(&mut self) {
-        let l = &self.loaded;
-        let mut wanted: HashMap<CheckKey, Wanted> =
-            HashMap::with_capacity_and_hasher(self.tracked.len(), Default::default());
-        // `tracked` holds the plan's servers in plan order (carry_health), so the n-th server
-        // is entry n.
-        let mut n = 0;
-        for ((s, spec), &id) in l.plan.services.iter().zip(&l.specs).zip(&l.spec_ids) {
-            let period = Duration::from_secs(u64::from(s.timeout.max(1)));
-            for rs in &s.servers {
-                let key = CheckKey {
-                    spec: id,
-                    target: SocketAddr::new(rs.dest.key.addr, rs.dest.key.port),
-                    period,
-                };
-                wanted
-                    .entry(key)
-                    .or_insert_with(|| Wanted {
-                        key,
-                        spec: spec.clone(),
-                        subscribers: Vec::new(),
-                    })
-                    .subscribers
-                    .push(n);
-                n += 1;
+        let changes = self.sup.poll_check_changes();
+        if changes.is_empty() {
+            return;
+        }
+        let (mut started, mut stopped) = (0, 0);
+        for c in changes {
+            match c {
+                CheckChange::Start(key) => match self.loaded.spec(key.probe) {
+                    Some(spec) => {
+                        self.checks.start(key, spec.clone());
+                        started += 1;
+                    }
+                    None => error!(target = %key.target, "no probe for a check; not started"),
+                },
+                CheckChange::Stop(key) => {
+                    self.checks.stop(&key);
+                    stopped += 1;
+                }
             }
         }
-        let (started, stopped) = self.checks.sync(wanted.into_values().collect());
         info!(
             checks = self.checks.len(),
             started, stopped, "health checks running"
         );
     }
 
-    fn on_result(&mut self, r: CheckResult, dirty: &mut BTreeSet<ServiceKey>) {
-        let now = Instant::now();
-        let result = r.result.as_ref().map(|_| ()).map_err(String::as_str);
-        for &i in self.checks.subscribers(r.id) {
-            let Some(t) = self.tracked.get_mut(i) else {
-                continue;
-            };
-            let (sk, dk) = (t.service, t.dest);
-            let took = r.took.as_secs_f64();
-            if result.is_ok() {
-                t.checks.passed += 1;
-            } else {
-                t.checks.failed += 1;
-            }
-            t.checks.seconds_total += took;
-            t.checks.last_seconds = Some(took);
-            match t.health.record(now, result) {
-                Some(Transition::Up) => {
-                    // nanny's wording, which admins grep for (piranha.md §6.5).
-                    info!(service = %sk, "[ active ] making {dk} available");
-                    dirty.insert(sk);
-                }
-                Some(Transition::Down) => {
-                    let why = result.err().unwrap_or("");
-                    info!(service = %sk, error = why, "[inactive] shutting down {dk} due to connection failure");
-                    dirty.insert(sk);
-                }
-                None => {}
-            }
-        }
-    }
-
-    /// Brings the services in `dirty` in line with their servers' health.
-    fn reconcile_services(&mut self, dirty: &BTreeSet<ServiceKey>) -> Result<()> {
-        if dirty.is_empty() {
-            return Ok(());
-        }
-        let mut ops = Vec::new();
-        for s in self
-            .loaded
-            .plan
-            .services
-            .iter()
-            .filter(|s| dirty.contains(&s.service.key))
-        {
-            let mut want = s.desired(&|k, d| self.health_of(k, d));
-            if let Some(partner) = self.handoff {
-                want.forward_new_to(partner);
-            }
-            reconcile_service(&want, self.observed.services.get(&s.service.key), &mut ops);
-        }
-        self.execute(&ops)
-    }
-
-    /// Brings the whole table in line with the plan and the health.
-    fn reconcile_all(&mut self) -> Result<()> {
-        let mut desired = self.loaded.plan.desired(&|k, d| self.health_of(k, d));
-        if let Some(partner) = self.handoff {
-            desired.forward_new_to(partner);
-        }
-        let ops = reconcile(&desired, &self.observed);
-        self.execute(&ops)
-    }
-
-    /// Sends `ops` to the kernel and records what it accepted. A refused op is logged and the
-    /// table re-read, so the next reconcile starts from the truth; a broken netlink socket ends
-    /// lvsd when `hard_shutdown` is set (pulse then fails over, piranha.md §5.4).
-    fn execute(&mut self, ops: &[IpvsOp]) -> Result<()> {
-        if ops.is_empty() {
-            self.log_sorry_changes();
-            return Ok(());
-        }
+    /// Sends `ops` to the kernel and reports each outcome. A refused op is logged and the
+    /// table read back; a broken netlink socket ends lvsd when `hard_shutdown` is set (pulse
+    /// then fails over, piranha.md §5.4).
+    fn execute(&mut self, ops: &[pulse_ipvs::IpvsOp]) -> Result<()> {
         let started = Instant::now();
         let results = self.kernel.apply(ops);
         let mut failed = 0;
         for (op, r) in ops.iter().zip(results) {
-            match r {
-                Ok(()) => {
-                    debug!(op = %op, "applied");
-                    self.observed.apply(op);
-                }
+            match &r {
+                Ok(()) => debug!(op = %op, "applied"),
                 Err(e) => {
                     failed += 1;
                     error!(op = %op, error = %e, "ipvs change failed");
                 }
             }
+            self.sup.handle_op_result(op, r.is_ok());
         }
         info!(
             changes = ops.len(),
@@ -423,57 +215,26 @@ impl Lvsd {
             ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
             "ipvs table updated"
         );
-        if failed > 0 {
-            // Refused, or its acknowledgement lost: read back what the kernel really has.
+        if self.sup.poll_read_back() {
             match self.kernel.read() {
-                Ok(t) => self.observed = t,
-                Err(e) if self.loaded.cfg.hard_shutdown => {
-                    bail!("IPVS is unreachable ({e}); hard_shutdown = 1: shutting down lvs")
-                }
-                Err(e) => {
-                    error!(error = %e, "cannot re-read the IPVS table; hard_shutdown = 0: going on")
-                }
+                Ok(t) => self.sup.handle_table(t),
+                Err(e) => match self.sup.handle_table_unreadable() {
+                    Unreadable::Exit => {
+                        bail!("IPVS is unreachable ({e}); hard_shutdown = 1: shutting down lvs")
+                    }
+                    Unreadable::GoOn => error!(
+                        error = %e,
+                        "cannot re-read the IPVS table; hard_shutdown = 0: going on"
+                    ),
+                },
             }
         }
-        self.log_sorry_changes();
         Ok(())
     }
 
-    /// piranha.md §5.5's lines when a sorry server goes in or out.
-    fn log_sorry_changes(&mut self) {
-        for s in &self.loaded.plan.services {
-            let Some(sorry) = s.sorry else { continue };
-            let present = self
-                .observed
-                .services
-                .get(&s.service.key)
-                .is_some_and(|o| o.dests.contains_key(&sorry.key))
-                && !s.servers.iter().any(|r| r.dest.key == sorry.key);
-            let was = self.sorry_active.contains(&s.service.key);
-            if present && !was {
-                info!(
-                    "Virtual Server {}: No real servers; activate sorry_server {}",
-                    s.name, sorry.key.addr
-                );
-                self.sorry_active.insert(s.service.key);
-            } else if !present && was {
-                let up = s
-                    .servers
-                    .iter()
-                    .filter(|r| self.health_of(&s.service.key, &r.dest.key) == Health::Up)
-                    .count();
-                info!(
-                    "Virtual Server {}: {up} real servers; deactivate sorry_server {}",
-                    s.name, sorry.key.addr
-                );
-                self.sorry_active.remove(&s.service.key);
-            }
-        }
-    }
-
-    /// SIGHUP: a valid file is reconciled with health carried over; an invalid one changes
-    /// nothing (piranha.md §5.6 step 1). Unlike piranha, every change is applied (weights,
-    /// schedulers, persistence, checks) and only what changed is touched (§5.6 steps 5–7).
+    /// SIGHUP: a valid file goes to the supervisor (health carried over, only what changed
+    /// touched); an invalid one changes nothing (piranha.md §5.6 step 1). The reload's time
+    /// includes applying its changes.
     fn reload(&mut self) -> Result<()> {
         let started = Instant::now();
         info!(path = %self.opts.config.display(), "rereading configuration file");
@@ -485,215 +246,95 @@ impl Lvsd {
                 Loaded::parse(&self.opts.config, src).map(Some)
             }
         });
-        let next = match next {
+        let ms = |since: Instant| format!("{:.1}", since.elapsed().as_secs_f64() * 1e3);
+        let mut next = match next {
             Ok(None) => {
-                self.reloads += 1;
-                self.last_reload_error = None;
+                self.reloads.done += 1;
+                self.reloads.last_error = None;
                 info!(
                     serial_no = self.loaded.cfg.serial_no,
                     unchanged = true,
-                    ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+                    ms = %ms(started),
                     "configuration reloaded"
                 );
                 return Ok(());
             }
             Ok(Some(l)) => l,
             Err(e) => {
-                self.reloads_refused += 1;
-                let first = format!("{e:#}");
-                for line in first.lines() {
+                self.reloads.refused += 1;
+                let text = format!("{e:#}");
+                for line in text.lines() {
                     error!("{line}");
                 }
                 error!(
-                    ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+                    ms = %ms(started),
                     "reload refused: the running configuration stays in force; nothing changed"
                 );
-                self.last_reload_error = first.lines().next().map(str::to_string);
+                self.reloads.last_error = text.lines().next().map(str::to_string);
                 return Ok(());
             }
         };
-        let read_ms = started.elapsed().as_secs_f64() * 1e3;
-        // Same services, servers, weights, timeouts and checks (a comment or `serial_no` edit):
-        // the table, the health entries and the check tasks stay exactly as they are.
-        let same_plan = next.plan == self.loaded.plan && next.spec_ids == self.loaded.spec_ids;
-        let old_timeouts = self.loaded.plan.timeouts;
-        dispose(std::mem::replace(&mut self.loaded, next));
+        let read_ms = ms(started);
+        let plan = std::mem::take(&mut next.plan);
+        let reloaded = self
+            .sup
+            .handle_reload(Instant::now(), plan, next.spec_ids.clone());
+        dispose((reloaded.retired, std::mem::replace(&mut self.loaded, next)));
         self.loaded.log_warnings();
-        if !same_plan {
-            let t = self.loaded.plan.timeouts;
-            if t != old_timeouts
-                && (t.tcp, t.tcp_fin, t.udp) != (0, 0, 0)
-                && let Err(e) = self.kernel.set_timeouts(t)
-            {
-                error!(error = %e, "ipvsadm failed to set timeouts");
-            }
-            self.carry_health();
-            self.reconcile_all()?;
-            self.sync_checks();
-        }
-        self.reloads += 1;
-        self.last_reload_error = None;
-        self.loaded_at = SystemTime::now();
+        self.carry_out()?;
+        self.reloads.done += 1;
+        self.reloads.last_error = None;
+        self.reloads.loaded_at = std::time::SystemTime::now();
         info!(
             serial_no = self.loaded.cfg.serial_no,
-            services = self.loaded.plan.services.len(),
-            real_servers = self.loaded.plan.server_count(),
-            ms = format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
-            read_ms = format_args!("{read_ms:.1}"),
-            same_plan,
+            services = self.sup.plan().services.len(),
+            real_servers = self.sup.plan().server_count(),
+            ms = %ms(started),
+            read_ms = %read_ms,
+            same_plan = reloaded.same_plan,
             "configuration reloaded"
         );
         Ok(())
     }
 
-    fn control(&mut self, req: Request) -> Response {
+    /// A control request, answered; and the error that must end lvsd, if carrying out a
+    /// handoff met one.
+    fn control(&mut self, req: Request) -> (Response, Option<anyhow::Error>) {
         match req {
-            Request::Lvs => Response::Lvs {
-                lvs: Box::new(self.status()),
-            },
-            Request::Handoff { to } => self.handoff(to.as_deref()),
-            _ => Response::Error {
-                message: "this is lvsd; takeover and release are pulse's".into(),
-            },
-        }
-    }
-
-    /// pulse's draining release (`Request::Handoff`): new connections to the partner director
-    /// while the real servers' own finish, or back to the configured table. Answers with the
-    /// active connections left on the real servers.
-    fn handoff(&mut self, to: Option<&str>) -> Response {
-        let to = match to.map(str::parse::<IpAddr>).transpose() {
-            Ok(to) => to,
-            Err(e) => {
-                return Response::Error {
-                    message: format!("bad partner address: {e}"),
-                };
+            Request::Lvs => {
+                let lvs = lvs_status(
+                    &self.sup,
+                    &self.loaded,
+                    &mut self.kernel,
+                    self.opts.config.display().to_string(),
+                    &self.reloads,
+                );
+                (Response::Lvs { lvs: Box::new(lvs) }, None)
             }
-        };
-        if to != self.handoff {
-            match (to, self.handoff) {
-                (Some(p), _) => {
-                    info!(partner = %p, "handing over: new connections go to the partner")
-                }
-                (None, Some(p)) => info!(
-                    partner = %p,
-                    forwarded_connections = self.connections_to(p),
-                    "handover done: back to the configured table"
+            Request::Handoff { to } => match to.as_deref().map(str::parse::<IpAddr>).transpose() {
+                Err(e) => (
+                    Response::Error {
+                        message: format!("bad partner address: {e}"),
+                    },
+                    None,
                 ),
-                (None, None) => {}
-            }
-            self.handoff = to;
-            self.handoff_expires = to.map(|_| Instant::now() + HANDOFF_MAX);
-            if let Err(e) = self.reconcile_all() {
-                return Response::Error {
-                    message: format!("{e:#}"),
-                };
-            }
-        }
-        let active_conns = self
-            .planned_dest_counters()
-            .filter(|(k, _)| Some(k.addr) != to)
-            .map(|(_, c)| u64::from(c.active_conns))
-            .sum();
-        Response::Handoff { active_conns }
-    }
-
-    /// Connections to `addr` in the kernel's table now, active and inactive (the `conns`
-    /// statistic would lag: the kernel sums it every 2 s).
-    fn connections_to(&mut self, addr: IpAddr) -> u64 {
-        self.planned_dest_counters()
-            .filter(|(k, _)| k.addr == addr)
-            .map(|(_, c)| u64::from(c.active_conns) + u64::from(c.inactive_conns))
-            .sum()
-    }
-
-    /// The kernel's counters of every destination of the planned services (a service the
-    /// kernel cannot dump counts as empty).
-    fn planned_dest_counters(&mut self) -> impl Iterator<Item = (DestKey, DestCounters)> {
-        let mut all = Vec::new();
-        for s in &self.loaded.plan.services {
-            if let Ok(c) = self.kernel.counters(&s.service.key) {
-                all.extend(c);
-            }
-        }
-        all.into_iter()
-    }
-
-    fn status(&mut self) -> LvsStatus {
-        let wall_now = SystemTime::now();
-        let now = Instant::now();
-        let unix = |t: SystemTime| {
-            t.duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64())
-        };
-        let service_stats = self.kernel.service_stats().unwrap_or_default();
-        let mut services = Vec::new();
-        for (s, spec) in self.loaded.plan.services.iter().zip(&self.loaded.specs) {
-            let counters = self
-                .kernel
-                .counters(&s.service.key)
-                .unwrap_or_else(|_| BTreeMap::new());
-            let observed = self.observed.services.get(&s.service.key);
-            let servers = s
-                .servers
-                .iter()
-                .map(|rs| {
-                    let tracked = self
-                        .index
-                        .get(&(s.service.key, rs.dest.key))
-                        .map(|&i| &self.tracked[i]);
-                    let h = tracked.map(|t| &t.health);
-                    let c = counters.get(&rs.dest.key).copied().unwrap_or_default();
-                    ServerStatus {
-                        name: rs.name.clone(),
-                        address: rs.dest.key.to_string(),
-                        health: match h.map_or(Health::Unknown, RealServerHealth::health) {
-                            Health::Up => "up",
-                            Health::Down => "down",
-                            Health::Unknown => "unknown",
-                        }
-                        .into(),
-                        since_unix: h
-                            .and_then(RealServerHealth::since)
-                            .map(|t| unix(wall_now - now.saturating_duration_since(t))),
-                        weight: rs.dest.weight,
-                        kernel_weight: observed
-                            .and_then(|o| o.dests.get(&rs.dest.key))
-                            .map(|d| d.weight),
-                        active_conns: c.active_conns,
-                        inactive_conns: c.inactive_conns,
-                        last_check_ms_ago: h
-                            .and_then(RealServerHealth::last_check)
-                            .map(|t| now.saturating_duration_since(t).as_millis() as u64),
-                        last_error: h.and_then(|h| h.last_error().map(str::to_string)),
-                        traffic: traffic(&c.stats),
-                        checks: tracked.map(|t| t.checks).unwrap_or_default(),
+                Ok(to) => {
+                    self.sup.handle_handoff(Instant::now(), to);
+                    // Applied before answering: the count is of the table pulse asked for.
+                    if let Err(e) = self.carry_out() {
+                        let message = format!("{e:#}");
+                        return (Response::Error { message }, Some(e));
                     }
-                })
-                .collect();
-            services.push(VirtualStatus {
-                name: s.name.clone(),
-                key: s.service.key.to_string(),
-                scheduler: s.service.scheduler.clone(),
-                check: spec.describe(),
-                sorry_active: self.sorry_active.contains(&s.service.key),
-                in_kernel: observed.is_some(),
-                servers,
-                traffic: service_stats
-                    .get(&s.service.key)
-                    .map(traffic)
-                    .unwrap_or_default(),
-            });
-        }
-        LvsStatus {
-            config_path: self.opts.config.display().to_string(),
-            serial_no: self.loaded.cfg.serial_no,
-            loaded_unix: unix(self.loaded_at),
-            mode: self.kernel.mode().into(),
-            reloads: self.reloads,
-            reloads_refused: self.reloads_refused,
-            last_reload_error: self.last_reload_error.clone(),
-            services,
+                    let active_conns = self.kernel.active_conns_except(self.sup.plan(), to);
+                    (Response::Handoff { active_conns }, None)
+                }
+            },
+            _ => (
+                Response::Error {
+                    message: "this is lvsd; takeover and release are pulse's".into(),
+                },
+                None,
+            ),
         }
     }
 
@@ -701,13 +342,10 @@ impl Lvsd {
     fn shutdown(&mut self, signo: i32) {
         info!("shutting down due to signal {signo}");
         self.checks.stop_all();
-        let mut ops = Vec::new();
-        for s in &self.loaded.plan.services {
-            if self.observed.services.contains_key(&s.service.key) {
-                info!(service = %s.service.key, "shutting down virtual service {}", s.name);
-                ops.push(IpvsOp::DeleteService(s.service.key));
-            }
-        }
+        self.sup.handle_shutdown();
+        let _ = self.sup.poll_check_changes();
+        crate::events::log(&mut self.sup, &mut self.kernel);
+        let ops = self.sup.poll_ops();
         for (op, r) in ops.iter().zip(self.kernel.apply(&ops)) {
             if let Err(e) = r {
                 error!(op = %op, error = %e, "ipvs change failed");
@@ -716,13 +354,6 @@ impl Lvsd {
     }
 }
 
-/// The kernel's counters as `pulsectl status` and the metrics show them.
-fn traffic(s: &ServiceStats) -> Traffic {
-    Traffic {
-        conns: s.conns,
-        in_packets: s.inpkts,
-        out_packets: s.outpkts,
-        in_bytes: s.inbytes,
-        out_bytes: s.outbytes,
-    }
-}
+#[cfg(test)]
+#[path = "daemon_tests.rs"]
+mod tests;

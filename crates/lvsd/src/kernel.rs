@@ -1,10 +1,12 @@
 //! Where the table lives: the kernel's IPVS (over `pulse_sys::ipvs`), or, in test mode (`-t`),
 //! a table in memory that accepts every change.
 
+use pulse_control::LvsdMode;
 use pulse_ipvs::{DestCounters, DestKey, IpvsOp, ServiceKey, ServiceStats, Timeouts};
-use pulse_lvs::{ObservedService, Table};
+use pulse_lvs::{ObservedService, Plan, Table};
 use pulse_sys::ipvs::{Ipvs, IpvsError};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 #[derive(Debug)]
 pub(crate) enum Kernel {
@@ -13,10 +15,10 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    pub(crate) fn mode(&self) -> &'static str {
+    pub(crate) fn mode(&self) -> LvsdMode {
         match self {
-            Self::Ipvs(_) => "kernel",
-            Self::Test(_) => "test",
+            Self::Ipvs(_) => LvsdMode::Kernel,
+            Self::Test(_) => LvsdMode::Test,
         }
     }
 
@@ -89,5 +91,38 @@ impl Kernel {
                 .map(|(d, c)| (d.key, c))
                 .collect()),
         }
+    }
+
+    /// Active connections on every planned destination but `partner`: what a draining release
+    /// waits for.
+    pub(crate) fn active_conns_except(&mut self, plan: &Plan, partner: Option<IpAddr>) -> u64 {
+        self.planned_dest_counters(plan)
+            .filter(|(k, _)| Some(k.addr) != partner)
+            .map(|(_, c)| u64::from(c.active_conns))
+            .sum()
+    }
+
+    /// Connections to `addr` in the table now, active and inactive (the `conns` statistic
+    /// would lag: the kernel sums it every 2 s).
+    pub(crate) fn connections_to(&mut self, plan: &Plan, addr: IpAddr) -> u64 {
+        self.planned_dest_counters(plan)
+            .filter(|(k, _)| k.addr == addr)
+            .map(|(_, c)| u64::from(c.active_conns) + u64::from(c.inactive_conns))
+            .sum()
+    }
+
+    /// The counters of every destination of the planned services (a service that cannot be
+    /// dumped counts as empty).
+    fn planned_dest_counters(
+        &mut self,
+        plan: &Plan,
+    ) -> impl Iterator<Item = (DestKey, DestCounters)> + use<> {
+        let mut all = Vec::new();
+        for s in &plan.services {
+            if let Ok(c) = self.counters(&s.service.key) {
+                all.extend(c);
+            }
+        }
+        all.into_iter()
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! ```text
 //!   check tasks (one per distinct check) ──► results ──┐
-//!   signals (TERM, INT, HUP) ──────────────────────────┼──► daemon loop ──► pulse_lvs (health, plan,
-//!   control socket (pulsectl status) ──────────────────┘        │            reconcile)
-//!                                                               └──► kernel: pulse_sys::ipvs (pipelined)
+//!   signals (TERM, INT, HUP) ──────────────────────────┤
+//!   control socket (status, handoff) ──────────────────┼──► daemon loop ◄──► pulse_lvs::Supervisor
+//!   the parent, with --supervised (every 500 ms) ──────┘        │             (every decision)
+//!                                                               ├──► kernel: pulse_sys::ipvs (pipelined)
+//!                                                               └──► check tasks started / stopped
 //! ```
 
 use anyhow::{Context, Result};
@@ -21,7 +23,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod checks;
 mod daemon;
+mod events;
 mod kernel;
+mod load;
+mod status;
+mod supervised;
 
 /// piranha's default configuration file.
 const DEFAULT_CONFIG: &str = "/etc/sysconfig/ha/lvs.cf";
@@ -44,6 +50,11 @@ pub(crate) struct Options {
     /// Run as a daemon without forking (pid file, new session, syslog): how pulse starts it.
     #[arg(long)]
     pub(crate) nofork: bool,
+    /// Exit, leaving the IPVS table as it is, when the parent that started lvsd is gone
+    /// (checked every 500 ms). pulse passes it, with --nofork or --nodaemon, so an lvsd whose
+    /// pulse was killed does not run on unsupervised; the next lvsd adopts the table.
+    #[arg(long)]
+    pub(crate) supervised: bool,
     /// Test mode: run the checks and compute every change, but never touch the kernel's table.
     #[arg(short = 't', long = "test-start", alias = "norun")]
     pub(crate) test_start: bool,
@@ -75,6 +86,15 @@ fn main() -> ExitCode {
 }
 
 fn run(opts: Options) -> Result<()> {
+    // The parent as early as possible: if pulse dies while a large lvs.cf is read, the first
+    // look after startup sees it.
+    let parent = opts.supervised.then(nix::unistd::getppid);
+    if opts.supervised && !opts.nodaemon && !opts.nofork {
+        // A forking daemon's parent is the lvsd that forked it, gone at once.
+        anyhow::bail!(
+            "--supervised needs --nofork or --nodaemon: a forking lvsd has no parent to watch"
+        );
+    }
     // pulse forwards reloads to lvsd as SIGHUP; one arriving before the handler exists (while a
     // large lvs.cf is read) would kill lvsd, and pulse would fail over. Hold it until then
     // (`daemon::run` unblocks it once the handler is installed; a held one is delivered then).
@@ -82,7 +102,7 @@ fn run(opts: Options) -> Result<()> {
     // mask (std resets it in the child).
     let _ = nix::sys::signal::SigSet::from(nix::sys::signal::Signal::SIGHUP).thread_block();
     // Everything that can fail on bad input happens before daemonizing, so the admin sees it.
-    let loaded = daemon::Loaded::read(&opts.config)?;
+    let loaded = load::Loaded::read(&opts.config)?;
     if !opts.nodaemon {
         if opts.nofork {
             let _ = nix::unistd::setsid();
@@ -106,7 +126,7 @@ fn run(opts: Options) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
-    let result = rt.block_on(daemon::run(opts, loaded));
+    let result = rt.block_on(daemon::run(opts, loaded, parent));
     if let Err(e) = &result {
         tracing::error!("{e:#}");
     }

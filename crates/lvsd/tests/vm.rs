@@ -1,7 +1,8 @@
 //! lvsd against a real kernel's IPVS. These run inside the project's VM (`tests/vm/run-tests.sh`
 //! boots a Debian kernel with `ip_vs` under QEMU and runs this binary there with
-//! `PULSE_IN_VM=1`); elsewhere they skip, saying so. Each test builds its own namespaces
-//! (`pulse_e2e::lvs_bed`), so they run in parallel without seeing each other's IPVS table.
+//! `PULSE_IN_VM=1`); elsewhere they are `#[ignore]`d (listed as skipped). Each test builds its
+//! own namespaces (`pulse_e2e::lvs_bed`), so they run in parallel without seeing each other's
+//! IPVS table.
 
 use pulse_e2e::lvs_bed::{LvsBed, Node, in_vm};
 use pulse_e2e::lvsd_log::updates;
@@ -11,12 +12,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn skip() -> bool {
-    if !in_vm() {
-        eprintln!("skipped: needs a kernel with IPVS; run tests/vm/run-tests.sh");
-        return true;
-    }
-    false
+/// The tests are `#[ignore]`d: a plain `cargo test` lists them as skipped and
+/// `tests/vm/run-tests.sh` runs them in the VM; asked for anywhere else, they fail with the
+/// reason instead of passing silently.
+fn require_vm() {
+    assert!(
+        in_vm(),
+        "this test needs a kernel with IPVS: run tests/vm/run-tests.sh"
+    );
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -203,10 +206,9 @@ UDP 10.0.0.101:53 rr
 ";
 
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh runs it"]
 fn programs_a_multi_service_lvs_cf_exactly_as_ipvsadm_reads_it() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("lvs.cf");
     std::fs::write(&cfg, MULTI).unwrap();
@@ -282,10 +284,9 @@ virtual sorry {
 "#;
 
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh runs it"]
 fn a_server_that_stops_answering_leaves_within_timeout_and_returns_after_reentry() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("lvs.cf");
     std::fs::write(&cfg, FAILING).unwrap();
@@ -403,10 +404,9 @@ fn conns(bed: &LvsBed) -> BTreeMap<String, (u64, u64)> {
 }
 
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh runs it"]
 fn a_reload_applies_exactly_its_changes_and_keeps_every_other_connection_counter() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("lvs.cf");
     std::fs::write(&cfg, RELOAD_BEFORE).unwrap();
@@ -573,10 +573,9 @@ TCP 10.0.0.101:80 rr
 }
 
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh runs it"]
 fn a_restart_adopts_the_table_and_sigterm_removes_it() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("lvs.cf");
     std::fs::write(&cfg, RELOAD_BEFORE).unwrap();
@@ -633,10 +632,9 @@ TCP 10.0.0.101:80 rr
 /// The codec and client against the kernel: every kind of service and destination goes in and
 /// reads back equal; kernel errors name the object; the sync daemon starts and stops.
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh runs it"]
 fn the_ipvs_client_round_trips_every_kind_of_object_through_the_kernel() {
-    if skip() {
-        return;
-    }
+    require_vm();
     use pulse_ipvs::*;
     let bed = LvsBed::new();
     bed.in_ns(Node::Director, || {
@@ -814,10 +812,9 @@ fn the_ipvs_client_round_trips_every_kind_of_object_through_the_kernel() {
 /// pulse owns the IPVS sync daemon (docs/lvsd.md): backup at start, master once active, backup
 /// again when it stops serving.
 #[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh runs it"]
 fn pulse_runs_the_sync_daemon_as_master_while_active_and_backup_otherwise() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let pulse = std::env::var("PULSE_PULSE").expect("PULSE_PULSE (tests/vm/run-tests.sh sets it)");
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("lvs.cf");

@@ -116,6 +116,8 @@ pub struct Plan {
     pub services: Vec<PlannedService>,
     /// `tcp_timeout`, `tcpfin_timeout`, `udp_timeout` (0 = leave the kernel's value).
     pub timeouts: Timeouts,
+    /// `hard_shutdown`: lvsd exits (and pulse fails over) when IPVS cannot be read back.
+    pub hard_shutdown: bool,
 }
 
 impl Plan {
@@ -217,7 +219,14 @@ impl Plan {
             tcp_fin: cfg.tcpfin_timeout,
             udp: cfg.udp_timeout,
         };
-        (Self { services, timeouts }, problems)
+        (
+            Self {
+                services,
+                timeouts,
+                hard_shutdown: cfg.hard_shutdown,
+            },
+            problems,
+        )
     }
 
     /// The whole desired table.
