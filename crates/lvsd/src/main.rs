@@ -12,6 +12,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use pulse_sys::process::Detach;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -103,23 +104,19 @@ fn run(opts: Options) -> Result<()> {
     let _ = nix::sys::signal::SigSet::from(nix::sys::signal::Signal::SIGHUP).thread_block();
     // Everything that can fail on bad input happens before daemonizing, so the admin sees it.
     let loaded = load::Loaded::read(&opts.config)?;
-    if !opts.nodaemon {
-        if opts.nofork {
-            let _ = nix::unistd::setsid();
-        } else {
-            nix::unistd::daemon(false, false).context("cannot daemonize")?;
-        }
-    }
-    pulse_sys::logging::init("lvsd", !opts.nodaemon, opts.verbose);
-    let mut cleanup = pulse_sys::process::Cleanup::default();
-    if let Some(p) = opts
-        .pidfile
-        .clone()
-        .or_else(|| (!opts.nodaemon).then(|| PathBuf::from("/var/run/lvs.pid")))
-    {
-        cleanup.pid_file(&p)?;
-    }
-    cleanup.remove_at_exit(&opts.control);
+    let detach = match (opts.nodaemon, opts.nofork) {
+        (true, _) => Detach::Foreground,
+        (false, true) => Detach::NoFork,
+        (false, false) => Detach::Daemonize,
+    };
+    let _cleanup = pulse_sys::process::start_daemon(
+        "lvsd",
+        detach,
+        opts.verbose,
+        opts.pidfile.clone(),
+        "/var/run/lvs.pid",
+        &opts.control,
+    )?;
     // Checks run on the workers; the daemon loop (and its blocking netlink calls) on this thread.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

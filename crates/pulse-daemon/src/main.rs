@@ -13,6 +13,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use pulse_sys::process::Detach;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -98,23 +99,29 @@ fn main() -> ExitCode {
 fn run(opts: Options) -> Result<()> {
     // Everything that can fail on bad input happens before daemonizing, so the admin sees it.
     let prepared = setup::prepare(&opts)?;
-    if !opts.nodaemon {
-        nix::unistd::daemon(false, false).context("cannot daemonize")?;
-    }
-    pulse_sys::logging::init("pulse", !opts.nodaemon, opts.verbose);
-    let mut cleanup = pulse_sys::process::Cleanup::default();
-    if let Some(p) = opts
-        .pidfile
-        .clone()
-        .or_else(|| (!opts.nodaemon).then(|| PathBuf::from("/var/run/pulse.pid")))
-    {
-        cleanup.pid_file(&p)?;
-    }
-    cleanup.remove_at_exit(&opts.control);
+    let detach = if opts.nodaemon {
+        Detach::Foreground
+    } else {
+        Detach::Daemonize
+    };
+    let _cleanup = pulse_sys::process::start_daemon(
+        "pulse",
+        detach,
+        opts.verbose,
+        opts.pidfile.clone(),
+        "/var/run/pulse.pid",
+        &opts.control,
+    )?;
     if !opts.no_realtime {
         // Before the runtime exists, so every thread inherits it.
-        if let Err(e) = pulse_sys::make_realtime(REALTIME_PRIORITY) {
-            tracing::warn!(error = %e, "cannot run with real-time priority; heartbeats may be late under load");
+        match pulse_sys::make_realtime(REALTIME_PRIORITY) {
+            Ok(()) => {}
+            Err(pulse_sys::RealtimeError::Scheduling(e)) => {
+                tracing::warn!(error = %e, "cannot run with real-time priority; heartbeats may be late under load");
+            }
+            Err(pulse_sys::RealtimeError::LockMemory(e)) => {
+                tracing::warn!(error = %e, "running with real-time priority, but memory cannot be locked; a page fault may delay a heartbeat");
+            }
         }
     }
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -433,7 +433,7 @@ pub fn watch_links(
 /// (docs/benchmarks.md). `SCHED_RESET_ON_FORK`: threads and processes it starts (lvsd,
 /// `active_cmd`) run at normal priority, so a runaway child cannot starve the machine.
 #[allow(unsafe_code)]
-pub fn make_realtime(priority: i32) -> std::io::Result<()> {
+pub fn make_realtime(priority: i32) -> Result<(), RealtimeError> {
     let param = libc::sched_param {
         sched_priority: priority,
     };
@@ -443,10 +443,22 @@ pub fn make_realtime(priority: i32) -> std::io::Result<()> {
         libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
     };
     if rc != 0 {
-        return Err(std::io::Error::last_os_error());
+        return Err(RealtimeError::Scheduling(std::io::Error::last_os_error()));
     }
     nix::sys::mman::mlockall(
         nix::sys::mman::MlockAllFlags::MCL_CURRENT | nix::sys::mman::MlockAllFlags::MCL_FUTURE,
     )
-    .map_err(std::io::Error::from)
+    .map_err(|e| RealtimeError::LockMemory(e.into()))
+}
+
+/// What [`make_realtime`] could not do: each needs its own words (a locked-memory limit is not
+/// a scheduling refusal).
+#[derive(Debug, thiserror::Error)]
+pub enum RealtimeError {
+    /// `sched_setscheduler` refused (no `CAP_SYS_NICE`, or an RT budget of 0).
+    #[error("cannot run with real-time priority (SCHED_FIFO): {0}")]
+    Scheduling(std::io::Error),
+    /// SCHED_FIFO is set, but `mlockall` failed (`RLIMIT_MEMLOCK`, no `CAP_IPC_LOCK`).
+    #[error("real-time priority set, but memory cannot be locked (mlockall): {0}")]
+    LockMemory(std::io::Error),
 }
