@@ -67,18 +67,18 @@ pub enum Response {
 /// One node's view of the pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Status {
-    /// `primary` or `backup`.
-    pub role: String,
-    /// `active` or `inactive`.
-    pub state: String,
+    /// Primary or backup (lvs.cf's `primary`/`backup`).
+    pub role: Role,
+    /// Whether this node serves now.
+    pub state: NodeState,
     /// Since when (seconds since the Unix epoch).
     pub since_unix: f64,
     /// Our link carrying a heartbeat address is down (`monitor_links`).
     pub link_failed: bool,
     /// Our lvsd died.
     pub lvsd_failed: bool,
-    /// `authenticated` or `piranha`.
-    pub heartbeat_mode: String,
+    /// Which heartbeat wire format the pair speaks.
+    pub heartbeat_mode: HeartbeatMode,
     /// What we know of the partner.
     pub partner: Partner,
     /// Each heartbeat link.
@@ -94,8 +94,8 @@ pub struct Status {
     pub vip_claim_failures: u64,
     /// Counters.
     pub counters: Counters,
-    /// Heartbeats dropped, by reason (`not_from_partner`, `bad_mac`, `malformed`,
-    /// `incompatible`, `replay`).
+    /// Heartbeats dropped, by reason: the names of `pulse_proto::Rejection::REASONS`
+    /// (`not_from_partner`, `bad_mac`, `malformed`, `incompatible`, `replay`, `reflected`).
     #[serde(default)]
     pub rejected_by_reason: BTreeMap<String, u64>,
     /// An lvsd started by this pulse is running.
@@ -115,8 +115,8 @@ pub struct Partner {
     pub configured: bool,
     /// Heard within `deadtime`.
     pub alive: bool,
-    /// `active`, `inactive`, or absent if never heard.
-    pub state: Option<String>,
+    /// What it last said, or absent if never heard.
+    pub state: Option<NodeState>,
     /// Its configuration, if it told us (authenticated mode).
     pub config: Option<ConfigIdentity>,
     /// Its configuration differs from ours.
@@ -178,8 +178,8 @@ pub struct LvsStatus {
     pub serial_no: i64,
     /// When it was (re)loaded, seconds since the Unix epoch.
     pub loaded_unix: f64,
-    /// `kernel`, or `test` (`-t`: checks run, the kernel is not touched).
-    pub mode: String,
+    /// Whether it programs the kernel or only runs its checks (`-t`).
+    pub mode: LvsdMode,
     /// Reloads applied and refused since start.
     pub reloads: u64,
     /// Reloads refused because the file was invalid.
@@ -247,8 +247,8 @@ pub struct ServerStatus {
     pub name: String,
     /// `10.0.0.2:80`.
     pub address: String,
-    /// `up`, `down` or `unknown`.
-    pub health: String,
+    /// What its checks say.
+    pub health: Health,
     /// Since when (seconds since the Unix epoch), if known.
     pub since_unix: Option<f64>,
     /// Configured weight.
@@ -271,27 +271,186 @@ pub struct ServerStatus {
     pub checks: CheckCounters,
 }
 
+/// Defines a field's closed set of values, each with its name on the wire. The JSON is the name
+/// as a plain string, byte-identical to what the fields carried when they were `String`s
+/// (pinned by the tests below), so old and new `pulsectl`s read each other's daemons.
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The name on the wire (and in `pulsectl status` and metric labels).
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // `pad`, not `write_str`: tables align these with `{:<7}`.
+                f.pad(self.as_str())
+            }
+        }
+
+        /// Compares with the wire name, as scripts and tests that read the JSON do.
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        /// Compares with the wire name, as scripts and tests that read the JSON do.
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// A director's configured role (lvs.cf: the host named by `primary` or `backup`).
+    Role {
+        /// The `primary` host.
+        Primary => "primary",
+        /// The `backup` host.
+        Backup => "backup",
+    }
+}
+
+wire_enum! {
+    /// Whether a director serves (holds the VIPs) now.
+    NodeState {
+        /// It holds the VIPs.
+        Active => "active",
+        /// It does not.
+        Inactive => "inactive",
+    }
+}
+
+impl NodeState {
+    /// `Active` when `active`.
+    pub const fn from_active(active: bool) -> Self {
+        if active { Self::Active } else { Self::Inactive }
+    }
+}
+
+wire_enum! {
+    /// The heartbeat wire format.
+    HeartbeatMode {
+        /// Pulse's signed 80-byte heartbeat (`heartbeat_key` set).
+        Authenticated => "authenticated",
+        /// piranha's 4-byte magics.
+        Piranha => "piranha",
+    }
+}
+
+wire_enum! {
+    /// A real server's health as its checks see it.
+    Health {
+        /// Its checks pass.
+        Up => "up",
+        /// Its checks fail.
+        Down => "down",
+        /// Not checked yet.
+        Unknown => "unknown",
+    }
+}
+
+wire_enum! {
+    /// What lvsd does with its table.
+    LvsdMode {
+        /// It programs the kernel's IPVS table.
+        Kernel => "kernel",
+        /// `-t`: checks run, the kernel is not touched.
+        Test => "test",
+    }
+}
+
 /// Hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Send one request to the pulse listening on `socket` and read its answer (blocking; waits at
+/// Longest answer a client reads: an lvsd with thousands of real servers answers in a few MiB;
+/// anything far beyond that is not a daemon speaking this protocol.
+pub const MAX_RESPONSE: u64 = 64 << 20;
+
+/// Send one request to the daemon listening on `socket` and read its answer (blocking; waits at
 /// most `timeout` for each of the write and the read).
 pub fn call(
     socket: &std::path::Path,
     req: &Request,
     timeout: std::time::Duration,
 ) -> std::io::Result<Response> {
-    use std::io::{BufRead, Write};
+    use std::io::{BufRead, Read, Write};
     let stream = std::os::unix::net::UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    (&stream).write_all(&request_line(req)?)?;
+    let mut answer = Vec::new();
+    std::io::BufReader::new((&stream).take(MAX_RESPONSE)).read_until(b'\n', &mut answer)?;
+    parse_answer(&answer)
+}
+
+/// Like [`call`], on tokio: the whole exchange (connect, request, answer) takes at most
+/// `timeout`, and the calling task yields while it waits, so a daemon can ask another without a
+/// blocking thread.
+#[cfg(feature = "async-client")]
+pub async fn call_async(
+    socket: &std::path::Path,
+    req: &Request,
+    timeout: std::time::Duration,
+) -> std::io::Result<Response> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let line = request_line(req)?;
+    let exchange = async {
+        let mut stream = tokio::net::UnixStream::connect(socket).await?;
+        stream.write_all(&line).await?;
+        let mut answer = Vec::new();
+        tokio::io::BufReader::new(stream.take(MAX_RESPONSE))
+            .read_until(b'\n', &mut answer)
+            .await?;
+        parse_answer(&answer)
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer from {} within {timeout:?}", socket.display()),
+            ))
+        })
+}
+
+/// A request as it goes on the wire: JSON, one line.
+fn request_line(req: &Request) -> std::io::Result<Vec<u8>> {
     let mut line = serde_json::to_vec(req)?;
     line.push(b'\n');
-    (&stream).write_all(&line)?;
-    let mut answer = String::new();
-    std::io::BufReader::new(&stream).read_line(&mut answer)?;
-    serde_json::from_str(&answer)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    Ok(line)
+}
+
+/// The daemon's answer line; it closes after answering, so a missing newline only means the
+/// line was cut by [`MAX_RESPONSE`] or by the daemon going away.
+fn parse_answer(answer: &[u8]) -> std::io::Result<Response> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    if answer.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the daemon closed the connection without answering",
+        ));
+    }
+    if !answer.ends_with(b"\n") && answer.len() as u64 >= MAX_RESPONSE {
+        return Err(invalid(format!("answer longer than {MAX_RESPONSE} bytes")));
+    }
+    serde_json::from_slice(answer).map_err(|e| invalid(format!("bad answer: {e}")))
 }

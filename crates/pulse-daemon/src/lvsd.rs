@@ -210,13 +210,7 @@ pub(crate) async fn drain(
         to: Some(partner.to_string()),
     };
     loop {
-        let (s, r) = (socket.clone(), req.clone());
-        let answer = tokio::task::spawn_blocking(move || {
-            pulse_control::call(&s, &r, Duration::from_secs(2))
-        })
-        .await
-        .map_err(std::io::Error::other)
-        .and_then(|r| r);
+        let answer = pulse_control::call_async(&socket, &req, Duration::from_secs(2)).await;
         match answer {
             Ok(Response::Handoff { active_conns: 0 }) => {
                 info!(ms = start.elapsed().as_millis() as u64, "release: drained");
@@ -245,9 +239,9 @@ pub(crate) async fn drain(
 /// After a draining release (done or abandoned): lvsd goes back to the configured table.
 /// `own`: pulse runs this lvsd (with --test-start nobody may listen, which is normal).
 pub(crate) fn end_handoff(socket: std::path::PathBuf, own: bool) {
-    tokio::task::spawn_blocking(move || {
+    tokio::spawn(async move {
         let req = Request::Handoff { to: None };
-        if let Err(e) = pulse_control::call(&socket, &req, Duration::from_secs(5)) {
+        if let Err(e) = pulse_control::call_async(&socket, &req, Duration::from_secs(5)).await {
             if own {
                 warn!(socket = %socket.display(), error = %e, "lvsd did not take back its table after the release");
             } else {

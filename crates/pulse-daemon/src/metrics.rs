@@ -4,10 +4,16 @@
 //! `pulse_metrics::render`; this module only moves bytes.
 //!
 //! A scrape asks the driver loop for pulse's status (a channel round trip, so the loop never
-//! waits on a slow client), then asks lvsd over its control socket on a blocking thread with a
-//! short timeout: a busy or hung lvsd costs the scrape its `lvs_*` metrics, never pulse's
-//! heartbeat.
+//! waits on a slow client), then asks lvsd over its control socket with a short timeout: a busy
+//! or hung lvsd costs the scrape its `lvs_*` metrics, never pulse's heartbeat.
+//!
+//! Clients cannot block each other or pulse: every connection is its own task with its own
+//! timeouts, at most [`MAX_CLIENTS`] are open (at the limit a new one displaces the oldest that
+//! has not sent its request yet, so idle connections never hold a scrape back), and failed
+//! accepts (out of file descriptors) pause the accept loop instead of spinning. The pieces are
+//! the control socket's: `pulse_control::server::{ConnectionSlots, AcceptBackoff}`.
 
+use pulse_control::server::{AcceptBackoff, ConnectionSlots, Slot};
 use pulse_control::{Request, Response, Status};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,12 +28,15 @@ pub(crate) type StatusRequest = oneshot::Sender<Status>;
 
 /// Longest request head read.
 const MAX_HEAD: usize = 8192;
-/// A client has this long to send its request head, and to take the answer.
+/// A client has this long to send its request head, and again to take the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// lvsd has this long to answer a scrape.
 const LVSD_TIMEOUT: Duration = Duration::from_secs(2);
-/// At most this many scrapes at once; more wait in the kernel's accept queue.
-const MAX_CLIENTS: usize = 16;
+/// The driver loop has this long to give its status (it answers at once unless stopping).
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections open at once. A Prometheus server scrapes with one; a few more cover ad-hoc
+/// `curl`s. Idle ones beyond it are displaced, so the number bounds descriptors, not scrapes.
+const MAX_CLIENTS: usize = 64;
 
 /// Listens on `addr` and serves scrapes until the runtime ends. Must be called inside a tokio
 /// runtime.
@@ -43,42 +52,78 @@ pub(crate) async fn serve(
         )
     })?;
     info!(address = %addr, "metrics endpoint listening");
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
+    let slots = ConnectionSlots::new("metrics endpoint", MAX_CLIENTS);
     tokio::spawn(async move {
+        let mut backoff = AcceptBackoff::new("metrics endpoint");
         loop {
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return;
-            };
             let (stream, peer) = match listener.accept().await {
-                Ok(x) => x,
+                Ok(accepted) => {
+                    backoff.succeeded();
+                    accepted
+                }
                 Err(e) => {
-                    debug!(error = %e, "metrics accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(backoff.failed(&e)).await;
                     continue;
                 }
             };
-            let (status, lvsd_socket) = (status.clone(), lvsd_socket.clone());
-            tokio::spawn(async move {
-                let answer =
-                    tokio::time::timeout(CLIENT_TIMEOUT, handle(stream, &status, lvsd_socket))
-                        .await;
-                if !matches!(answer, Ok(Ok(()))) {
-                    debug!(%peer, "metrics client failed or timed out");
-                }
-                drop(permit);
-            });
+            // Dropping a refused stream closes it.
+            if let Some(slot) = slots.admit() {
+                tokio::spawn(serve_one(
+                    stream,
+                    peer,
+                    slot,
+                    status.clone(),
+                    lvsd_socket.clone(),
+                ));
+            }
         }
     });
     Ok(())
 }
 
-async fn handle(
+/// One connection: its request head within [`CLIENT_TIMEOUT`] (unless a newer connection
+/// displaces it first), then the answer, taken within [`CLIENT_TIMEOUT`] of being ready.
+async fn serve_one(
     mut stream: TcpStream,
-    status: &mpsc::Sender<StatusRequest>,
+    peer: SocketAddr,
+    mut slot: Slot,
+    status: mpsc::Sender<StatusRequest>,
     lvsd_socket: PathBuf,
-) -> std::io::Result<()> {
-    let head = read_head(&mut stream).await?;
-    let (code, content_type, body) = match parse_request_line(&head) {
+) {
+    let head = tokio::select! {
+        head = tokio::time::timeout(CLIENT_TIMEOUT, read_head(&mut stream)) => head,
+        () = slot.evicted() => {
+            debug!(%peer, "idle metrics connection closed to make room for a new one");
+            return;
+        }
+    };
+    slot.busy();
+    let head = match head {
+        Ok(Ok(head)) => head,
+        Ok(Err(e)) => {
+            debug!(%peer, error = %e, "metrics client went away");
+            return;
+        }
+        Err(_) => {
+            debug!(%peer, timeout = ?CLIENT_TIMEOUT, "metrics client sent no request in time");
+            return;
+        }
+    };
+    let answer = answer(&head, &status, lvsd_socket).await;
+    match tokio::time::timeout(CLIENT_TIMEOUT, send(&mut stream, answer)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => debug!(%peer, error = %e, "metrics client went away"),
+        Err(_) => {
+            debug!(%peer, timeout = ?CLIENT_TIMEOUT, "metrics client did not take its answer in time")
+        }
+    }
+}
+
+/// An HTTP answer: status code, content type, body.
+type Answer = (u16, &'static str, String);
+
+async fn answer(head: &[u8], status: &mpsc::Sender<StatusRequest>, lvsd_socket: PathBuf) -> Answer {
+    match parse_request_line(head) {
         Err(code) => (
             code,
             "text/plain; charset=utf-8",
@@ -89,7 +134,7 @@ async fn handle(
             None => (
                 503,
                 "text/plain; charset=utf-8",
-                "pulse is shutting down\n".into(),
+                "pulse is shutting down or busy\n".into(),
             ),
         },
         Ok(("GET", "/")) => (
@@ -103,7 +148,10 @@ async fn handle(
             "not found; try /metrics\n".into(),
         ),
         Ok(_) => (405, "text/plain; charset=utf-8", "only GET\n".into()),
-    };
+    }
+}
+
+async fn send(stream: &mut TcpStream, (code, content_type, body): Answer) -> std::io::Result<()> {
     let allow = if code == 405 { "Allow: GET\r\n" } else { "" };
     let header = format!(
         "HTTP/1.1 {code} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
@@ -166,26 +214,26 @@ fn reason(code: u16) -> &'static str {
 /// pulse's status from the driver loop, then lvsd's, rendered.
 async fn scrape(status: &mpsc::Sender<StatusRequest>, lvsd_socket: PathBuf) -> Option<String> {
     let (tx, rx) = oneshot::channel();
-    status.send(tx).await.ok()?;
-    let st = rx.await.ok()?;
+    let st = tokio::time::timeout(STATUS_TIMEOUT, async {
+        status.send(tx).await.ok()?;
+        rx.await.ok()
+    })
+    .await
+    .ok()
+    .flatten()?;
     let lvs = if st.lvsd_running {
-        tokio::task::spawn_blocking(move || {
-            match pulse_control::call(&lvsd_socket, &Request::Lvs, LVSD_TIMEOUT) {
-                Ok(Response::Lvs { lvs }) => Some(lvs),
-                Ok(other) => {
-                    warn!(socket = %lvsd_socket.display(), answer = ?other, "lvsd gave the metrics scrape an unexpected answer");
-                    None
-                }
-                Err(e) => {
-                    // lvsd may be starting (no socket yet) or busy with a large reload.
-                    debug!(socket = %lvsd_socket.display(), error = %e, "lvsd did not answer the metrics scrape");
-                    None
-                }
+        match pulse_control::call_async(&lvsd_socket, &Request::Lvs, LVSD_TIMEOUT).await {
+            Ok(Response::Lvs { lvs }) => Some(lvs),
+            Ok(other) => {
+                warn!(socket = %lvsd_socket.display(), answer = ?other, "lvsd gave the metrics scrape an unexpected answer");
+                None
             }
-        })
-        .await
-        .ok()
-        .flatten()
+            Err(e) => {
+                // lvsd may be starting (no socket yet) or busy with a large reload.
+                debug!(socket = %lvsd_socket.display(), error = %e, "lvsd did not answer the metrics scrape");
+                None
+            }
+        }
     } else {
         None
     };

@@ -65,9 +65,11 @@ pub(crate) fn reload(opts: &Options) -> Result<Reload> {
 /// lvs.cf through the one loader the three binaries share (size cap, bytes that are not UTF-8
 /// kept as piranha reads them, the error report).
 fn load(path: &Path) -> Result<LvsConfig> {
-    Ok(pulse_lvscf::source::load_valid(path, std::fs::File::open(path))?
-        .parsed
-        .config)
+    Ok(
+        pulse_lvscf::source::load_valid(path, std::fs::File::open(path))?
+            .parsed
+            .config,
+    )
 }
 
 /// The director's settings from lvs.cf and the command line.

@@ -2,7 +2,9 @@
 //! metrics endpoint). A pure translation: the VIPs held are what the director tracked from its
 //! claims, not an address dump on the heartbeat path.
 
-use pulse_control::{ConfigIdentity, Counters, LinkStatus, Partner, Status};
+use pulse_control::{
+    ConfigIdentity, Counters, HeartbeatMode, LinkStatus, NodeState, Partner, Role, Status,
+};
 use pulse_director::{Director, DirectorStatus, VipClaim};
 use std::time::{Instant, SystemTime};
 
@@ -36,23 +38,24 @@ pub(crate) fn render(d: &DirectorStatus, arps_sent: u64) -> Status {
             digest: pulse_control::hex(&digest),
         });
     Status {
-        role: if st.primary { "primary" } else { "backup" }.into(),
-        state: if st.active { "active" } else { "inactive" }.into(),
+        role: if st.primary {
+            Role::Primary
+        } else {
+            Role::Backup
+        },
+        state: NodeState::from_active(st.active),
         since_unix: wall - now.saturating_duration_since(st.since).as_secs_f64(),
         link_failed: st.link_failed,
         lvsd_failed: st.child_failed,
         heartbeat_mode: if d.authenticated {
-            "authenticated"
+            HeartbeatMode::Authenticated
         } else {
-            "piranha"
-        }
-        .into(),
+            HeartbeatMode::Piranha
+        },
         partner: Partner {
             configured: !st.links.is_empty(),
             alive: st.partner_alive,
-            state: st
-                .partner
-                .map(|p| if p.active { "active" } else { "inactive" }.to_string()),
+            state: st.partner.map(|p| NodeState::from_active(p.active)),
             config_mismatch: partner_config.as_ref().is_some_and(|c| *c != ours),
             config: partner_config,
         },

@@ -32,7 +32,7 @@ fn lvs(services: usize, per: usize) -> LvsStatus {
         config_path: "/etc/sysconfig/ha/lvs.cf".into(),
         serial_no: 7,
         loaded_unix: 1.0,
-        mode: "kernel".into(),
+        mode: pulse_control::LvsdMode::Kernel,
         reloads: 1,
         reloads_refused: 0,
         last_reload_error: None,
@@ -49,7 +49,7 @@ fn lvs(services: usize, per: usize) -> LvsStatus {
                     .map(|s| ServerStatus {
                         name: format!("rs{s}"),
                         address: format!("172.16.{}.{}:80", s / 250, s % 250 + 1),
-                        health: "up".into(),
+                        health: pulse_control::Health::Up,
                         since_unix: Some(1.0),
                         weight: 1,
                         kernel_weight: Some(1),

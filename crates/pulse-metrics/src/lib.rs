@@ -118,13 +118,9 @@ where
     Ok(())
 }
 
-const REJECTION_REASONS: [&str; 5] = [
-    "not_from_partner",
-    "bad_mac",
-    "malformed",
-    "incompatible",
-    "replay",
-];
+/// Every reason a heartbeat is dropped for, from the state machine that drops it: each is a
+/// series even at 0, so a new reason cannot be missing here.
+const REJECTION_REASONS: &[&str] = pulse_proto::Rejection::REASONS;
 
 impl Scrape {
     fn pulse_metrics(&self, e: &mut DescriptorEncoder<'_>) -> fmt::Result {
@@ -144,7 +140,7 @@ impl Scrape {
             e,
             "pulse_active",
             "1 while this director holds the VIPs",
-            flag(st.state == "active"),
+            flag(st.state == pulse_control::NodeState::Active),
         )?;
         gauge(
             e,
@@ -173,7 +169,7 @@ impl Scrape {
             e,
             "pulse_partner_active",
             "1 if the partner last said it is active",
-            flag(st.partner.state.as_deref() == Some("active")),
+            flag(st.partner.state == Some(pulse_control::NodeState::Active)),
         )?;
         gauge(
             e,
@@ -256,8 +252,11 @@ impl Scrape {
         counters(
             e,
             "pulse_heartbeats_rejected",
-            "Heartbeat datagrams dropped, by reason (not_from_partner, bad_mac, malformed, incompatible, replay)",
-            REJECTION_REASONS,
+            &format!(
+                "Heartbeat datagrams dropped, by reason ({})",
+                REJECTION_REASONS.join(", ")
+            ),
+            REJECTION_REASONS.iter().copied(),
             |r| [("reason", *r)],
             |r| st.rejected_by_reason.get(*r).copied().unwrap_or(0),
         )?;
@@ -379,8 +378,8 @@ fn lvs_metrics(e: &mut DescriptorEncoder<'_>, l: &LvsStatus) -> fmt::Result {
     )?;
     for vs in servers(l) {
         let [v, s, a] = server_labels(&vs);
-        for state in ["up", "down", "unknown"] {
-            let labels = [v, s, a, ("state", state)];
+        for &state in pulse_control::Health::ALL {
+            let labels = [v, s, a, ("state", state.as_str())];
             ConstGauge::new(flag(vs.1.health == state)).encode(m.encode_family(&labels)?)?;
         }
     }

@@ -3,7 +3,7 @@
 use crate::exit;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use pulse_control::{LvsStatus, Request, Response, Status};
+use pulse_control::{LvsStatus, NodeState, Request, Response, Status};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -44,7 +44,7 @@ const RELEASE_WAIT: Duration = Duration::from_secs(30);
 /// before letting go, so the answer to `release` still says "active").
 fn wait_released(socket: &Path, mut status: Box<Status>) -> Result<Box<Status>> {
     let start = std::time::Instant::now();
-    while status.state == "active" {
+    while status.state == NodeState::Active {
         if !status.releasing {
             bail!("the partner did not take over; this director keeps the service");
         }
@@ -193,7 +193,7 @@ fn render(st: &Status) -> String {
         .map_or(0.0, |d| d.as_secs_f64());
     let mut out = String::new();
     let mut row = |k: &str, v: String| out.push_str(&format!("{k:<11}{v}\n"));
-    row("role:", st.role.clone());
+    row("role:", st.role.to_string());
     let mut state = format!("{} for {}", st.state, duration(now - st.since_unix));
     if st.link_failed {
         state.push_str(" (local link down)");
@@ -209,7 +209,7 @@ fn render(st: &Status) -> String {
     let partner = if !p.configured {
         "none configured".to_string()
     } else {
-        let mut s = match (p.alive, p.state.as_deref()) {
+        let mut s = match (p.alive, p.state) {
             (_, None) => "never heard".to_string(),
             (true, Some(state)) => format!("alive, {state}"),
             (false, Some(state)) => format!("silent (last said {state})"),
@@ -271,7 +271,8 @@ fn render(st: &Status) -> String {
 mod tests {
     use super::*;
     use pulse_control::{
-        ConfigIdentity, Counters, LinkStatus, Partner, ServerStatus, VirtualStatus,
+        ConfigIdentity, Counters, Health, HeartbeatMode, LinkStatus, LvsdMode, Partner, Role,
+        ServerStatus, VirtualStatus,
     };
 
     #[test]
@@ -280,16 +281,16 @@ mod tests {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
         let st = Status {
-            role: "primary".into(),
-            state: "active".into(),
+            role: Role::Primary,
+            state: NodeState::Active,
             since_unix: now - 192.0,
             link_failed: false,
             lvsd_failed: false,
-            heartbeat_mode: "authenticated".into(),
+            heartbeat_mode: HeartbeatMode::Authenticated,
             partner: Partner {
                 configured: true,
                 alive: true,
-                state: Some("inactive".into()),
+                state: Some(NodeState::Inactive),
                 config: Some(ConfigIdentity {
                     serial_no: 30,
                     digest: "aa".into(),
@@ -353,25 +354,27 @@ config:    serial_no 31 digest bb
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        let server = |name: &str, address: &str, health: &str, kernel: Option<i32>| ServerStatus {
-            name: name.into(),
-            address: address.into(),
-            health: health.into(),
-            since_unix: Some(now - 75.0),
-            weight: 3,
-            kernel_weight: kernel,
-            active_conns: 12,
-            inactive_conns: 40,
-            last_check_ms_ago: Some(250),
-            last_error: (health == "down").then(|| "CONNECT to 10.0.0.3:80 timed out".into()),
-            traffic: Default::default(),
-            checks: Default::default(),
-        };
+        let server =
+            |name: &str, address: &str, health: Health, kernel: Option<i32>| ServerStatus {
+                name: name.into(),
+                address: address.into(),
+                health,
+                since_unix: Some(now - 75.0),
+                weight: 3,
+                kernel_weight: kernel,
+                active_conns: 12,
+                inactive_conns: 40,
+                last_check_ms_ago: Some(250),
+                last_error: (health == Health::Down)
+                    .then(|| "CONNECT to 10.0.0.3:80 timed out".into()),
+                traffic: Default::default(),
+                checks: Default::default(),
+            };
         let l = LvsStatus {
             config_path: "/etc/sysconfig/ha/lvs.cf".into(),
             serial_no: 7,
             loaded_unix: now - 600.0,
-            mode: "kernel".into(),
+            mode: LvsdMode::Kernel,
             reloads: 2,
             reloads_refused: 1,
             last_reload_error: Some("error parsing lvs.cf on line 9.".into()),
@@ -383,8 +386,8 @@ config:    serial_no 31 digest bb
                 sorry_active: false,
                 in_kernel: true,
                 servers: vec![
-                    server("a", "10.0.0.2:80", "up", Some(3)),
-                    server("b", "10.0.0.3:80", "down", None),
+                    server("a", "10.0.0.2:80", Health::Up, Some(3)),
+                    server("b", "10.0.0.3:80", Health::Down, None),
                 ],
                 traffic: Default::default(),
             }],
