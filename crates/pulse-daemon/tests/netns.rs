@@ -346,7 +346,7 @@ fn status_release_and_takeover_over_the_control_socket() {
     );
     assert_eq!(a.vips_held, ["192.0.2.100/32 eth0:1"]);
     assert!(
-        a.partner.alive && a.partner.state.as_deref() == Some("inactive"),
+        a.partner.alive && a.partner.state == Some(pulse_control::NodeState::Inactive),
         "{a:?}"
     );
     assert!(
@@ -592,8 +592,17 @@ fn a_heartbeat_recorded_before_a_restart_is_rejected_after_it() {
         digest: [0; 8],
         keepalive_ms: 1000,
         deadtime_ms: 10_000,
+        challenge: 0,
+        echo: 0,
     }
-    .encode(&pulse_proto::HeartbeatKey::new(TEST_KEY).expect("key"))
+    .encode(
+        &pulse_proto::HeartbeatKey::new(TEST_KEY).expect("key"),
+        pulse_proto::LinkPath::between(
+            active == Host::D1,
+            ip_of(active).parse().expect("ip"),
+            ip_of(inactive).parse().expect("ip"),
+        ),
+    )
     .to_vec();
     let spoofed = ip_of(active);
     p.bed.ip(

@@ -13,7 +13,9 @@
 //! RUNNING", which never comes without a partner or when both lvsd died); a node that goes
 //! inactive tells its partner at once instead of at the next keepalive.
 
-use crate::wire::{AUTH_LEN, AuthHeartbeat, DecodeError, HeartbeatKey, LegacyMagic};
+use crate::wire::{
+    AUTH_LEN, AuthHeartbeat, DecodeError, Direction, HeartbeatKey, LegacyMagic, LinkPath,
+};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -87,10 +89,13 @@ pub struct Config {
     /// Random per start of the daemon.
     pub boot_id: u64,
     /// Our wall clock at `now` of [`Heartbeat::new`], in microseconds since the Unix epoch:
-    /// the base of our sequence numbers, which therefore keep increasing across restarts.
+    /// the base of our sequence numbers, which therefore keep increasing across restarts (as
+    /// long as the wall clock does; a partner behind its floor is challenged, see
+    /// [`Heartbeat::outstanding_challenge`]).
     pub wall_clock_us: u64,
-    /// Authenticated packets with a sequence number at or below this are replays; the daemon
-    /// persists the highest sequence it accepted so the floor survives its own restarts.
+    /// Authenticated packets with a sequence number at or below this are replays unless they
+    /// prove freshness (see [`Heartbeat::highest_seq_seen`]); the daemon persists the highest
+    /// sequence accepted so the floor survives its own restarts.
     pub replay_floor: u64,
     /// A release drains first (authenticated mode; the daemon sets it where forwarding new
     /// connections to the partner works: direct routing or tunnelling, with a warm standby):
@@ -239,12 +244,29 @@ pub enum Rejection {
     /// A piranha (unauthenticated) packet while a key is configured, or a magic of the other
     /// service mode (`lvs` vs `fos`).
     Incompatible,
-    /// An authenticated packet whose sequence number is not above the last one accepted.
+    /// An authenticated packet from the partner that is not new: its sequence number is not
+    /// above what was accepted and it does not echo our outstanding challenge, or it was signed
+    /// for another link (captured there).
     Replay,
+    /// An authenticated packet signed with our own direction's key, or carrying our own role or
+    /// boot id: our own heartbeat sent back to us (or a partner configured with our role).
+    Reflected,
 }
 
 impl Rejection {
-    /// A short stable name of the reason, for counters and metrics labels.
+    /// Every [`Self::reason`], in a fixed order: the one list counters, metrics labels and
+    /// documentation use.
+    pub const REASONS: &'static [&'static str] = &[
+        "not_from_partner",
+        "bad_mac",
+        "malformed",
+        "incompatible",
+        "replay",
+        "reflected",
+    ];
+
+    /// A short stable name of the reason, for counters and metrics labels; one of
+    /// [`Self::REASONS`].
     pub fn reason(&self) -> &'static str {
         match self {
             Self::NotFromPartner => "not_from_partner",
@@ -252,7 +274,113 @@ impl Rejection {
             Self::Decode(_) => "malformed",
             Self::Incompatible => "incompatible",
             Self::Replay => "replay",
+            Self::Reflected => "reflected",
         }
+    }
+}
+
+/// Replay protection of authenticated heartbeats: one state for all links.
+///
+/// A packet is new if (a) its sequence is above every sequence accepted so far (`floor`, which
+/// the daemon persists), (b) it comes from the partner run (boot id) we last accepted and its
+/// sequence is above that run's last one, or is that last one arriving on a link that has not
+/// carried it yet (the sender puts one sequence on every link), or (c) it echoes our
+/// outstanding challenge. (b) keeps a partner whose clock is behind `floor` working once (c)
+/// has let it in, without lowering `floor`: packets of its earlier runs, captured with
+/// sequences between its clock and `floor`, stay replays (lowering the floor to the new run's
+/// sequence would accept them). Sequences increase within a run whatever the wall clock does
+/// (the sender adds monotonic time to its wall clock at start), so only the partner's restart
+/// or a floor from elsewhere can put a live partner behind `floor`.
+#[derive(Debug)]
+struct Freshness {
+    /// The highest sequence accepted, ever (from [`Config::replay_floor`] on).
+    floor: u64,
+    /// The partner run last accepted.
+    run: Option<PartnerRun>,
+    /// Our outstanding challenge: a packet that echoes it was made after we made it.
+    challenge: Option<u64>,
+    /// Challenges made so far (the input that makes each one different).
+    challenges_made: u64,
+    /// When the last one was made: at most one per keepalive, so that replays (each consumed
+    /// challenge lets the next replay make another) cannot make the partner answer faster.
+    challenged_at: Option<Instant>,
+    /// Some packet was accepted since `challenge` was made.
+    accepted_since_challenge: bool,
+    /// The partner's latest challenge, echoed in our packets; 0 for none.
+    echo: u64,
+    /// When we last sent a round early for a challenge or an echo (at most one per keepalive,
+    /// so replays cannot make us flood).
+    early_round_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct PartnerRun {
+    boot_id: u64,
+    /// The highest sequence accepted from this run.
+    last: u64,
+    /// Per link, the highest sequence of this run accepted on it.
+    per_link: Vec<u64>,
+}
+
+impl Freshness {
+    fn new(floor: u64) -> Self {
+        Self {
+            floor,
+            run: None,
+            challenge: None,
+            challenges_made: 0,
+            challenged_at: None,
+            accepted_since_challenge: false,
+            echo: 0,
+            early_round_at: None,
+        }
+    }
+
+    /// Is `p` (authentic, for `link`) new? If so, record it.
+    fn admit(&mut self, link: usize, links: usize, p: &AuthHeartbeat) -> bool {
+        let echoes = self.challenge.is_some_and(|c| c == p.echo);
+        let newer_in_run = self.run.as_ref().is_some_and(|r| {
+            r.boot_id == p.boot_id
+                && (p.seq > r.last
+                    || (p.seq == r.last && r.per_link.get(link).is_some_and(|l| *l < p.seq)))
+        });
+        if !(p.seq > self.floor || newer_in_run || echoes) {
+            return false;
+        }
+        if echoes {
+            // Consumed: a later replay of this packet (or of any other echoing it) is stale.
+            self.challenge = None;
+        }
+        self.accepted_since_challenge = true;
+        self.floor = self.floor.max(p.seq);
+        match &mut self.run {
+            Some(r) if r.boot_id == p.boot_id => {
+                r.last = r.last.max(p.seq);
+                if let Some(l) = r.per_link.get_mut(link) {
+                    *l = (*l).max(p.seq);
+                }
+            }
+            _ => {
+                let mut per_link = vec![0; links];
+                if let Some(l) = per_link.get_mut(link) {
+                    *l = p.seq;
+                }
+                self.run = Some(PartnerRun {
+                    boot_id: p.boot_id,
+                    last: p.seq,
+                    per_link,
+                });
+            }
+        }
+        true
+    }
+
+    fn early_round_allowed(&self, now: Instant, keepalive: Duration) -> bool {
+        self.early_round_at.is_none_or(|t| now >= t + keepalive)
+    }
+
+    fn may_challenge(&self, now: Instant, keepalive: Duration) -> bool {
+        self.challenge.is_none() && self.challenged_at.is_none_or(|t| now >= t + keepalive)
     }
 }
 
@@ -361,8 +489,8 @@ pub struct Heartbeat {
     partner_alive: bool,
     last_heard: Vec<Option<Instant>>,
     link_counters: Vec<LinkCounters>,
-    /// Highest authenticated sequence accepted, per link.
-    last_seq: Vec<u64>,
+    /// Replay protection (authenticated mode).
+    fresh: Freshness,
     /// Our last sequence number sent.
     our_seq: u64,
     send_at: Option<Instant>,
@@ -401,7 +529,7 @@ impl Heartbeat {
             partner_alive: false,
             last_heard: vec![None; n],
             link_counters: vec![LinkCounters::default(); n],
-            last_seq: vec![cfg.replay_floor; n],
+            fresh: Freshness::new(cfg.replay_floor),
             our_seq: 0,
             send_at: (n > 0).then(|| now + cfg.keepalive),
             dead_at: now + cfg.deadtime,
@@ -482,14 +610,18 @@ impl Heartbeat {
         }
     }
 
-    /// The highest authenticated sequence number accepted on any link (for the daemon to
-    /// persist as the next start's `replay_floor`).
+    /// The replay floor: the highest authenticated sequence number accepted on any link, or
+    /// the configured `replay_floor` if higher (for the daemon to persist as the next start's
+    /// `replay_floor`). It never decreases: a partner whose clock is behind it is let in by a
+    /// challenge instead.
     pub fn highest_seq_seen(&self) -> u64 {
-        self.last_seq
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(self.cfg.replay_floor)
+        self.fresh.floor
+    }
+
+    /// Our challenge to the partner, if one is outstanding (authenticated mode): sent in every
+    /// heartbeat until a packet of the partner echoes it.
+    pub fn outstanding_challenge(&self) -> Option<u64> {
+        self.fresh.challenge
     }
 
     /// Timers.
@@ -553,6 +685,8 @@ impl Heartbeat {
         if from.ip() != l.peer.ip() {
             return self.reject(link, from, Rejection::NotFromPartner);
         }
+        let sent_before = self.counters.sent;
+        let mut answer = false;
         let (active, handover, prepare, ready) = match &self.cfg.mode {
             WireMode::Legacy { fos } => match LegacyMagic::decode(data) {
                 Ok(LegacyMagic::Running) if !fos => (true, false, false, false),
@@ -567,25 +701,132 @@ impl Heartbeat {
                     return;
                 }
                 Ok(_) => return self.reject(link, from, Rejection::Incompatible),
+                // A partner with a `heartbeat_key` while we have none.
+                Err(_) if data.starts_with(b"PLS") => {
+                    return self.reject(link, from, Rejection::Incompatible);
+                }
                 Err(e) => return self.reject(link, from, Rejection::Decode(e)),
             },
             WireMode::Authenticated(key) => {
                 if data.len() == 4 {
                     return self.reject(link, from, Rejection::Incompatible);
                 }
-                let p = match AuthHeartbeat::decode(data, key) {
+                let p = match self.authenticate(key, l, data) {
                     Ok(p) => p,
-                    Err(e) => return self.reject(link, from, Rejection::Decode(e)),
+                    Err(why) => return self.reject(link, from, why),
                 };
-                if p.seq <= self.last_seq[link] {
+                let links = self.cfg.links.len();
+                if !self.fresh.admit(link, links, &p) {
+                    self.stale(now, &p);
                     return self.reject(link, from, Rejection::Replay);
                 }
-                self.last_seq[link] = p.seq;
+                // The partner asks for proof that we are live: echo its challenge from now on,
+                // and at once, but only when the value changes (its challenges are rate-limited
+                // on its side, and only accepted packets get here).
+                if p.challenge != 0 && p.challenge != self.fresh.echo {
+                    self.fresh.echo = p.challenge;
+                    answer = true;
+                }
                 self.note_partner_identity(&p);
                 (p.active, p.handover, p.prepare, p.ready)
             }
         };
         self.heard(now, link);
+        self.partner_said(now, active, handover, prepare, ready);
+        // Unless handling the packet sent a round already (which carries the echo).
+        if answer && self.counters.sent == sent_before {
+            self.send_heartbeats(now);
+        }
+    }
+
+    /// Verify an authenticated datagram for `link`, or say why it is dropped.
+    ///
+    /// Our own packets are signed with our sending direction's key ([`Direction::sent_by`]), and
+    /// we verify with the other one, so nothing we send verifies here, on any link; the packet
+    /// is also checked against our sending key on every link, to count reflections as such.
+    /// The MAC covers the link ([`LinkPath`]): a partner packet that verifies for another link
+    /// was captured there.
+    fn authenticate(
+        &self,
+        key: &HeartbeatKey,
+        link: Link,
+        data: &[u8],
+    ) -> Result<AuthHeartbeat, Rejection> {
+        let me = self.cfg.primary;
+        let path = |l: &Link| LinkPath::between(me, l.local.ip(), l.peer.ip());
+        let theirs = Direction::received_by(me);
+        match AuthHeartbeat::decode(data, key, theirs, path(&link)) {
+            // Signed with the partner's key, yet claiming our role or our boot id: only a key
+            // holder could make it, and it is not the partner speaking for itself.
+            Ok(p) if p.primary == me || p.boot_id == self.cfg.boot_id => Err(Rejection::Reflected),
+            Ok(p) => Ok(p),
+            Err(DecodeError::BadMac) => {
+                let signed_for = |d: Direction| {
+                    self.cfg
+                        .links
+                        .iter()
+                        .any(|l| AuthHeartbeat::decode(data, key, d, path(l)).is_ok())
+                };
+                if signed_for(theirs.reverse()) {
+                    Err(Rejection::Reflected)
+                } else if signed_for(theirs) {
+                    Err(Rejection::Replay)
+                } else {
+                    Err(Rejection::Decode(DecodeError::BadMac))
+                }
+            }
+            // Another Pulse release's format: say "incompatible", as for piranha's magics.
+            Err(DecodeError::Version) => Err(Rejection::Incompatible),
+            Err(e) => Err(Rejection::Decode(e)),
+        }
+    }
+
+    /// An authentic partner packet for this link that is not new: a replay, or a live partner
+    /// behind our floor (it restarted with its clock behind, or our floor came from elsewhere).
+    /// Challenge it: a packet echoing the challenge is accepted whatever its sequence, so a live
+    /// partner is back within a round trip (a keepalive plus one if a challenge was made in the
+    /// last keepalive).
+    fn stale(&mut self, now: Instant, p: &AuthHeartbeat) {
+        let mut early = false;
+        if self.fresh.may_challenge(now, self.cfg.keepalive) {
+            let counter = self.fresh.challenges_made;
+            self.fresh.challenges_made += 1;
+            self.fresh.challenged_at = Some(now);
+            if let WireMode::Authenticated(key) = &self.cfg.mode {
+                self.fresh.challenge =
+                    Some(key.challenge(self.cfg.primary, self.cfg.boot_id, counter));
+            }
+            self.fresh.accepted_since_challenge = false;
+            early = true;
+        }
+        // While nothing of the partner is accepted, its challenge is echoed from stale packets
+        // too: if our floor is ahead of its clock and its floor ahead of ours, each waits for
+        // the other's echo, and neither would ever accept a packet to learn the challenge
+        // from. Echoing is always safe (a partner accepts an echo only of its own outstanding
+        // challenge, which no packet made before it can carry); limiting it to this case keeps a
+        // replayed old challenge from displacing a live one at a node that accepts the partner.
+        if !self.fresh.accepted_since_challenge
+            && p.challenge != 0
+            && p.challenge != self.fresh.echo
+        {
+            self.fresh.echo = p.challenge;
+            early = true;
+        }
+        if early && self.fresh.early_round_allowed(now, self.cfg.keepalive) {
+            self.fresh.early_round_at = Some(now);
+            self.send_heartbeats(now);
+        }
+    }
+
+    /// What the partner said, accepted: piranha.md §4.5's reactions, and the release handshake.
+    fn partner_said(
+        &mut self,
+        now: Instant,
+        active: bool,
+        handover: bool,
+        prepare: bool,
+        ready: bool,
+    ) {
         if let Some(view) = &mut self.partner {
             view.active = active;
         } else {
@@ -856,7 +1097,9 @@ impl Heartbeat {
         let handover = phase == Some(ReleasePhase::Handover);
         let prepare = matches!(phase, Some(ReleasePhase::Prepare | ReleasePhase::Drain));
         let mut payload = [0u8; AUTH_LEN];
-        let len = match &self.cfg.mode {
+        let len;
+        let mut signed = None;
+        match &self.cfg.mode {
             WireMode::Legacy { fos } => {
                 // A releasing node says STOPPED while it still serves (see `Command::Release`).
                 let serving = self.active && self.releasing.is_none();
@@ -867,7 +1110,7 @@ impl Heartbeat {
                     (true, false) => LegacyMagic::FosStopped,
                 };
                 payload[..4].copy_from_slice(&magic.encode());
-                4
+                len = 4;
             }
             WireMode::Authenticated(key) => {
                 let wall = self.cfg.wall_clock_us.saturating_add(
@@ -889,12 +1132,18 @@ impl Heartbeat {
                     digest: self.cfg.digest,
                     keepalive_ms: u32::try_from(self.cfg.keepalive.as_millis()).unwrap_or(u32::MAX),
                     deadtime_ms: u32::try_from(self.cfg.deadtime.as_millis()).unwrap_or(u32::MAX),
+                    challenge: self.fresh.challenge.unwrap_or(0),
+                    echo: self.fresh.echo,
                 };
-                payload = p.encode(key);
-                AUTH_LEN
+                signed = Some((p, key));
+                len = AUTH_LEN;
             }
-        };
+        }
         for (i, l) in self.cfg.links.iter().enumerate() {
+            // One sequence for the round, signed per link: the MAC binds the link's addresses.
+            if let Some((p, key)) = signed {
+                payload = p.encode(key, LinkPath::between(p.primary, l.local.ip(), l.peer.ip()));
+            }
             self.counters.sent += 1;
             self.link_counters[i].sent += 1;
             self.transmits.push_back(Transmit {
@@ -904,5 +1153,56 @@ impl Heartbeat {
                 len,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// `Rejection::REASONS` is the list metrics and status use: every reason a rejection can
+    /// have is in it, once, and nothing else is.
+    #[test]
+    fn every_reason_is_listed_once() {
+        // A new variant fails to compile here until it is classified.
+        let classified = |r: Rejection| match r {
+            Rejection::NotFromPartner
+            | Rejection::Decode(_)
+            | Rejection::Incompatible
+            | Rejection::Replay
+            | Rejection::Reflected => r.reason(),
+        };
+        let produced: BTreeSet<&str> = [
+            Rejection::NotFromPartner,
+            Rejection::Decode(DecodeError::BadMac),
+            Rejection::Decode(DecodeError::Length(0)),
+            Rejection::Decode(DecodeError::UnknownMagic(0)),
+            Rejection::Decode(DecodeError::Version),
+            Rejection::Incompatible,
+            Rejection::Replay,
+            Rejection::Reflected,
+        ]
+        .into_iter()
+        .map(classified)
+        .collect();
+        let listed: BTreeSet<&str> = Rejection::REASONS.iter().copied().collect();
+        assert_eq!(
+            listed.len(),
+            Rejection::REASONS.len(),
+            "a reason is listed twice"
+        );
+        assert_eq!(produced, listed);
+        // The metrics labels of earlier releases keep their names and order.
+        assert_eq!(
+            Rejection::REASONS[..5],
+            [
+                "not_from_partner",
+                "bad_mac",
+                "malformed",
+                "incompatible",
+                "replay"
+            ]
+        );
     }
 }

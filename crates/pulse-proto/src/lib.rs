@@ -1,8 +1,9 @@
 //! `pulse-proto`: the heartbeat between two directors, sans-IO.
 //!
 //! - [`wire`]: piranha 0.8.6's 4-byte heartbeat (byte-identical, so a Pulse node and a piranha
-//!   node form a pair) and Pulse's authenticated heartbeat (HMAC-SHA256, replay-proof sequence
-//!   numbers, the sender's `serial_no` and configuration digest).
+//!   node form a pair) and Pulse's authenticated heartbeat (format 2: HMAC-SHA256 with one key
+//!   per direction over the packet and its link's addresses, sequence numbers, a challenge and
+//!   an echo, the sender's `serial_no` and configuration digest).
 //! - [`fsm`]: the failover state machine ([`Heartbeat`]): piranha's rules (piranha.md §4.5)
 //!   with its bugs fixed, over any number of redundant links.
 //!
@@ -21,4 +22,4 @@ pub use fsm::{
     ActivateReason, Command, CommandError, Config, DeactivateReason, Event, Heartbeat, Link,
     LinkCounters, Rejection, Status, Transmit, WireMode,
 };
-pub use wire::{AuthHeartbeat, DecodeError, HeartbeatKey, LegacyMagic};
+pub use wire::{AuthHeartbeat, DecodeError, Direction, HeartbeatKey, LegacyMagic, LinkPath};

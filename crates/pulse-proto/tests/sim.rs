@@ -4,248 +4,15 @@
 //! Node 0 is the primary (192.0.2.11, private 198.51.100.11), node 1 the backup (.12). Each link
 //! delivers after `latency` unless it is cut or the receiving node is down.
 
+mod support;
+
 use proptest::prelude::*;
 use pulse_proto::fsm::{
-    ActivateReason as A, Command, Config, DeactivateReason as D, Event, Heartbeat, Link, Rejection,
-    WireMode,
+    ActivateReason as A, Command, DeactivateReason as D, Event, Heartbeat, Rejection, WireMode,
 };
-use pulse_proto::wire::{AuthHeartbeat, HeartbeatKey};
-use std::net::SocketAddr;
+use pulse_proto::wire::{AuthHeartbeat, HeartbeatKey, LinkPath};
 use std::time::{Duration, Instant};
-
-const KEEPALIVE: Duration = Duration::from_millis(1000);
-const DEADTIME: Duration = Duration::from_millis(3000);
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("address")
-}
-
-fn links(node: usize) -> Vec<Link> {
-    let (me, peer) = if node == 0 { (11, 12) } else { (12, 11) };
-    vec![
-        Link {
-            local: addr(&format!("192.0.2.{me}:539")),
-            peer: addr(&format!("192.0.2.{peer}:539")),
-        },
-        Link {
-            local: addr(&format!("198.51.100.{me}:539")),
-            peer: addr(&format!("198.51.100.{peer}:539")),
-        },
-    ]
-}
-
-fn key() -> HeartbeatKey {
-    HeartbeatKey::new(b"0123456789abcdef0123456789abcdef").expect("key")
-}
-
-fn config(node: usize, mode: WireMode) -> Config {
-    Config {
-        primary: node == 0,
-        links: links(node),
-        keepalive: KEEPALIVE,
-        deadtime: DEADTIME,
-        mode,
-        force_active: false,
-        serial_no: 7,
-        digest: [1; 8],
-        boot_id: 100 + node as u64,
-        wall_clock_us: 1_000_000_000,
-        replay_floor: 0,
-        drain_on_release: false,
-    }
-}
-
-struct Packet {
-    at: Instant,
-    to: usize,
-    link: usize,
-    from: SocketAddr,
-    data: Vec<u8>,
-}
-
-struct Sim {
-    t0: Instant,
-    now: Instant,
-    nodes: [Option<Heartbeat>; 2],
-    configs: [Config; 2],
-    latency: Duration,
-    cut: [bool; 2],
-    in_flight: Vec<Packet>,
-    /// (time since t0, node, event)
-    log: Vec<(Duration, usize, Event)>,
-    /// Everything a node sent, for replay attacks.
-    sent: Vec<(usize, usize, Vec<u8>)>,
-}
-
-impl Sim {
-    fn new(mode: WireMode) -> Self {
-        let t0 = Instant::now();
-        let configs = [config(0, mode.clone()), config(1, mode)];
-        Self {
-            t0,
-            now: t0,
-            nodes: [
-                Some(Heartbeat::new(configs[0].clone(), t0)),
-                Some(Heartbeat::new(configs[1].clone(), t0)),
-            ],
-            configs,
-            latency: Duration::from_millis(1),
-            cut: [false; 2],
-            in_flight: Vec::new(),
-            log: Vec::new(),
-            sent: Vec::new(),
-        }
-    }
-
-    /// Authenticated, with `drain_on_release` on both nodes.
-    fn draining() -> Self {
-        let mut sim = Self::new(WireMode::Authenticated(key()));
-        for n in 0..2 {
-            sim.configs[n].drain_on_release = true;
-            sim.nodes[n] = Some(Heartbeat::new(sim.configs[n].clone(), sim.t0));
-        }
-        sim
-    }
-
-    fn events(&self, n: usize) -> Vec<Event> {
-        self.log
-            .iter()
-            .filter(|(_, node, _)| *node == n)
-            .map(|(_, _, e)| e.clone())
-            .collect()
-    }
-
-    fn legacy() -> Self {
-        Self::new(WireMode::Legacy { fos: false })
-    }
-
-    fn at(&self, ms: u64) -> Instant {
-        self.t0 + Duration::from_millis(ms)
-    }
-
-    fn active(&self, n: usize) -> bool {
-        self.nodes[n].as_ref().is_some_and(Heartbeat::is_active)
-    }
-
-    fn node(&mut self, n: usize) -> &mut Heartbeat {
-        self.nodes[n].as_mut().expect("node is up")
-    }
-
-    /// Move outputs of every node into the network and the log.
-    fn drain(&mut self) {
-        for n in 0..2 {
-            let Some(hb) = self.nodes[n].as_mut() else {
-                continue;
-            };
-            while let Some(t) = hb.poll_transmit() {
-                self.sent.push((n, t.link, t.payload().to_vec()));
-                if !self.cut[t.link] {
-                    let from = self.configs[n].links[t.link].local;
-                    self.in_flight.push(Packet {
-                        at: self.now + self.latency,
-                        to: 1 - n,
-                        link: t.link,
-                        from,
-                        data: t.payload().to_vec(),
-                    });
-                }
-            }
-            while let Some(e) = hb.poll_event() {
-                self.log.push((self.now - self.t0, n, e));
-            }
-        }
-    }
-
-    /// Run until `until` (absolute ms since start).
-    fn run_until(&mut self, until_ms: u64) {
-        let until = self.at(until_ms);
-        loop {
-            self.drain();
-            let next_timer = self
-                .nodes
-                .iter()
-                .flatten()
-                .filter_map(Heartbeat::poll_timeout)
-                .min();
-            let next_packet = self.in_flight.iter().map(|p| p.at).min();
-            let Some(next) = [next_timer, next_packet].into_iter().flatten().min() else {
-                break;
-            };
-            if next > until {
-                break;
-            }
-            self.now = next;
-            let now = self.now;
-            let (due, later): (Vec<Packet>, Vec<Packet>) = std::mem::take(&mut self.in_flight)
-                .into_iter()
-                .partition(|p| p.at <= now);
-            self.in_flight = later;
-            for p in due {
-                if let Some(hb) = self.nodes[p.to].as_mut() {
-                    hb.handle_datagram(now, p.link, p.from, &p.data);
-                }
-            }
-            for hb in self.nodes.iter_mut().flatten() {
-                if hb.poll_timeout().is_some_and(|t| t <= now) {
-                    hb.handle_timeout(now);
-                }
-            }
-        }
-        self.now = until;
-        self.drain();
-    }
-
-    fn command(&mut self, n: usize, cmd: Command) -> Result<(), pulse_proto::CommandError> {
-        let now = self.now;
-        let r = self.node(n).handle_command(now, cmd);
-        self.drain();
-        r
-    }
-
-    /// A crash: the node stops existing (no final heartbeat).
-    fn kill(&mut self, n: usize) {
-        self.nodes[n] = None;
-        self.in_flight.retain(|p| p.to != n);
-    }
-
-    fn restart(&mut self, n: usize) {
-        let mut cfg = self.configs[n].clone();
-        cfg.boot_id += 1000;
-        cfg.wall_clock_us += u64::try_from((self.now - self.t0).as_micros()).expect("fits");
-        self.nodes[n] = Some(Heartbeat::new(cfg, self.now));
-    }
-
-    /// Activation and deactivation events of node `n`, with their times in ms.
-    fn transitions(&self, n: usize) -> Vec<(u64, String)> {
-        self.log
-            .iter()
-            .filter(|(_, node, e)| {
-                *node == n && matches!(e, Event::Activate(_) | Event::Deactivate(_))
-            })
-            .map(|(t, _, e)| (t.as_millis() as u64, format!("{e:?}")))
-            .collect()
-    }
-
-    fn rejected(&self, n: usize) -> Vec<Rejection> {
-        self.log
-            .iter()
-            .filter_map(|(_, node, e)| match e {
-                Event::Rejected { why, .. } if *node == n => Some(*why),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-/// The usual start: both up; they settle with the primary active.
-fn settled(mut sim: Sim) -> Sim {
-    sim.run_until(10_000);
-    assert!(
-        sim.active(0) && !sim.active(1),
-        "primary should hold the service after start"
-    );
-    sim
-}
+use support::{DEADTIME, KEEPALIVE, Sim, addr, config, key, settled};
 
 #[test]
 fn simultaneous_start_settles_on_the_primary_within_one_network_trip() {
@@ -610,8 +377,13 @@ fn forged_and_replayed_packets_change_nothing() {
         digest: [1; 8],
         keepalive_ms: 1000,
         deadtime_ms: 3000,
+        challenge: 0,
+        echo: 0,
     }
-    .encode(&HeartbeatKey::new(&[0xee; 32]).expect("key"));
+    .encode(
+        &HeartbeatKey::new(&[0xee; 32]).expect("key"),
+        LinkPath::between(true, from_primary.ip(), addr("192.0.2.12:539").ip()),
+    );
     sim.node(1).handle_datagram(now, 0, from_primary, &forged);
     sim.node(1)
         .handle_datagram(now, 0, from_primary, &[0xbd, 0xda, 0xbd, 0xad]);
