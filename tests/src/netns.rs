@@ -474,3 +474,48 @@ impl Bed {
         self.spawn(h, bin, &args, &dir.join(format!("{h:?}.log")))
     }
 }
+
+impl Bed {
+    /// A second LAN (for a second heartbeat link): bridge `br1` in the bridge namespace and
+    /// `eth1` in each of `hosts`, with [`Bed::second_addr`] as its address. Its ports can be
+    /// pulled with [`Bed::set_second_port`]; it goes away with the bed.
+    pub fn add_second_lan(&self, hosts: &[Host]) {
+        let br = self.ns_name("br");
+        must(&["-n", &br, "link", "add", "br1", "type", "bridge"]);
+        must(&["-n", &br, "link", "set", "br1", "up"]);
+        for h in hosts {
+            let (ns, port) = (self.ns(*h), format!("{}1", h.suffix()));
+            must(&[
+                "link", "add", "eth1", "netns", &ns, "type", "veth", "peer", "name", &port,
+                "netns", &br,
+            ]);
+            must(&["-n", &br, "link", "set", &port, "master", "br1", "up"]);
+            must(&["-n", &ns, "link", "set", "eth1", "up"]);
+            let addr = format!("{}/24", Self::second_addr(*h));
+            must(&["-n", &ns, "addr", "add", &addr, "dev", "eth1"]);
+        }
+    }
+
+    /// A host's address on the second LAN: 198.51.100.N with N as on the first (d1 .11, d2 .12,
+    /// client .50, intruder .66).
+    pub fn second_addr(h: Host) -> &'static str {
+        match h {
+            Host::D1 => "198.51.100.11",
+            Host::D2 => "198.51.100.12",
+            Host::Client => "198.51.100.50",
+            Host::Intruder => "198.51.100.66",
+        }
+    }
+
+    /// Take a host's port on the second LAN down or up.
+    pub fn set_second_port(&self, h: Host, up: bool) {
+        must(&[
+            "-n",
+            &self.ns_name("br"),
+            "link",
+            "set",
+            &format!("{}1", h.suffix()),
+            if up { "up" } else { "down" },
+        ]);
+    }
+}

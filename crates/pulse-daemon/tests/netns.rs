@@ -266,10 +266,11 @@ fn forge_stopped_heartbeats(p: &Pair) -> (Host, Host) {
     );
     let mut forged = vec![vec![0xbd, 0xda, 0xbd, 0xad]; 5];
     for i in 0..5u8 {
-        let mut pkt = vec![0u8; 80];
-        pkt[..4].copy_from_slice(b"PLS\x01");
+        // Format 2's shape (tag, sequence at 16, MAC from 64), signed with nobody's key.
+        let mut pkt = vec![0u8; pulse_proto::wire::AUTH_LEN];
+        pkt[..4].copy_from_slice(b"PLS\x02");
         pkt[16..24].copy_from_slice(&u64::MAX.to_be_bytes());
-        pkt[48..].fill(i);
+        pkt[64..].fill(i);
         forged.push(pkt);
     }
     let from = format!("{spoofed}:539").parse().expect("addr");
