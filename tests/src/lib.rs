@@ -1,7 +1,7 @@
 //! `pulse-e2e`: whole-product acceptance tests.
 //!
 //! The lvs.cf corpus helpers (the real-world files in `../shared/corpus/lvs.cf/` against
-//! piranha 0.8.6's recorded results, piranha.md §2.6), [`netns`]: the network-namespace bed of
+//! piranha 0.8.6's recorded results, docs/reference/piranha.md §2.6), [`netns`]: the network-namespace bed of
 //! two `pulse` directors, and [`lvs_bed`]: the director / real servers / client bed the IPVS
 //! tests run in inside the VM (`tests/vm/`).
 

@@ -1,4 +1,4 @@
-//! A network-namespace test bed: two directors and a client on a bridge (testbed.md §1).
+//! A network-namespace test bed: two directors and a client on a bridge (docs/reference/testbed.md §1).
 //!
 //! Namespaces `{p}br` (bridge `br0`), `{p}d1`, `{p}d2`, `{p}cl`, each host with `eth0` on the
 //! bridge, fixed MACs `02:00:00:00:00:0N`, addresses from TEST-NET-1: d1 192.0.2.11, d2 .12,

@@ -1,5 +1,5 @@
 //! The real-world corpus (`../shared/corpus/lvs.cf`, see its SOURCES.md) against what piranha
-//! 0.8.6's parser recorded for each file (piranha.md §2.6 and §12).
+//! 0.8.6's parser recorded for each file (docs/reference/piranha.md §2.6 and §12).
 
 use pulse_e2e::corpus_files;
 use pulse_lvscf::model::{Network, Protocol, ReservationConflictAction, Seconds};
@@ -122,7 +122,7 @@ fn sample_cf_matches_piranha() {
         ("server1", true, 80, 100)
     );
     assert_eq!((s1.persistent, s1.timeout, s1.reentry), (60, 5, 10));
-    // pmask = 255.255.255.255 is stored as "no mask" (piranha.md §2.1).
+    // pmask = 255.255.255.255 is stored as "no mask" (docs/reference/piranha.md §2.1).
     assert_eq!(s1.pmask, None);
     assert_eq!(s1.load_monitor.as_deref(), Some("uptime"));
     assert_eq!(s1.send.as_deref(), Some("GET / HTTP/1.0\\r\\n\\r\\n"));
@@ -187,7 +187,7 @@ fn sip_recipe_files_match_piranha() {
         sip.send_program.as_deref(),
         Some("/usr/local/bin/test-sip-server.sh %h")
     );
-    // Servers without `port` take the virtual's port parsed so far (piranha.md §2.4).
+    // Servers without `port` take the virtual's port parsed so far (docs/reference/piranha.md §2.4).
     assert!(sip.servers.iter().all(|s| s.port == 5060 && s.active));
     let c76 = load("tigerlinux__tigerlinux-extra-recipes__sip_serial76.cf");
     assert_eq!(

@@ -96,7 +96,7 @@ async fn run(
     tokio::time::sleep_until(start + first).await;
     let mut next = start + first + phase;
     loop {
-        // The probe's own timeout is the period (piranha.md §6.3: `timeout` is both). Boxed:
+        // The probe's own timeout is the period (docs/reference/piranha.md §6.3: `timeout` is both). Boxed:
         // a probe's future holds its read buffers (kilobytes), which an idle task between
         // checks should not (40,000 tasks).
         let began = Instant::now();

@@ -194,7 +194,7 @@ impl Lvsd {
 
     /// Sends `ops` to the kernel and reports each outcome. A refused op is logged and the
     /// table read back; a broken netlink socket ends lvsd when `hard_shutdown` is set (pulse
-    /// then fails over, piranha.md §5.4).
+    /// then fails over, docs/reference/piranha.md §5.4).
     fn execute(&mut self, ops: &[pulse_ipvs::IpvsOp]) -> Result<()> {
         let started = Instant::now();
         let results = self.kernel.apply(ops);
@@ -233,7 +233,7 @@ impl Lvsd {
     }
 
     /// SIGHUP: a valid file goes to the supervisor (health carried over, only what changed
-    /// touched); an invalid one changes nothing (piranha.md §5.6 step 1). The reload's time
+    /// touched); an invalid one changes nothing (docs/reference/piranha.md §5.6 step 1). The reload's time
     /// includes applying its changes.
     fn reload(&mut self) -> Result<()> {
         let started = Instant::now();
@@ -338,7 +338,7 @@ impl Lvsd {
         }
     }
 
-    /// SIGTERM/SIGINT: stop checking and remove the services lvsd owns (piranha.md §5.4).
+    /// SIGTERM/SIGINT: stop checking and remove the services lvsd owns (docs/reference/piranha.md §5.4).
     fn shutdown(&mut self, signo: i32) {
         info!("shutting down due to signal {signo}");
         self.checks.stop_all();

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 pub(crate) fn log(sup: &mut Supervisor, kernel: &mut Kernel) {
     while let Some(e) = sup.poll_event() {
         match e {
-            // nanny's wording (piranha.md §6.5).
+            // nanny's wording (docs/reference/piranha.md §6.5).
             Event::ServerUp { service, server } => {
                 info!(service = %service, "[ active ] making {server} available")
             }
@@ -23,7 +23,7 @@ pub(crate) fn log(sup: &mut Supervisor, kernel: &mut Kernel) {
                 error = error.as_str(),
                 "[inactive] shutting down {server} due to connection failure"
             ),
-            // piranha.md §5.5.
+            // docs/reference/piranha.md §5.5.
             Event::SorryIn {
                 virtual_name,
                 sorry,

@@ -1,5 +1,5 @@
 //! `lvsd`: the LVS supervisor `pulse` runs on the active director. Command line as piranha's
-//! (piranha.md §5.1); one process instead of lvsd + one nanny per real server.
+//! (docs/reference/piranha.md §5.1); one process instead of lvsd + one nanny per real server.
 //!
 //! ```text
 //!   check tasks (one per distinct check) ──► results ──┐
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
     match run(opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // piranha prints startup failures as `lvs: ...` and exits 1 (piranha.md §5.1).
+            // piranha prints startup failures as `lvs: ...` and exits 1 (docs/reference/piranha.md §5.1).
             eprintln!("lvs: {e:#}");
             ExitCode::from(1)
         }

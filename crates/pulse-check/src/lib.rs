@@ -1,5 +1,5 @@
 //! `pulse-check`: health-check probes for lvsd's real servers, with piranha nanny's semantics
-//! (piranha.md §6.2–6.4).
+//! (docs/reference/piranha.md §6.2–6.4).
 //!
 //! One probe is one check of one real server:
 //! - [`spec`] (pure, no I/O): [`CheckSpec`], what a check does, derived from a
@@ -12,7 +12,7 @@
 //! What this crate never does: it never touches IPVS, never decides whether a server is up or
 //! down (one failure is one data point; the reentry/threshold logic lives in the pure state
 //! machine of `pulse-lvs`, the table changes in lvsd), never schedules checks, never sends ICMP
-//! (nanny's unanswered ping needed root for nothing, piranha.md §10 #12), and contains no
+//! (nanny's unanswered ping needed root for nothing, docs/reference/piranha.md §10 #12), and contains no
 //! `unsafe`.
 //!
 //! Cost: a probe is a few syscalls and one timer on the caller's runtime, with no thread, no

@@ -1,4 +1,4 @@
-//! One check of one real server, performed on the caller's tokio runtime (piranha.md §6.3–6.4).
+//! One check of one real server, performed on the caller's tokio runtime (docs/reference/piranha.md §6.3–6.4).
 //!
 //! [`run`] needs a runtime with the I/O and time drivers enabled (and, for program checks, the
 //! process support tokio's `process` feature brings). Every phase of a probe is bounded by one
@@ -202,7 +202,7 @@ impl fmt::Display for CheckFailure {
 /// death by signal fails; with an expect, the output less its last byte (nanny assumed a
 /// newline) must equal it exactly; with no expect, exit status 0 passes. Differences from
 /// nanny, deliberate: nanny counted a program that exited non-zero (or was killed) as a
-/// **success** whenever an expect was set (piranha.md §10 #6), and failed every check when no
+/// **success** whenever an expect was set (docs/reference/piranha.md §10 #6), and failed every check when no
 /// expect was set; nanny never enforced the timeout (its `waitpid` restarted after SIGALRM), and
 /// its SIGKILL would have reached the program only, not its children. A background process
 /// that keeps the program's stdout open holds the check until the deadline (and is killed with

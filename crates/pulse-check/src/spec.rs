@@ -1,5 +1,5 @@
 //! What one check does, derived from a virtual service exactly as piranha's nanny derives it from
-//! its command line (piranha.md §6.2). Pure: no I/O, no clock.
+//! its command line (docs/reference/piranha.md §6.2). Pure: no I/O, no clock.
 //!
 //! The derivation, in nanny's order:
 //! 1. `send_program` given ⇒ the `send` string is dropped (nanny logs `External program use
@@ -18,7 +18,7 @@
 //!    connect-only probe.
 //!
 //! The string values arrive from `pulse_lvscf` with lvsd's one pair of surrounding double quotes
-//! already stripped (piranha.md §5.3), so nothing here strips quotes again.
+//! already stripped (docs/reference/piranha.md §5.3), so nothing here strips quotes again.
 
 use pulse_lvscf::VirtualService;
 use pulse_lvscf::model::Protocol;
@@ -182,7 +182,7 @@ pub enum SpecError {
 }
 
 impl CheckSpec {
-    /// Derive the check of a virtual service, by piranha.md §6.2 (see the module docs).
+    /// Derive the check of a virtual service, by docs/reference/piranha.md §6.2 (see the module docs).
     pub fn from_virtual(vs: &VirtualService) -> Result<Self, SpecError> {
         let program = vs.send_program.as_deref();
         // send_program overrides send.
@@ -323,7 +323,7 @@ fn push_quoted(s: &mut String, bytes: &[u8]) {
     s.push('"');
 }
 
-/// nanny's `convert_str` (piranha.md §6.2): `\\` `\r` `\n` `\t` `\'` `\"` become the character;
+/// nanny's `convert_str` (docs/reference/piranha.md §6.2): `\\` `\r` `\n` `\t` `\'` `\"` become the character;
 /// any other backslash, including a trailing one, is kept with what follows it; a translated
 /// backslash does not start a new escape (`\\n` is a backslash and `n`). Strings of length ≤ 1
 /// are returned untouched.

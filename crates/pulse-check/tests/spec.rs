@@ -1,4 +1,4 @@
-//! `CheckSpec::from_virtual` against piranha.md §6.2, one rule per test, from real lvs.cf text
+//! `CheckSpec::from_virtual` against docs/reference/piranha.md §6.2, one rule per test, from real lvs.cf text
 //! (so the model's quote stripping is part of what is tested).
 
 use pulse_check::spec::{DEFAULT_WEB_EXPECT, DEFAULT_WEB_SEND};
@@ -277,7 +277,13 @@ fn latin1_send_and_expect_are_the_files_bytes() {
         \x20        address = 192.0.2.21\n         active = 1\n     }\n}\n";
     let loaded = pulse_lvscf::Loaded::from_bytes(src);
     assert!(loaded.is_valid(), "{:?}", loaded.parsed.diagnostics);
-    let vs = loaded.parsed.config.virtuals.into_iter().next().expect("one");
+    let vs = loaded
+        .parsed
+        .config
+        .virtuals
+        .into_iter()
+        .next()
+        .expect("one");
     assert_eq!(
         CheckSpec::from_virtual(&vs).expect("spec"),
         CheckSpec::Tcp {

@@ -208,7 +208,7 @@ impl Driver {
         }
     }
 
-    /// `monitor_links` (piranha.md §4.9): kernel link notifications for the interfaces that
+    /// `monitor_links` (docs/reference/piranha.md §4.9): kernel link notifications for the interfaces that
     /// carry our heartbeat addresses.
     fn watch_links(
         &mut self,
@@ -254,7 +254,7 @@ impl Driver {
     /// SIGHUP: re-read lvs.cf on a blocking thread (a 40 MB file takes most of a second to
     /// parse; name resolution can take longer); the result comes back as [`Ev::Reloaded`]. A
     /// bad file changes nothing. Unlike piranha, never signals process 0 when no lvsd runs
-    /// (piranha.md §10 item 11).
+    /// (docs/reference/piranha.md §10 item 11).
     fn reload(&mut self) {
         if self.reloading {
             // The file may have changed after the running read began: read it again then.

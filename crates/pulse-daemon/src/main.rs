@@ -1,5 +1,5 @@
 //! `pulse`: runs on both directors; heartbeats, decides who is active, and on the active one
-//! claims the VIPs, announces them and runs lvsd. Command line as piranha's (piranha.md §4.1).
+//! claims the VIPs, announces them and runs lvsd. Command line as piranha's (docs/reference/piranha.md §4.1).
 //!
 //! ```text
 //!   UDP sockets (one per link) ──► recv tasks ──┐

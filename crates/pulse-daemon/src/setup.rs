@@ -26,6 +26,26 @@ pub(crate) struct Prepared {
 /// Read the configuration, decide the role, bind the heartbeat sockets.
 pub(crate) fn prepare(opts: &Options) -> Result<Prepared> {
     let cfg = load(&opts.config)?;
+    // The packaged lvsd needs IPVS. Without it the active director would claim the VIPs, see
+    // lvsd exit, release them and retry with backoff for ever while the service looks healthy:
+    // refuse to start instead, so the unit (or the init script) fails with the reason.
+    // `connect` tries `modprobe ip_vs` first, as ipvsadm does. Not with --test-start (no
+    // lvsd), nor for a supervisor named with --lvsd (a wrapper or a stand-in, whose needs pulse
+    // cannot know); the path is the `--lvsd` default.
+    if !opts.test_start
+        && cfg.service == pulse_lvscf::model::ServiceMode::Lvs
+        && opts.lvsd == Path::new("/usr/sbin/lvsd")
+    {
+        match pulse_sys::ipvs::Ipvs::connect() {
+            Ok(_) => {}
+            Err(pulse_sys::ipvs::IpvsError::Unavailable(_)) => bail!(
+                "IPVS is not available in this kernel or network namespace, even after \
+                 `modprobe ip_vs`: lvsd cannot run. Load ip_vs (/usr/lib/modules-load.d/pulse.conf \
+                 does at boot), or start pulse with --test-start"
+            ),
+            Err(e) => return Err(anyhow::Error::new(e).context("lvsd cannot run: IPVS")),
+        }
+    }
     let plan = plan(&cfg, &local_addresses(), resolve)
         .with_context(|| format!("in {}", opts.config.display()))?;
     let key = cfg
@@ -240,7 +260,7 @@ pub(crate) async fn start_metrics(
 }
 
 /// `active_cmd`/`inactive_cmd`: split on single spaces, run without a shell, not waited for
-/// (piranha.md §4.10).
+/// (docs/reference/piranha.md §4.10).
 pub(crate) fn run_command(what: &'static str, line: &str) {
     let mut words = line.split(' ').filter(|w| !w.is_empty());
     let Some(prog) = words.next() else { return };

@@ -1,5 +1,5 @@
 //! The IPVS connection-sync daemon's role (`syncdaemon = 1`): master while active, backup
-//! otherwise (piranha.md §4.8). pulse owns it, not lvsd: the backup role is needed exactly
+//! otherwise (docs/reference/piranha.md §4.8). pulse owns it, not lvsd: the backup role is needed exactly
 //! while no lvsd runs. The switch happens on a thread of its own, in order: stopping a sync
 //! thread waits for the kernel's RTNL lock, which must never delay a heartbeat.
 

@@ -1,6 +1,6 @@
 //! pulse under connection floods (issue 11 item 3): idle clients on the control socket or the
 //! metrics port must not make pulse spin, block `pulsectl status` or scrapes, or delay a
-//! failover. Two real `pulse` processes in network namespaces (testbed.md §1); root only, like
+//! failover. Two real `pulse` processes in network namespaces (docs/reference/testbed.md §1); root only, like
 //! `tests/netns.rs`. Every wait and flood is bounded; the namespaces go away with the test,
 //! pass or fail, and so do the flood's sockets (they belong to this process).
 //!

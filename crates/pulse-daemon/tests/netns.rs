@@ -1,5 +1,5 @@
 //! Two real `pulse` processes in network namespaces, a client beside them on the bridge
-//! (testbed.md §1). Root only; skipped with a printed reason elsewhere. Every wait is bounded;
+//! (docs/reference/testbed.md §1). Root only; skipped with a printed reason elsewhere. Every wait is bounded;
 //! the namespaces go away with the test, pass or fail.
 
 use pulse_control::{Request, Response, Status};
@@ -103,7 +103,7 @@ impl Pair {
     }
 
     /// Wait until exactly one director holds the VIP and return it. Which one is not fixed: as
-    /// in piranha, the first to hear the other's STOPPED activates (piranha.md §4.5), and the
+    /// in piranha, the first to hear the other's STOPPED activates (docs/reference/piranha.md §4.5), and the
     /// other then stays inactive (no preemption).
     fn wait_settled(&self, limit: Duration) -> (Host, Host) {
         // Settled: one holder, unchanged for longer than a keepalive (at a simultaneous start
@@ -312,7 +312,7 @@ fn a_forged_heartbeat_from_a_third_host_changes_nothing_when_authenticated() {
 #[ignore = "needs root and network namespaces; tests/run-all.sh runs it as root"]
 fn the_same_forgery_takes_over_a_piranha_mode_pair() {
     // The control experiment for the test above: without a key the heartbeat is piranha's, and
-    // a spoofed STOPPED makes the inactive director activate (piranha.md §10 item 1).
+    // a spoofed STOPPED makes the inactive director activate (docs/reference/piranha.md §10 item 1).
     let mut p = Pair::with(1, 3, false, "");
     p.start(Host::D1);
     p.start(Host::D2);
@@ -454,7 +454,7 @@ fn monitor_links_gives_up_the_service_when_the_active_link_fails() {
     );
     let ok = wait_for(Duration::from_secs(6), || p.holds(other));
     assert!(ok.is_some(), "{}", p.logs());
-    // The link comes back: no automatic reactivation (piranha.md §4.5).
+    // The link comes back: no automatic reactivation (docs/reference/piranha.md §4.5).
     p.bed.set_port(active, true);
     let restored = wait_for(Duration::from_secs(2), || {
         log_contains(&p.log(active), "Local NIC link(s) restored: Pulse enabled")

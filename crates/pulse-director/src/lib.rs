@@ -104,7 +104,7 @@ pub enum Action {
     },
     /// One gratuitous ARP for each of these held addresses.
     Announce(Vec<VipClaim>),
-    /// Run `active_cmd` or `inactive_cmd` (piranha.md §4.10: split on spaces, no shell, not
+    /// Run `active_cmd` or `inactive_cmd` (docs/reference/piranha.md §4.10: split on spaces, no shell, not
     /// waited for).
     RunCommand {
         /// `active_cmd` or `inactive_cmd`.
@@ -932,7 +932,7 @@ impl Director {
         }
     }
 
-    /// lvsd died or could not start. Serving: the partner must take over (piranha.md §4.5).
+    /// lvsd died or could not start. Serving: the partner must take over (docs/reference/piranha.md §4.5).
     /// Standing by: only this director's readiness suffers; start it again after a pause that
     /// doubles while it keeps dying within a minute of starting.
     fn lvsd_failed(&mut self, now: Instant) {

@@ -1,4 +1,4 @@
-//! What this node does, derived from lvs.cf and its own addresses (piranha.md §4.2).
+//! What this node does, derived from lvs.cf and its own addresses (docs/reference/piranha.md §4.2).
 
 use anyhow::{Result, bail};
 use pulse_lvscf::LvsConfig;
@@ -104,7 +104,7 @@ pub fn plan(
         let Some(ip) = resolve(&a.addr) else {
             bail!("cannot resolve the VIP {} of `virtual {}`", a.addr, v.name)
         };
-        // piranha.md §4.6: the first active service with a VIP defines its device and mask.
+        // docs/reference/piranha.md §4.6: the first active service with a VIP defines its device and mask.
         if vips.iter().any(|c| c.addr == ip) {
             continue;
         }

@@ -1,4 +1,4 @@
-//! Real-server health: piranha's nanny counting (piranha.md §6.5), sans-IO.
+//! Real-server health: piranha's nanny counting (docs/reference/piranha.md §6.5), sans-IO.
 //!
 //! - One failed check takes a server out (no retry count), as piranha.
 //! - Coming back needs `max(1, reentry / timeout)` consecutive successful checks (integer

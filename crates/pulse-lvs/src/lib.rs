@@ -3,7 +3,7 @@
 //! - `plan`: what lvs.cf asks for — each active virtual service as an IPVS
 //!   [`Service`](pulse_ipvs::Service) with its real servers, forwarding method, weights, quiesce
 //!   and sorry server, resolved and validated once per load.
-//! - `health`: [`RealServerHealth`], piranha's per-server check counting (nanny, piranha.md §6.5)
+//! - `health`: [`RealServerHealth`], piranha's per-server check counting (nanny, docs/reference/piranha.md §6.5)
 //!   driven by check results and `now`.
 //! - `table`: the desired table (plan × health) and the observed one (a kernel dump), and
 //!   [`reconcile`]: the minimal list of [`IpvsOp`](pulse_ipvs::IpvsOp)s from one to the other.

@@ -69,7 +69,7 @@ impl PlannedService {
                 dests.insert(s.dest.key, w);
             }
         }
-        // piranha.md §5.5: the sorry server stands in while no real server is up. Unknown
+        // docs/reference/piranha.md §5.5: the sorry server stands in while no real server is up. Unknown
         // counts as alive, so a restart does not flash the sorry server in.
         if let Some(sorry) = self.sorry
             && !any_alive
@@ -279,7 +279,7 @@ fn service_of(
     };
     let family = key.family();
     let persistent = vs.persistent > 0;
-    // piranha.md §5.2: `-M` only with persistence and a non-zero pmask; `255.255.255.255` and
+    // docs/reference/piranha.md §5.2: `-M` only with persistence and a non-zero pmask; `255.255.255.255` and
     // no mask are the same to the kernel.
     let netmask = match (persistent, vs.pmask, family) {
         (true, Some(m), Family::V4) => Netmask::V4(m),

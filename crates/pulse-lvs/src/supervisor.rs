@@ -39,7 +39,7 @@ pub struct CheckKey {
     pub probe: u64,
     /// The real server's address and port.
     pub target: SocketAddr,
-    /// Time between checks, and each check's timeout (piranha.md §6.3: `timeout` is both).
+    /// Time between checks, and each check's timeout (docs/reference/piranha.md §6.3: `timeout` is both).
     pub period: Duration,
 }
 
@@ -87,7 +87,7 @@ pub enum Event {
         /// Why the check failed.
         error: String,
     },
-    /// The sorry server went into the kernel's table (piranha.md §5.5).
+    /// The sorry server went into the kernel's table (docs/reference/piranha.md §5.5).
     SorryIn {
         /// The `virtual` block's name.
         virtual_name: String,
@@ -128,7 +128,7 @@ pub enum Event {
 /// What to do when the kernel's table cannot be read back (IPVS gone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unreadable {
-    /// `hard_shutdown = 1`: exit with an error, so pulse fails over (piranha.md §5.4).
+    /// `hard_shutdown = 1`: exit with an error, so pulse fails over (docs/reference/piranha.md §5.4).
     Exit,
     /// `hard_shutdown = 0`: go on with the table as last known.
     GoOn,
@@ -385,7 +385,7 @@ impl Supervisor {
         }
     }
 
-    /// SIGTERM/SIGINT: every managed service still in the table is removed (piranha.md §5.4),
+    /// SIGTERM/SIGINT: every managed service still in the table is removed (docs/reference/piranha.md §5.4),
     /// every check stops, and nothing more is decided.
     pub fn handle_shutdown(&mut self) {
         if self.stopped {

@@ -1,6 +1,6 @@
 //! Desired and observed IPVS tables, and the reconcile that turns one into the other.
 //!
-//! The rules (issue 4, and keepalived's reload bugs in peers.md §2.4 as the counter-examples):
+//! The rules (issue 4, and keepalived's reload bugs in docs/reference/peers.md §2.4 as the counter-examples):
 //! - an object whose kernel state already matches is never touched, so its connections and
 //!   counters survive;
 //! - a changed scheduler, persistence, netmask or flag is `EditService`, a changed weight,
@@ -140,7 +140,7 @@ impl DesiredService {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Desired {
     /// Services by key; every other service in the kernel is removed (lvsd owns the table of its
-    /// network namespace, as piranha's `ipvsadm -C` at start assumed, piranha.md §5.2).
+    /// network namespace, as piranha's `ipvsadm -C` at start assumed, docs/reference/piranha.md §5.2).
     pub services: BTreeMap<ServiceKey, DesiredService>,
 }
 

@@ -1,4 +1,4 @@
-//! Real-server health on a simulated clock: piranha's counting (piranha.md §6.5).
+//! Real-server health on a simulated clock: piranha's counting (docs/reference/piranha.md §6.5).
 
 use pulse_lvs::{Health, RealServerHealth, Transition};
 use std::time::{Duration, Instant};

@@ -135,7 +135,7 @@ fn scheduler_and_persistence_changes_are_edits_in_place() {
 
 #[test]
 fn reordered_services_change_nothing() {
-    // piranha 0.8.6 indexed the new list with the old list's index (piranha.md §5.6 #7).
+    // piranha 0.8.6 indexed the new list with the old list's index (docs/reference/piranha.md §5.6 #7).
     let have = observed(&[
         (service(0, "wlc"), &[dest(1, 1)]),
         (service(1, "rr"), &[dest(2, 1)]),

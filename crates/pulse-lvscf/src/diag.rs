@@ -1,6 +1,6 @@
 //! Diagnostics: what is wrong (or surprising) in an lvs.cf, where, and how to fix it.
 //!
-//! Rendered in the rustc / toml_edit shape (style.md §4.3):
+//! Rendered in the rustc / toml_edit shape (docs/reference/style.md §4.3):
 //!
 //! ```text
 //! lvs.cf:14:6: error: unknown keyword "schedular"

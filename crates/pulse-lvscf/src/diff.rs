@@ -2,7 +2,7 @@
 //!
 //! Comments, formatting, key order and values equal to their defaults make no difference.
 //! Virtual services are matched by what identifies them in IPVS (fwmark, or protocol, VIP and
-//! port), as piranha's lvsd does on reload (piranha.md §5.6), falling back to the block name;
+//! port), as piranha's lvsd does on reload (docs/reference/piranha.md §5.6), falling back to the block name;
 //! real servers by address and port, then name.
 
 use crate::model::{LvsConfig, RealServer, VirtualService};

@@ -488,7 +488,7 @@ fn key_insertion(
     let items = resolve(doc, blocks)?;
     let is_assign = |it: &Item| matches!(it, Item::Line(i) if matches!(doc.lines()[*i].kind, LineKind::Assign { .. }));
     // After the last assignment that comes before the first nested block, so piranha's
-    // "server port = virtual port so far" reading picks up a new `port` (piranha.md §2.4).
+    // "server port = virtual port so far" reading picks up a new `port` (docs/reference/piranha.md §2.4).
     let first_block = items
         .iter()
         .position(|it| matches!(it, Item::Block(_)))
@@ -519,7 +519,7 @@ fn key_insertion(
         Some(it) => indent_from(it),
         None => sibling_style(doc, block.kind).unwrap_or_else(|| {
             let own = indent_of(doc.line_text(block.open));
-            // piranha's GUI: 5 spaces for virtual-level keys, 9 for server keys (piranha.md §2.5).
+            // piranha's GUI: 5 spaces for virtual-level keys, 9 for server keys (docs/reference/piranha.md §2.5).
             format!(
                 "{own}{}",
                 if block.kind == BlockKind::Server {

@@ -1,5 +1,5 @@
 //! Every keyword lvs.cf knows, where it may appear, how it is read and its default
-//! (piranha.md §2.2–2.4): the one table the parser, the model, the editor, the digest and the man
+//! (docs/reference/piranha.md §2.2–2.4): the one table the parser, the model, the editor, the digest and the man
 //! page test work from.
 
 use crate::model::{AddressOnDevice, Builder, LvsConfig, RealServer, Stmt, VirtualService};
@@ -32,7 +32,7 @@ pub enum Form {
     /// One word; quoted only if it has blanks.
     Word,
     /// Always double-quoted, as piranha's GUI writes `send`, `expect`, `send_program`,
-    /// `start_cmd` and `stop_cmd` (lvsd strips the quotes again, piranha.md §2.1).
+    /// `start_cmd` and `stop_cmd` (lvsd strips the quotes again, docs/reference/piranha.md §2.1).
     Quoted,
     /// Two words: `address = IP DEV`, `nat_router = IP DEV`.
     TwoWords,
@@ -54,7 +54,7 @@ pub struct Keyword {
     pub form: Form,
     /// Known to piranha 0.8.6 (false: a Pulse extension).
     pub piranha: bool,
-    /// Parsed but used by nobody (piranha.md §2.2, §10 item 3).
+    /// Parsed but used by nobody (docs/reference/piranha.md §2.2, §10 item 3).
     pub ignored: bool,
     /// Each occurrence adds a value (instead of the last one winning).
     pub repeatable: bool,
@@ -561,7 +561,7 @@ pub const KEYWORDS: &[Keyword] = &[
         |b, st, rs| put(&mut rs.weight, b.weight(st)),
         |rs| text(rs.weight),
     ),
-    // Real-server ports are numbers only (piranha.md §2.1).
+    // Real-server ports are numbers only (docs/reference/piranha.md §2.1).
     prose(
         "(the virtual's port)",
         s(
@@ -626,7 +626,7 @@ pub fn closest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
         .map(|(_, c)| c)
 }
 
-/// Schedulers piranha 0.8.6 accepts (`ipvsadm -s` names, piranha.md §2.3).
+/// Schedulers piranha 0.8.6 accepts (`ipvsadm -s` names, docs/reference/piranha.md §2.3).
 pub const PIRANHA_SCHEDULERS: &[&str] = &["lc", "rr", "wlc", "wrr", "lblc", "lblcr", "dh", "sh"];
 
 /// Further IPVS schedulers of current kernels that Pulse accepts as an extension.

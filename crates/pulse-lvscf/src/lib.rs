@@ -1,6 +1,6 @@
 //! `pulse-lvscf`: piranha's `lvs.cf`, read, checked and edited without losing a byte.
 //!
-//! Three layers (style.md §4.3):
+//! Three layers (docs/reference/style.md §4.3):
 //! - [`syntax`]: lines → tokens → a tree of `virtual`/`failover`/`server` blocks. Lossless:
 //!   `Document::parse(s).render() == s` for every input.
 //! - [`model`]: the typed [`LvsConfig`] with piranha 0.8.6's defaults and validation, producing
@@ -56,7 +56,7 @@ pub fn parse(src: &str) -> Parsed {
     let doc = Document::parse(src, &mut diagnostics);
     source::check_bytes(&doc, &mut diagnostics);
     if src.is_empty() {
-        // piranha.md §2.1: a file of size 0 is "Empty configuration"; a comment-only file is fine.
+        // docs/reference/piranha.md §2.1: a file of size 0 is "Empty configuration"; a comment-only file is fine.
         diagnostics.push(
             Diagnostic::error("empty-file", None, "empty configuration")
                 .with_help("an lvs.cf needs at least `primary`, `backup` and one `virtual` block"),

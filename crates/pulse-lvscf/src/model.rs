@@ -1,7 +1,7 @@
 //! The typed model of lvs.cf, with piranha's defaults, built from the syntax tree.
 //!
 //! Compatibility rule: a file piranha 0.8.6 accepts loads with the same meaning. Where piranha's
-//! reading is a known bug (CRLF files, piranha.md §2.1) the evident meaning is loaded and a warning
+//! reading is a known bug (CRLF files, docs/reference/piranha.md §2.1) the evident meaning is loaded and a warning
 //! says so; where it is merely surprising (octal numbers, `active` defaulting to 0, keywords
 //! nobody reads, the real-server port quirk) the piranha meaning is kept and a warning says so.
 
@@ -375,7 +375,7 @@ pub struct RealServer {
     pub active: bool,
     /// `weight` (piranha accepts any integer).
     pub weight: i32,
-    /// `port`: defaults to the virtual's port as parsed *so far* (piranha.md §2.4).
+    /// `port`: defaults to the virtual's port as parsed *so far* (docs/reference/piranha.md §2.4).
     pub port: u16,
 }
 
@@ -523,7 +523,7 @@ pub fn build(doc: &Document, diags: &mut Diagnostics) -> LvsConfig {
     }
     b.check_unique_names(top_blocks, None);
     let backup_private = b.backup_private.take();
-    // piranha.md §2.1 post-processing: without primary_private both private addresses are the
+    // docs/reference/piranha.md §2.1 post-processing: without primary_private both private addresses are the
     // public ones (a given backup_private is overwritten).
     if primary_private_set || cfg.primary.is_none() {
         cfg.backup_private = backup_private.or_else(|| cfg.backup.clone());
@@ -845,7 +845,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// A string value as the daemons see it (piranha.md §2.1 quoting rules).
+    /// A string value as the daemons see it (docs/reference/piranha.md §2.1 quoting rules).
     pub(crate) fn string(&mut self, st: &Stmt<'a>) -> Option<String> {
         let t = self.one(st)?;
         let keeps_quotes = st.kw.form == keywords::Form::Quoted;
@@ -1146,7 +1146,7 @@ impl<'a> Builder<'a> {
         Some((a?, b?))
     }
 
-    /// `pmask`: piranha.md §2.1: an unparsable pmask is silently ignored (a warning here, and
+    /// `pmask`: docs/reference/piranha.md §2.1: an unparsable pmask is silently ignored (a warning here, and
     /// not a rejection); 255.255.255.255 means none.
     pub(crate) fn pmask(&mut self, st: &Stmt<'a>, vs: &mut VirtualService) -> bool {
         let Some(t) = self.one(st) else { return false };

@@ -1,6 +1,6 @@
 //! The lossless syntax layer: lines → tokens → a tree of blocks.
 //!
-//! lvs.cf is line-oriented (piranha.md §2.1): one statement per line, blocks open with
+//! lvs.cf is line-oriented (docs/reference/piranha.md §2.1): one statement per line, blocks open with
 //! `KIND NAME {` on one line and close with a line starting with `}`. The tree therefore keeps
 //! whole lines as its leaves: every byte of the input, comments, blanks, indentation and line
 //! terminators included, belongs to exactly one line, and [`Document::render`] walks the tree and
@@ -451,7 +451,7 @@ fn tokens(
                 }
                 let inner = &text[i + 1..end - 1];
                 if !inner.contains([' ', '\t']) && end < b.len() {
-                    // piranha.md §2.1: after a quoted value without blanks piranha's scanner keeps
+                    // docs/reference/piranha.md §2.1: after a quoted value without blanks piranha's scanner keeps
                     // looking for a quote up to the end of the line; anything there, even blanks,
                     // is a quoting error.
                     diags.push(
@@ -609,7 +609,7 @@ fn lex_line_into(
         return lex_open(text, line, kind, &key, rest, comment, diags);
     }
     if !crate::keywords::KEYWORDS.iter().any(|k| k.name == word) {
-        // piranha.md §2.6: piranha checks the keyword before the `=` ("unknown command").
+        // docs/reference/piranha.md §2.6: piranha checks the keyword before the `=` ("unknown command").
         let help = if rest.last().is_some_and(|t| t.raw(text) == "{") {
             "this looks like keepalived.conf syntax; lvs.cf blocks are `virtual NAME {`, \
              `server NAME {` and `failover NAME {`"

@@ -1,4 +1,4 @@
-//! Value syntaxes piranha accepts, reproduced exactly (piranha.md §2.1).
+//! Value syntaxes piranha accepts, reproduced exactly (docs/reference/piranha.md §2.1).
 //!
 //! Numbers are C `strtol(s, &end, 0)`: decimal, `0x` hex and leading-zero octal, with nothing
 //! after the digits. Host addresses go through `inet_aton` first, so `10.1` and `0x7f.1` are

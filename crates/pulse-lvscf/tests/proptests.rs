@@ -1,4 +1,4 @@
-//! Property tests for `pulse-lvscf` (style.md §4.3 invariants):
+//! Property tests for `pulse-lvscf` (docs/reference/style.md §4.3 invariants):
 //!
 //! - (a) `render(parse(s)) == s` for any text, and neither parsing nor rendering diagnostics
 //!   panics;

@@ -1,4 +1,4 @@
-//! The gratuitous ARP frame piranha's `send_arp` sends (piranha.md §8), byte for byte.
+//! The gratuitous ARP frame piranha's `send_arp` sends (docs/reference/piranha.md §8), byte for byte.
 
 use std::net::Ipv4Addr;
 

@@ -1,4 +1,4 @@
-//! The failover state machine of one director (piranha.md §4.4–4.5), sans-IO.
+//! The failover state machine of one director (docs/reference/piranha.md §4.4–4.5), sans-IO.
 //!
 //! Inputs are datagrams, timeouts and commands, each with the current time; outputs are
 //! datagrams to send ([`Transmit`]), things to do or log ([`Event`]) and the next time to be
@@ -515,7 +515,7 @@ pub struct Heartbeat {
 
 impl Heartbeat {
     /// Start inactive (or active with `force_active`); the first heartbeat goes out after one
-    /// `keepalive` and the partner is dead after `deadtime` of silence (piranha.md §4.2 step 10).
+    /// `keepalive` and the partner is dead after `deadtime` of silence (docs/reference/piranha.md §4.2 step 10).
     pub fn new(cfg: Config, now: Instant) -> Self {
         let n = cfg.links.len();
         let mut hb = Self {
@@ -649,7 +649,7 @@ impl Heartbeat {
             self.send_heartbeats(now);
         }
         if now >= self.dead_at {
-            // piranha.md §4.4: partner silent for `deadtime` ⇒ activate if able.
+            // docs/reference/piranha.md §4.4: partner silent for `deadtime` ⇒ activate if able.
             if self.partner_alive {
                 self.partner_alive = false;
                 self.events.push_back(Event::PartnerDead);
@@ -681,7 +681,7 @@ impl Heartbeat {
         let Some(l) = self.cfg.links.get(link).copied() else {
             return;
         };
-        // piranha.md §4.3: only the partner's configured addresses count.
+        // docs/reference/piranha.md §4.3: only the partner's configured addresses count.
         if from.ip() != l.peer.ip() {
             return self.reject(link, from, Rejection::NotFromPartner);
         }
@@ -818,7 +818,7 @@ impl Heartbeat {
         }
     }
 
-    /// What the partner said, accepted: piranha.md §4.5's reactions, and the release handshake.
+    /// What the partner said, accepted: docs/reference/piranha.md §4.5's reactions, and the release handshake.
     fn partner_said(
         &mut self,
         now: Instant,
@@ -1036,7 +1036,7 @@ impl Heartbeat {
         self.mismatch = differs;
     }
 
-    /// piranha.md §4.5, "recv RUNNING".
+    /// docs/reference/piranha.md §4.5, "recv RUNNING".
     fn partner_active(&mut self, now: Instant) {
         self.child_failed = false;
         self.retry_at = None;
@@ -1091,7 +1091,7 @@ impl Heartbeat {
         self.events.push_back(Event::Rejected { link, from, why });
     }
 
-    /// One heartbeat on every link (piranha.md §4.3: public and private).
+    /// One heartbeat on every link (docs/reference/piranha.md §4.3: public and private).
     fn send_heartbeats(&mut self, now: Instant) {
         let phase = self.releasing.map(|r| r.phase);
         let handover = phase == Some(ReleasePhase::Handover);

@@ -4,7 +4,7 @@
 //!   node form a pair) and Pulse's authenticated heartbeat (format 2: HMAC-SHA256 with one key
 //!   per direction over the packet and its link's addresses, sequence numbers, a challenge and
 //!   an echo, the sender's `serial_no` and configuration digest).
-//! - [`fsm`]: the failover state machine ([`Heartbeat`]): piranha's rules (piranha.md §4.5)
+//! - [`fsm`]: the failover state machine ([`Heartbeat`]): piranha's rules (docs/reference/piranha.md §4.5)
 //!   with its bugs fixed, over any number of redundant links.
 //!
 //! Invariants: no sockets, no clocks (every input carries `now`), no threads, no panics on

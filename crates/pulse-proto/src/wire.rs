@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::net::IpAddr;
 
-/// piranha's heartbeat "magic" (piranha.md §4.3): a 32-bit value, sent in host byte order, which
+/// piranha's heartbeat "magic" (docs/reference/piranha.md §4.3): a 32-bit value, sent in host byte order, which
 /// is little-endian on every x86 piranha node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LegacyMagic {
@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn legacy_golden_bytes() {
-        // Captured from piranha 0.8.6 (piranha.md §4.3): inactive `bd da bd ad`, active `da db ad bd`.
+        // Captured from piranha 0.8.6 (docs/reference/piranha.md §4.3): inactive `bd da bd ad`, active `da db ad bd`.
         assert_eq!(LegacyMagic::Stopped.encode(), [0xbd, 0xda, 0xbd, 0xad]);
         assert_eq!(LegacyMagic::Running.encode(), [0xda, 0xdb, 0xad, 0xbd]);
         assert_eq!(LegacyMagic::FosRunning.encode(), [0xbe, 0xba, 0xef, 0xbe]);

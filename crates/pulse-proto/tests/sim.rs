@@ -1,5 +1,5 @@
 //! Two directors on a simulated network with a simulated clock: every scenario of piranha's state
-//! table (piranha.md §4.5) and the failures the issue names, in milliseconds of real time.
+//! table (docs/reference/piranha.md §4.5) and the failures the issue names, in milliseconds of real time.
 //!
 //! Node 0 is the primary (192.0.2.11, private 198.51.100.11), node 1 the backup (.12). Each link
 //! delivers after `latency` unless it is cut or the receiving node is down.
@@ -309,7 +309,7 @@ fn forced_active_backup_keeps_the_service() {
     sim.configs[1].force_active = true;
     sim.nodes[1] = Some(Heartbeat::new(sim.configs[1].clone(), sim.now));
     sim.run_until(10_000);
-    // piranha.md §4.5: forced on the backup, the inactive primary never preempts it.
+    // docs/reference/piranha.md §4.5: forced on the backup, the inactive primary never preempts it.
     assert!(sim.active(1) && !sim.active(0));
 }
 
@@ -502,7 +502,7 @@ fn legacy_node_talks_exactly_like_piranha() {
     sim.run_until(900);
     assert!(sim.sent.is_empty(), "first heartbeat after one keepalive");
     sim.run_until(1000);
-    // Inactive: `bd da bd ad` on both links (piranha.md §4.3 capture).
+    // Inactive: `bd da bd ad` on both links (docs/reference/piranha.md §4.3 capture).
     assert_eq!(
         sim.sent
             .iter()

@@ -4,7 +4,7 @@
 //! [`BATCH_BYTES`], and each acknowledgement is matched to its request by sequence number. The
 //! kernel handles every message of a send in order and acknowledges each (a failed one does not
 //! stop the rest), so a 40,000-destination table loads in a few hundred sends instead of 40,000
-//! round trips (keepalived and ipvsadm wait for each ACK, peers.md §2.3).
+//! round trips (keepalived and ipvsadm wait for each ACK, docs/reference/peers.md §2.3).
 //!
 //! Dumps cannot be pipelined: netlink runs one dump per socket at a time (`-EBUSY`).
 
@@ -365,7 +365,7 @@ impl Ipvs {
         self.one(Request::StopDaemon(d.role))
     }
 
-    /// Makes `d` the only running sync daemon (piranha.md §4.8 stops both roles, then starts
+    /// Makes `d` the only running sync daemon (docs/reference/piranha.md §4.8 stops both roles, then starts
     /// one). Nothing is restarted when `d` already runs alone, so repeated calls do not
     /// interrupt the connection sync.
     pub fn sync_as(&mut self, d: &SyncDaemon) -> Result<(), IpvsError> {

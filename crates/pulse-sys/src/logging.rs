@@ -1,7 +1,7 @@
 //! Logs of the daemons, with a severity journald and syslog can filter on.
 //!
 //! - Daemonized: syslog with the program's ident (`pulse`, `lvsd`), facility daemon
-//!   (piranha.md §4.2 step 6, §5.1): one datagram per line, `<PRI>IDENT[PID]: line`.
+//!   (docs/reference/piranha.md §4.2 step 6, §5.1): one datagram per line, `<PRI>IDENT[PID]: line`.
 //! - In the foreground with stderr connected to the journal (systemd sets `JOURNAL_STREAM` to
 //!   stderr's `DEV:INO`): the same syslog datagrams to `/dev/log`, which journald serves, so each
 //!   daemon's lines carry its own `SYSLOG_IDENTIFIER` — lvsd's appear as `lvsd` even when pulse

@@ -332,7 +332,7 @@ fn writes_keep_mode_and_owner() {
     fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).expect("chmod");
     let root = nix_is_root();
     if root {
-        // piranha's RPM installs lvs.cf as root:piranha (gid 60), mode 0664 (piranha.md §9).
+        // piranha's RPM installs lvs.cf as root:piranha (gid 60), mode 0664 (docs/reference/piranha.md §9).
         std::os::unix::fs::chown(&f, Some(0), Some(60)).expect("chown");
     }
     assert_eq!(code(&run(&["config", "bump", p(&f)])), 0);

@@ -9,7 +9,7 @@ use pulse_ipvs::{
     encode,
 };
 
-/// The family id the IPVS family got in the test VM (`testbed.md` §4); any value works.
+/// The family id the IPVS family got in the test VM (`docs/reference/testbed.md` §4); any value works.
 pub const FAMILY: u16 = 0x20;
 
 /// Bytes from a hex literal: `//` starts a comment to the end of the line, whitespace is
