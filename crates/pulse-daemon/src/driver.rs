@@ -36,8 +36,8 @@ pub(crate) enum Ev {
     LvsdExited(String),
     /// A reload was read and planned, or failed.
     Reloaded(Box<Result<Reload, String>>),
-    /// The drain finished (or was given up).
-    DrainDone,
+    /// lvsd's answer during a drain: connections left, or why it cannot drain.
+    DrainProgress(Result<u64, String>),
 }
 
 struct Driver {
@@ -204,7 +204,7 @@ impl Driver {
                     self.reload();
                 }
             }
-            Ev::DrainDone => self.director.handle_drain_done(now),
+            Ev::DrainProgress(answer) => self.director.handle_drain_progress(now, answer),
         }
     }
 

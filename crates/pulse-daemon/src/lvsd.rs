@@ -21,9 +21,6 @@ use tracing::{debug, info, warn};
 
 /// How long lvsd gets to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
-/// A draining release waits at most this long for the real servers' connections to finish
-/// (long-lived ones are then left to the sync daemon, which flushes every 2 s).
-const RELEASE_DRAIN_MAX: Duration = Duration::from_secs(3);
 /// How long a killed stray lvsd gets to disappear.
 const STRAY_GONE: Duration = Duration::from_secs(2);
 
@@ -197,43 +194,23 @@ fn reap_strays(program: &Path, socket: &Path) {
     }
 }
 
-/// A draining release: lvsd sends new connections to the partner, which holds the VIPs
-/// unannounced, while the real servers' own connections finish; then the director hands over.
-/// A failure to drain only shortens the wait.
+/// One step of a draining release: ask lvsd (idempotently) to send new connections to the
+/// partner and say how many connections its real servers still have; the answer goes back to
+/// the director, which decides whether to ask again.
 pub(crate) async fn drain(
     socket: std::path::PathBuf,
     partner: std::net::IpAddr,
     done: mpsc::UnboundedSender<Ev>,
 ) {
-    let start = Instant::now();
     let req = Request::Handoff {
         to: Some(partner.to_string()),
     };
-    loop {
-        let answer = pulse_control::call_async(&socket, &req, Duration::from_secs(2)).await;
-        match answer {
-            Ok(Response::Handoff { active_conns: 0 }) => {
-                info!(ms = start.elapsed().as_millis() as u64, "release: drained");
-                break;
-            }
-            Ok(Response::Handoff { active_conns }) if start.elapsed() < RELEASE_DRAIN_MAX => {
-                debug!(active_conns, "release: draining");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Ok(Response::Handoff { active_conns }) => {
-                warn!(
-                    active_conns,
-                    "release: connections still open after {RELEASE_DRAIN_MAX:?}; handing over"
-                );
-                break;
-            }
-            other => {
-                warn!(answer = ?other, socket = %socket.display(), "release: lvsd cannot drain; handing over without it");
-                break;
-            }
-        }
-    }
-    let _ = done.send(Ev::DrainDone);
+    let answer = match pulse_control::call_async(&socket, &req, Duration::from_secs(2)).await {
+        Ok(Response::Handoff { active_conns }) => Ok(active_conns),
+        Ok(other) => Err(format!("{other:?} from {}", socket.display())),
+        Err(e) => Err(format!("{}: {e}", socket.display())),
+    };
+    let _ = done.send(Ev::DrainProgress(answer));
 }
 
 /// After a draining release (done or abandoned): lvsd goes back to the configured table.

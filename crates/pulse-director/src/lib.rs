@@ -22,7 +22,7 @@ use pulse_proto::fsm::{ActivateReason, Command, DeactivateReason, Event, Heartbe
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// A standby lvsd that died is restarted after this pause, doubled while it keeps dying soon
 /// after starting, up to [`LVSD_RESTART_MAX`].
@@ -39,6 +39,11 @@ pub const CLAIM_RETRY_MAX: Duration = Duration::from_millis(400);
 pub const CLAIM_LOG_EVERY: Duration = Duration::from_secs(5);
 /// At most one log line per rejection reason in this period (with how many were dropped).
 pub const REJECT_LOG_EVERY: Duration = Duration::from_secs(10);
+/// A draining release waits at most this long for the real servers' connections to finish
+/// (long-lived ones are then left to the sync daemon, which flushes every 2 s).
+pub const DRAIN_MAX: Duration = Duration::from_secs(3);
+/// How often lvsd is asked how many connections are left during a drain.
+pub const DRAIN_POLL: Duration = Duration::from_millis(10);
 /// The replay floor is persisted when it moved this far (µs of the partner's clock: 1 s), so
 /// the daemon writes its state file at most about once a second.
 const PERSIST_STEP_US: u64 = 1_000_000;
@@ -129,7 +134,8 @@ pub enum Action {
     /// Switch the IPVS sync daemon.
     SetSyncRole(SyncRole),
     /// A draining release: lvsd forwards new connections to `partner` while the real servers'
-    /// own finish; report the end with [`Director::handle_drain_done`].
+    /// own finish (`Request::Handoff`, idempotent: repeated to poll); report how many of their
+    /// connections are left with [`Director::handle_drain_progress`].
     Drain {
         /// The partner director's address.
         partner: IpAddr,
@@ -189,6 +195,15 @@ impl VipState {
     }
 }
 
+/// A draining release on our side (see [`Action::Drain`]).
+#[derive(Clone, Copy, Debug)]
+struct Drain {
+    partner: IpAddr,
+    started: Instant,
+    /// When to ask lvsd again (`None` while an answer is awaited).
+    poll_at: Option<Instant>,
+}
+
 /// Where pulse's lvsd stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lvsd {
@@ -243,6 +258,8 @@ pub struct Director {
     stray_reaped: bool,
     /// lvsd forwards new connections to the partner (a draining release).
     handing_off: bool,
+    /// A drain under way: the partner, when it began, when lvsd is asked again.
+    drain: Option<Drain>,
     /// The last `ChildExited` given to the heartbeat was a VIP that could not be held.
     vip_gave_up: bool,
     claim_failures: u64,
@@ -276,6 +293,7 @@ impl Director {
             lvsd_restart_pause: LVSD_RESTART_MIN,
             stray_reaped: false,
             handing_off: false,
+            drain: None,
             vip_gave_up: false,
             claim_failures: 0,
             monitored: BTreeMap::new(),
@@ -335,6 +353,7 @@ impl Director {
         [
             self.hb.poll_timeout(),
             self.garp.map(|(t, _)| t),
+            self.drain.and_then(|d| d.poll_at),
             lvsd,
             gave_up_at,
         ]
@@ -417,6 +436,13 @@ impl Director {
             } else {
                 self.garp = Some((t + self.plan.garp.1, left - 1));
             }
+        }
+        if let Some(d) = &mut self.drain
+            && d.poll_at.is_some_and(|t| now >= t)
+        {
+            d.poll_at = None;
+            let partner = d.partner;
+            self.actions.push_back(Action::Drain { partner });
         }
         if let Lvsd::RestartAt(t) = self.lvsd
             && now >= t
@@ -547,9 +573,41 @@ impl Director {
         self.process(now);
     }
 
-    /// The daemon finished draining (see [`Action::Drain`]).
-    pub fn handle_drain_done(&mut self, now: Instant) {
-        let _ = self.hb.handle_command(now, Command::DrainDone);
+    /// lvsd's answer to an [`Action::Drain`]: how many connections its real servers still
+    /// have, or why it cannot drain. The release hands over when none are left, after
+    /// [`DRAIN_MAX`], or at once when lvsd cannot drain (a failure to drain only shortens the
+    /// wait).
+    pub fn handle_drain_progress(&mut self, now: Instant, answer: Result<u64, String>) {
+        let Some(d) = &mut self.drain else {
+            return;
+        };
+        let waited = now.saturating_duration_since(d.started);
+        let done = match answer {
+            Ok(0) => {
+                info!(ms = waited.as_millis() as u64, "release: drained");
+                true
+            }
+            Ok(active_conns) if waited < DRAIN_MAX => {
+                d.poll_at = Some(now + DRAIN_POLL);
+                debug!(active_conns, "release: draining");
+                false
+            }
+            Ok(active_conns) => {
+                warn!(
+                    active_conns,
+                    "release: connections still open after {DRAIN_MAX:?}; handing over"
+                );
+                true
+            }
+            Err(e) => {
+                warn!(answer = %e, "release: lvsd cannot drain; handing over without it");
+                true
+            }
+        };
+        if done {
+            self.drain = None;
+            let _ = self.hb.handle_command(now, Command::DrainDone);
+        }
         self.process(now);
     }
 
@@ -801,6 +859,11 @@ impl Director {
                 Some(partner) => {
                     info!(partner = %partner, "release: draining (new connections go to the partner)");
                     self.handing_off = true;
+                    self.drain = Some(Drain {
+                        partner,
+                        started: now,
+                        poll_at: None,
+                    });
                     self.actions.push_back(Action::Drain { partner });
                 }
                 None => {
@@ -895,6 +958,7 @@ impl Director {
     }
 
     fn end_handoff(&mut self) {
+        self.drain = None;
         if std::mem::take(&mut self.handing_off) {
             self.actions.push_back(Action::EndHandoff);
         }

@@ -96,7 +96,7 @@ enum Report {
     Claimed(VipClaim, Result<(), String>),
     LvsdStarted,
     LvsdExited(&'static str),
-    DrainDone,
+    DrainProgress(Result<u64, String>),
 }
 
 #[derive(Default)]
@@ -117,6 +117,18 @@ struct Node {
     lvsd_reloads: u32,
     reports: Vec<(Instant, Report)>,
     cable_cut: bool,
+    /// How often lvsd was asked during drains.
+    drain_polls: u32,
+    drain: DrainBehaviour,
+}
+
+/// What a node's lvsd answers while draining.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum DrainBehaviour {
+    #[default]
+    Finishes,
+    Stuck,
+    Broken,
 }
 
 struct World {
@@ -250,9 +262,22 @@ impl World {
                 )),
                 Action::ReloadLvsd => node.lvsd_reloads += 1,
                 Action::SetSyncRole(r) => node.sync.push(r),
-                Action::Drain { .. } => node
-                    .reports
-                    .push((now + Duration::from_millis(50), Report::DrainDone)),
+                Action::Drain { .. } => {
+                    // Two connections left at first, one, then none: lvsd is polled. A stuck
+                    // drain always has five left; a broken lvsd cannot drain.
+                    node.drain_polls += 1;
+                    let answer = match node.drain {
+                        DrainBehaviour::Finishes => {
+                            Ok(3u64.saturating_sub(u64::from(node.drain_polls)))
+                        }
+                        DrainBehaviour::Stuck => Ok(5),
+                        DrainBehaviour::Broken => Err("connection refused".to_string()),
+                    };
+                    node.reports.push((
+                        now + Duration::from_millis(1),
+                        Report::DrainProgress(answer),
+                    ));
+                }
                 Action::EndHandoff | Action::PersistReplayFloor(_) => {}
             }
         }
@@ -345,7 +370,7 @@ impl World {
                         let d = self.nodes[n].director.as_mut().expect("running");
                         d.handle_lvsd_exited(now, how);
                     }
-                    Report::DrainDone => d.handle_drain_done(now),
+                    Report::DrainProgress(answer) => d.handle_drain_progress(now, answer),
                 }
                 self.pump(n);
             }
@@ -443,6 +468,51 @@ fn a_draining_release_never_leaves_the_vip_unheld_and_announces_only_after_the_h
         "announced after the handover"
     );
     assert_eq!(w.nodes[0].lvsds, 1, "warm standby keeps the releasing lvsd");
+    assert_eq!(
+        w.nodes[0].drain_polls, 3,
+        "lvsd polled until its connections were done"
+    );
+}
+
+/// Releases node 0 with its lvsd draining as `drain`; returns how long the release took.
+fn release_with(drain: DrainBehaviour) -> (World, Duration) {
+    let mut w = World::new(Auth::Key);
+    w.run_for(Duration::from_secs(2));
+    w.nodes[0].drain = drain;
+    let now = w.now;
+    w.d(0)
+        .handle_command(now, Command::Release)
+        .expect("release");
+    w.pump(0);
+    let mut done = None;
+    w.run_until(w.elapsed() + Duration::from_secs(6), |w| {
+        assert!(w.holders() >= 1, "nobody held the VIP at {:?}", w.elapsed());
+        if done.is_none() && !w.holds(0) {
+            done = Some(w.now - now);
+        }
+    });
+    (w, done.expect("released"))
+}
+
+#[test]
+fn a_drain_that_never_finishes_hands_over_after_three_seconds() {
+    let (w, took) = release_with(DrainBehaviour::Stuck);
+    assert!(w.holds(1));
+    assert!(
+        took >= pulse_director::DRAIN_MAX && took < pulse_director::DRAIN_MAX + DEADTIME,
+        "{took:?}"
+    );
+    // Polled every 10 ms meanwhile, not more.
+    let polls = w.nodes[0].drain_polls;
+    assert!((250..=310).contains(&polls), "{polls} polls");
+}
+
+#[test]
+fn an_lvsd_that_cannot_drain_only_shortens_the_release() {
+    let (w, took) = release_with(DrainBehaviour::Broken);
+    assert!(w.holds(1));
+    assert_eq!(w.nodes[0].drain_polls, 1);
+    assert!(took < Duration::from_millis(100), "{took:?}");
 }
 
 #[test]
