@@ -25,6 +25,7 @@ mod setup;
 mod status;
 mod syncd;
 mod vips;
+mod worker;
 
 /// SCHED_FIFO priority: above ordinary work, below the kernel's own real-time threads (50).
 const REALTIME_PRIORITY: i32 = 40;

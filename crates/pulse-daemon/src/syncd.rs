@@ -3,15 +3,15 @@
 //! while no lvsd runs. The switch happens on a thread of its own, in order: stopping a sync
 //! thread waits for the kernel's RTNL lock, which must never delay a heartbeat.
 
+use crate::worker::Worker;
 use pulse_ipvs::{SyncDaemon, SyncRole};
 use std::time::Duration;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 /// The thread and its queue.
 #[derive(Debug)]
 pub(crate) struct SyncWorker {
-    tx: Option<std::sync::mpsc::Sender<SyncDaemon>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    worker: Option<Worker<SyncDaemon>>,
     interface: String,
     sync_id: u8,
 }
@@ -19,38 +19,32 @@ pub(crate) struct SyncWorker {
 impl SyncWorker {
     /// Starts the thread; a failure to start it is logged and the sync daemon is left as it is.
     pub(crate) fn start(interface: String, sync_id: u8) -> Self {
-        let (tx, rx) = std::sync::mpsc::channel::<SyncDaemon>();
-        let spawned = std::thread::Builder::new()
-            .name("pulse-syncd".into())
-            .spawn(move || {
-                for d in rx {
-                    match pulse_sys::ipvs::Ipvs::connect().and_then(|mut i| i.sync_as(&d)) {
-                        Ok(()) => info!(
-                            role = ?d.role,
-                            interface = %d.interface,
-                            syncid = d.sync_id,
-                            "ipvs sync daemon running"
-                        ),
-                        Err(e) => error!(
-                            role = ?d.role,
-                            interface = %d.interface,
-                            syncid = d.sync_id,
-                            error = %e,
-                            "cannot start the ipvs sync daemon"
-                        ),
-                    }
+        let spawned = Worker::spawn("pulse-syncd", |rx| {
+            for d in rx {
+                match pulse_sys::ipvs::Ipvs::connect().and_then(|mut i| i.sync_as(&d)) {
+                    Ok(()) => info!(
+                        role = ?d.role,
+                        interface = %d.interface,
+                        syncid = d.sync_id,
+                        "ipvs sync daemon running"
+                    ),
+                    Err(e) => error!(
+                        role = ?d.role,
+                        interface = %d.interface,
+                        syncid = d.sync_id,
+                        error = %e,
+                        "cannot start the ipvs sync daemon"
+                    ),
                 }
-            });
-        let (tx, thread) = match spawned {
-            Ok(t) => (Some(tx), Some(t)),
-            Err(e) => {
-                error!(error = %e, "cannot start the sync-daemon thread; sync daemon left as it is");
-                (None, None)
             }
-        };
+        });
+        let worker = spawned
+            .inspect_err(|e| {
+                error!(error = %e, "cannot start the sync-daemon thread; sync daemon left as it is");
+            })
+            .ok();
         Self {
-            tx,
-            thread,
+            worker,
             interface,
             sync_id,
         }
@@ -58,8 +52,8 @@ impl SyncWorker {
 
     /// Queues a switch.
     pub(crate) fn switch(&self, role: SyncRole) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(SyncDaemon {
+        if let Some(w) = &self.worker {
+            w.send(SyncDaemon {
                 role,
                 interface: self.interface.clone(),
                 sync_id: self.sync_id,
@@ -70,13 +64,8 @@ impl SyncWorker {
     /// At exit: the last switch (backup, after the shutdown's deactivation) is applied before
     /// pulse goes, waiting at most `limit`.
     pub(crate) async fn finish(mut self, limit: Duration) {
-        drop(self.tx.take());
-        let Some(worker) = self.thread.take() else {
-            return;
-        };
-        let wait = tokio::task::spawn_blocking(move || worker.join());
-        if tokio::time::timeout(limit, wait).await.is_err() {
-            warn!("the ipvs sync daemon switch did not finish within {limit:?}");
+        if let Some(w) = &mut self.worker {
+            w.finish(limit).await;
         }
     }
 }

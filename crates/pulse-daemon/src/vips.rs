@@ -7,6 +7,7 @@
 //! use and reopened after a failure.
 
 use crate::driver::Ev;
+use crate::worker::Worker;
 use pulse_director::VipClaim;
 use pulse_sys::{ArpSender, Rtnl};
 use std::collections::HashMap;
@@ -30,8 +31,7 @@ pub(crate) enum VipsIn {
 /// The worker's queue and counters.
 #[derive(Debug)]
 pub(crate) struct VipWorker {
-    tx: Option<std::sync::mpsc::Sender<VipsIn>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    worker: Worker<VipsIn>,
     arps_sent: Arc<AtomicU64>,
 }
 
@@ -39,42 +39,33 @@ impl VipWorker {
     /// Starts the thread (with its own rtnetlink socket).
     pub(crate) fn start(events: mpsc::UnboundedSender<Ev>) -> anyhow::Result<Self> {
         let rtnl = Rtnl::connect()?;
-        let (tx, rx) = std::sync::mpsc::channel::<VipsIn>();
         let arps_sent = Arc::new(AtomicU64::new(0));
         let sent = arps_sent.clone();
-        let thread = std::thread::Builder::new()
-            .name("pulse-vips".into())
-            .spawn(move || {
-                let mut arp: HashMap<String, ArpSender> = HashMap::new();
-                for job in rx {
-                    match job {
-                        VipsIn::Claim(v) => {
-                            let result = claim(&rtnl, &v);
-                            if events.send(Ev::Claimed(v, result)).is_err() {
-                                return;
-                            }
+        let worker = Worker::spawn("pulse-vips", move |rx| {
+            let mut arp: HashMap<String, ArpSender> = HashMap::new();
+            for job in rx {
+                match job {
+                    VipsIn::Claim(v) => {
+                        let result = claim(&rtnl, &v);
+                        if events.send(Ev::Claimed(v, result)).is_err() {
+                            return;
                         }
-                        VipsIn::Release(v, stale) => release(&rtnl, &v, stale),
-                        VipsIn::Announce(vips) => {
-                            for v in &vips {
-                                announce(&mut arp, v, &sent);
-                            }
+                    }
+                    VipsIn::Release(v, stale) => release(&rtnl, &v, stale),
+                    VipsIn::Announce(vips) => {
+                        for v in &vips {
+                            announce(&mut arp, v, &sent);
                         }
                     }
                 }
-            })?;
-        Ok(Self {
-            tx: Some(tx),
-            thread: Some(thread),
-            arps_sent,
-        })
+            }
+        })?;
+        Ok(Self { worker, arps_sent })
     }
 
     /// Queues a request (never blocks).
     pub(crate) fn send(&self, job: VipsIn) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(job);
-        }
+        self.worker.send(job);
     }
 
     /// Gratuitous ARPs sent so far.
@@ -85,14 +76,7 @@ impl VipWorker {
     /// At exit: the queued releases are carried out before pulse goes, waiting at most
     /// `limit`.
     pub(crate) async fn finish(&mut self, limit: Duration) {
-        drop(self.tx.take());
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        let wait = tokio::task::spawn_blocking(move || thread.join());
-        if tokio::time::timeout(limit, wait).await.is_err() {
-            warn!("VIP releases did not finish within {limit:?}");
-        }
+        self.worker.finish(limit).await;
     }
 }
 
