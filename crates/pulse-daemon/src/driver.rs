@@ -50,8 +50,6 @@ struct Driver {
     lvsd: Option<lvsd::Handle>,
     events: mpsc::UnboundedSender<Ev>,
     sync_roles: Option<crate::syncd::SyncWorker>,
-    /// `syncd_iface` and `syncd_id`.
-    sync: (String, u8),
     notify: Notifier,
     ready: bool,
     heartbeat_sent: bool,
@@ -105,7 +103,6 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
         lvsd: None,
         events,
         sync_roles: None,
-        sync: (cfg.syncd_iface.clone(), cfg.syncd_id),
         notify: Notifier::from_env(),
         ready: false,
         heartbeat_sent: false,
@@ -366,14 +363,22 @@ impl Driver {
                     l.reload();
                 }
             }
-            Action::SetSyncRole(role) => {
-                let worker = self.sync_roles.get_or_insert_with(|| {
-                    crate::syncd::SyncWorker::start(self.sync.0.clone(), self.sync.1)
-                });
-                worker.switch(match role {
+            Action::SetSyncRole {
+                role,
+                interface,
+                sync_id,
+            } => {
+                let role = match role {
                     SyncRole::Master => pulse_ipvs::SyncRole::Master,
                     SyncRole::Backup => pulse_ipvs::SyncRole::Backup,
-                });
+                };
+                self.sync_roles
+                    .get_or_insert_with(crate::syncd::SyncWorker::start)
+                    .switch(pulse_ipvs::SyncDaemon {
+                        role,
+                        interface,
+                        sync_id,
+                    });
             }
             Action::Drain { partner } => {
                 tokio::spawn(lvsd::drain(

@@ -97,6 +97,8 @@ pub(crate) fn settings(cfg: &LvsConfig, opts: &Options) -> Settings {
     Settings {
         warm_standby: cfg.warm_standby,
         syncdaemon: cfg.syncdaemon,
+        syncd_iface: cfg.syncd_iface.clone(),
+        syncd_id: cfg.syncd_id,
         active_cmd: cfg.active_cmd.clone(),
         inactive_cmd: cfg.inactive_cmd.clone(),
         run_lvsd: !opts.test_start,

@@ -4,7 +4,7 @@
 //! thread waits for the kernel's RTNL lock, which must never delay a heartbeat.
 
 use crate::worker::Worker;
-use pulse_ipvs::{SyncDaemon, SyncRole};
+use pulse_ipvs::SyncDaemon;
 use std::time::Duration;
 use tracing::{error, info};
 
@@ -12,13 +12,11 @@ use tracing::{error, info};
 #[derive(Debug)]
 pub(crate) struct SyncWorker {
     worker: Option<Worker<SyncDaemon>>,
-    interface: String,
-    sync_id: u8,
 }
 
 impl SyncWorker {
     /// Starts the thread; a failure to start it is logged and the sync daemon is left as it is.
-    pub(crate) fn start(interface: String, sync_id: u8) -> Self {
+    pub(crate) fn start() -> Self {
         let spawned = Worker::spawn("pulse-syncd", |rx| {
             for d in rx {
                 match pulse_sys::ipvs::Ipvs::connect().and_then(|mut i| i.sync_as(&d)) {
@@ -43,21 +41,13 @@ impl SyncWorker {
                 error!(error = %e, "cannot start the sync-daemon thread; sync daemon left as it is");
             })
             .ok();
-        Self {
-            worker,
-            interface,
-            sync_id,
-        }
+        Self { worker }
     }
 
     /// Queues a switch.
-    pub(crate) fn switch(&self, role: SyncRole) {
+    pub(crate) fn switch(&self, d: SyncDaemon) {
         if let Some(w) = &self.worker {
-            w.send(SyncDaemon {
-                role,
-                interface: self.interface.clone(),
-                sync_id: self.sync_id,
-            });
+            w.send(d);
         }
     }
 

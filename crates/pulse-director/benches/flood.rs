@@ -40,6 +40,8 @@ fn director(node: usize, key: Option<HeartbeatKey>, now: Instant) -> Director {
     let settings = Settings {
         warm_standby: true,
         syncdaemon: false,
+        syncd_iface: String::new(),
+        syncd_id: 0,
         active_cmd: None,
         inactive_cmd: None,
         run_lvsd: false,
@@ -114,10 +116,17 @@ fn main() {
         ("random 4-byte junk, piranha's wire", None, junk),
         ("genuine piranha heartbeat", None, vec![genuine_legacy]),
         ("forged authenticated (bad MAC)", Some(key()), vec![forged]),
-        ("reflected authenticated (our own)", Some(key()), vec![reflected]),
+        (
+            "reflected authenticated (our own)",
+            Some(key()),
+            vec![reflected],
+        ),
     ];
     for (name, key, packets) in rows {
         let (ns, rejected) = measure(key, &packets);
-        println!("| {name} | {ns:.0} | {:.2} | {rejected} |", ns * 50_000.0 / 1e9 * 100.0);
+        println!(
+            "| {name} | {ns:.0} | {:.2} | {rejected} |",
+            ns * 50_000.0 / 1e9 * 100.0
+        );
     }
 }

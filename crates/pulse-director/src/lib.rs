@@ -55,6 +55,10 @@ pub struct Settings {
     pub warm_standby: bool,
     /// `syncdaemon`: the IPVS sync daemon follows the role.
     pub syncdaemon: bool,
+    /// `syncd_iface`: the interface the sync daemon sends and listens on.
+    pub syncd_iface: String,
+    /// `syncd_id`: the sync daemon's id.
+    pub syncd_id: u8,
     /// `active_cmd`.
     pub active_cmd: Option<String>,
     /// `inactive_cmd`.
@@ -132,7 +136,14 @@ pub enum Action {
     /// Tell lvsd to reread lvs.cf (SIGHUP).
     ReloadLvsd,
     /// Switch the IPVS sync daemon.
-    SetSyncRole(SyncRole),
+    SetSyncRole {
+        /// Master or backup.
+        role: SyncRole,
+        /// `syncd_iface`.
+        interface: String,
+        /// `syncd_id`.
+        sync_id: u8,
+    },
     /// A draining release: lvsd forwards new connections to `partner` while the real servers'
     /// own finish (`Request::Handoff`, idempotent: repeated to poll); report how many of their
     /// connections are left with [`Director::handle_drain_progress`].
@@ -953,7 +964,11 @@ impl Director {
     fn set_sync_role(&mut self, role: SyncRole) {
         if self.settings.syncdaemon && self.sync_role != Some(role) {
             self.sync_role = Some(role);
-            self.actions.push_back(Action::SetSyncRole(role));
+            self.actions.push_back(Action::SetSyncRole {
+                role,
+                interface: self.settings.syncd_iface.clone(),
+                sync_id: self.settings.syncd_id,
+            });
         }
     }
 

@@ -51,6 +51,8 @@ fn settings() -> Settings {
     Settings {
         warm_standby: true,
         syncdaemon: true,
+        syncd_iface: "eth0".into(),
+        syncd_id: 0,
         active_cmd: Some("/bin/on".into()),
         inactive_cmd: Some("/bin/off".into()),
         run_lvsd: true,
@@ -261,7 +263,7 @@ impl World {
                     Report::LvsdExited("stopped"),
                 )),
                 Action::ReloadLvsd => node.lvsd_reloads += 1,
-                Action::SetSyncRole(r) => node.sync.push(r),
+                Action::SetSyncRole { role, .. } => node.sync.push(role),
                 Action::Drain { .. } => {
                     // Two connections left at first, one, then none: lvsd is polled. A stuck
                     // drain always has five left; a broken lvsd cannot drain.
