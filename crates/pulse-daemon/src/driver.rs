@@ -13,7 +13,7 @@ use crate::vips::{VipWorker, VipsIn};
 use crate::{lvsd, setup};
 use anyhow::Result;
 use pulse_control::{Request, Response};
-use pulse_director::{Action, Director, Reload, SyncRole};
+use pulse_director::{Action, Director, Reload};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -367,19 +367,10 @@ impl Driver {
                 role,
                 interface,
                 sync_id,
-            } => {
-                let role = match role {
-                    SyncRole::Master => pulse_ipvs::SyncRole::Master,
-                    SyncRole::Backup => pulse_ipvs::SyncRole::Backup,
-                };
-                self.sync_roles
-                    .get_or_insert_with(crate::syncd::SyncWorker::start)
-                    .switch(pulse_ipvs::SyncDaemon {
-                        role,
-                        interface,
-                        sync_id,
-                    });
-            }
+            } => self
+                .sync_roles
+                .get_or_insert_with(crate::syncd::SyncWorker::start)
+                .switch(role, interface, sync_id),
             Action::Drain { partner } => {
                 tokio::spawn(lvsd::drain(
                     self.opts.lvsd_socket.clone(),

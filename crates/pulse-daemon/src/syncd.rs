@@ -4,6 +4,7 @@
 //! thread waits for the kernel's RTNL lock, which must never delay a heartbeat.
 
 use crate::worker::Worker;
+use pulse_director::SyncRole;
 use pulse_ipvs::SyncDaemon;
 use std::time::Duration;
 use tracing::{error, info};
@@ -45,9 +46,17 @@ impl SyncWorker {
     }
 
     /// Queues a switch.
-    pub(crate) fn switch(&self, d: SyncDaemon) {
+    pub(crate) fn switch(&self, role: SyncRole, interface: String, sync_id: u8) {
+        let role = match role {
+            SyncRole::Master => pulse_ipvs::SyncRole::Master,
+            SyncRole::Backup => pulse_ipvs::SyncRole::Backup,
+        };
         if let Some(w) = &self.worker {
-            w.send(d);
+            w.send(SyncDaemon {
+                role,
+                interface,
+                sync_id,
+            });
         }
     }
 
