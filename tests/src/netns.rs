@@ -334,6 +334,15 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Durat
     cond().then(|| start.elapsed())
 }
 
+/// Poll `cond` every 5 ms for the whole of `period` (a stability check: a fixed wait whose
+/// assertion must hold throughout, not only at its end). `Err(t)`: it first failed `t` in.
+pub fn holds_throughout(period: Duration, mut cond: impl FnMut() -> bool) -> Result<(), Duration> {
+    match wait_for(period, || !cond()) {
+        None => Ok(()),
+        Some(t) => Err(t),
+    }
+}
+
 impl Drop for Bed {
     fn drop(&mut self) {
         for c in &mut self.children {
@@ -368,6 +377,17 @@ pub fn kill_all_in(ns: &str) {
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Has the process exited (gone, or a zombie nobody has reaped yet: its sockets are closed)?
+pub fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
     }
 }
 

@@ -55,6 +55,19 @@ fn started(config: PairConfig) -> (PairBed, Director) {
     (bed, active)
 }
 
+/// The records of `traffic` once it has run for a second and every server has answered (or
+/// something failed), bounded: not a fixed second that a busy VM might not fill.
+fn warmed_up(traffic: &Traffic) -> Vec<Record> {
+    let start = Instant::now();
+    let mut snapshot = traffic.snapshot();
+    wait_for(Duration::from_secs(10), || {
+        snapshot = traffic.snapshot();
+        start.elapsed() >= Duration::from_secs(1)
+            && (per_server(&snapshot).len() == 3 || !failures(&snapshot).is_empty())
+    });
+    snapshot
+}
+
 /// Runs traffic until `n` requests have finished (bounded); the first `n` by time sent.
 fn requests(bed: &PairBed, n: usize) -> Vec<Record> {
     let traffic = Traffic::start(bed, TRAFFIC_INTERVAL);
@@ -142,8 +155,7 @@ fn crash(config: PairConfig) {
         bed.ipvsadm(active)
     );
     let traffic = Traffic::start(&bed, TRAFFIC_INTERVAL);
-    std::thread::sleep(Duration::from_millis(1000));
-    let steady = traffic.snapshot();
+    let steady = warmed_up(&traffic);
     assert!(
         failures(&steady).is_empty() && per_server(&steady).len() == 3,
         "{routing:?}: before the kill: {:?}, failed {:?}",
@@ -467,8 +479,7 @@ fn a_stopped_real_server_leaves_rotation_within_timeout() {
     let victim = SERVERS[1];
     let addr = format!("{}:{PORT}", bed.config.server_addrs()[1]);
     let traffic = Traffic::start(&bed, TRAFFIC_INTERVAL);
-    std::thread::sleep(Duration::from_millis(1000));
-    let steady = traffic.snapshot();
+    let steady = warmed_up(&traffic);
     assert!(
         failures(&steady).is_empty() && per_server(&steady).len() == 3,
         "before the stop: {:?}, failed {:?}",

@@ -63,6 +63,17 @@ fn a_bad_regex_is_refused_naming_the_virtual_service() {
     assert!(err.contains("virtual web"), "{err}");
 }
 
+/// (SIGHUP blocked, SIGHUP caught) for process `pid`, from `/proc/PID/status`.
+fn hup_masks(pid: u32) -> Option<(bool, bool)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = |name: &str| -> Option<bool> {
+        let hex = status.lines().find_map(|l| l.strip_prefix(name))?.trim();
+        // SIGHUP is signal 1: bit 0.
+        Some(u64::from_str_radix(hex, 16).ok()? & 1 == 1)
+    };
+    Some((mask("SigBlk:")?, mask("SigCgt:")?))
+}
+
 /// pulse forwards reloads as SIGHUP; one that arrives while lvsd is still reading a large file
 /// (before its handler exists) must be held and applied, not kill lvsd (which pulse would take
 /// for a failure and fail over).
@@ -110,9 +121,30 @@ fn a_sighup_during_startup_is_a_reload_not_a_death() {
         .stderr(log)
         .spawn()
         .unwrap();
-    // Well before the 5 MB file is parsed and the handler installed.
-    std::thread::sleep(std::time::Duration::from_millis(30));
-    pulse_e2e::netns::signal(child.id(), "HUP");
+    // The moment this test is about: lvsd runs (`ip netns exec` has exec'd it: SIGHUP is
+    // blocked, as `main` does first) and its handler does not exist yet (the 5 MB file is
+    // still being read). Polled for, not slept into: too early, the HUP would hit `ip`; too
+    // late, it would prove nothing.
+    let mut caught_at_send = None;
+    let blocked = pulse_e2e::netns::wait_for(std::time::Duration::from_secs(10), || {
+        let Some((blk, cgt)) = hup_masks(child.id()) else {
+            return false;
+        };
+        if blk {
+            caught_at_send = Some(cgt);
+            pulse_e2e::netns::signal(child.id(), "HUP");
+        }
+        blk
+    });
+    assert!(
+        blocked.is_some(),
+        "lvsd never blocked SIGHUP (still `ip`, or gone?)"
+    );
+    assert_eq!(
+        caught_at_send,
+        Some(false),
+        "the SIGHUP went out after lvsd's handler existed: this run proves nothing"
+    );
     let read = || std::fs::read_to_string(tmp.path().join("lvsd.log")).unwrap_or_default();
     let mut alive = true;
     let reloaded = pulse_e2e::netns::wait_for(std::time::Duration::from_secs(60), || {

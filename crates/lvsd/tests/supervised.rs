@@ -132,6 +132,11 @@ fn a_supervised_lvsd_exits_zero_within_a_second_of_its_parents_death_leaving_the
         "lvsd died early:\n{}",
         run.log()
     );
+    assert!(
+        !run.log().contains("is gone"),
+        "lvsd took its living parent for gone:\n{}",
+        run.log()
+    );
     let parent = run.parent.id();
     let died = run.kill_parent();
     let status = run.wait_lvsd(Duration::from_secs(2));

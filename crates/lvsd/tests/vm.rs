@@ -6,7 +6,7 @@
 
 use pulse_e2e::lvs_bed::{LvsBed, Node, in_vm};
 use pulse_e2e::lvsd_log::updates;
-use pulse_e2e::netns::{signal, wait_for};
+use pulse_e2e::netns::{holds_throughout, signal, wait_for};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -524,8 +524,16 @@ TCP 10.0.0.101:80 rr
         log_of(tmp.path()).contains("reload refused")
     })
     .unwrap_or_else(|| panic!("no refusal logged:\n{}", log_of(tmp.path())));
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(table(&bed, &[]), table_before);
+    // Unchanged throughout (polled), not only at the end of the wait.
+    let kept = holds_throughout(Duration::from_millis(1500), || {
+        table(&bed, &[]) == table_before
+    });
+    assert_eq!(
+        kept,
+        Ok(()),
+        "the refused reload changed the table:\n{}\nwas:\n{table_before}",
+        table(&bed, &[])
+    );
     let status = pulse_control::call(
         &tmp.path().join("lvsd.sock"),
         &pulse_control::Request::Lvs,
@@ -615,8 +623,14 @@ TCP 10.0.0.101:80 rr
         log_of(tmp.path()).contains("health checks running")
     })
     .unwrap_or_else(|| panic!("{}", log_of(tmp.path())));
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(conns(&bed), counters, "the restart re-created destinations");
+    // Its first checks and their reconcile: the counters stay (polled throughout).
+    let kept = holds_throughout(Duration::from_secs(2), || conns(&bed) == counters);
+    assert_eq!(
+        kept,
+        Ok(()),
+        "the restart re-created destinations: {:?}, was {counters:?}",
+        conns(&bed)
+    );
     assert!(log_of(tmp.path()).contains("adopting the IPVS table already in the kernel"));
 
     // SIGTERM: lvsd removes its services and exits 0.

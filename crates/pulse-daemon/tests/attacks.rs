@@ -511,8 +511,13 @@ fn reflected_heartbeats_are_rejected_as_reflected_and_move_nothing() {
         p.logs()
     );
     for (i, h) in [Host::D1, Host::D2].into_iter().enumerate() {
-        let s = p.status(h);
         let total: usize = sent[i].iter().sum();
+        // The last reflections may still be in its socket: bounded wait for the count.
+        let mut s = p.status(h);
+        wait_for(Duration::from_secs(3), || {
+            s = p.status(h);
+            s.rejected_by_reason.get("reflected").copied().unwrap_or(0) >= total as u64
+        });
         let reflected = s.rejected_by_reason.get("reflected").copied().unwrap_or(0);
         assert!(
             reflected >= total as u64,
@@ -526,6 +531,7 @@ fn reflected_heartbeats_are_rejected_as_reflected_and_move_nothing() {
         );
         // The metrics say the same: `pulse_heartbeats_rejected_total{reason="reflected"}`.
         let m = scrape(&p, h);
+        // (scraped after the status above: counters only grow)
         let series: Vec<(&String, &f64)> = m
             .iter()
             .filter(|(k, _)| k.contains("rejected") && k.contains("reason=\"reflected\""))
@@ -705,8 +711,15 @@ fn replays_from_another_link_do_not_keep_a_dead_partner_alive() {
         st.links,
         p.logs()
     );
-    // Every replay reached it and was refused (whatever the reason is called).
-    let refused_on_b = st.links.get(1).map_or(0, |l| l.heartbeats_rejected);
+    // Every replay reached it and was refused (whatever the reason is called); the last one
+    // was sent just now, so a bounded wait for the count.
+    let refused = |st: &Status| st.links.get(1).map_or(0, |l| l.heartbeats_rejected);
+    let mut st = st;
+    wait_for(Duration::from_secs(3), || {
+        st = p.status(survivor);
+        refused(&st) >= recorded.len() as u64
+    });
+    let refused_on_b = refused(&st);
     assert!(
         refused_on_b >= recorded.len() as u64,
         "{survivor:?} refused {refused_on_b} of the {} replays on link B; rejections {:?}\n{}",

@@ -439,7 +439,14 @@ fn crash_of_the_active_director_moves_the_vip_within_deadtime() {
     // The crashed primary comes back: no failback, its stale VIP is released at start.
     w.nodes[0].held.insert(VIP);
     w.start(0);
-    w.run_for(Duration::from_secs(3));
+    // Throughout, not only at the end: node 1 keeps the VIP, and node 0, once its stale copy
+    // is gone, never takes it back.
+    let mut released = false;
+    w.run_until(w.elapsed() + Duration::from_secs(3), |w| {
+        assert!(w.holds(1), "node 1 lost the VIP at {:?}", w.elapsed());
+        released |= !w.holds(0);
+        assert!(!(released && w.holds(0)), "failback at {:?}", w.elapsed());
+    });
     assert!(w.holds(1) && !w.holds(0), "no failback; stale VIP gone");
 }
 
@@ -606,12 +613,22 @@ fn a_vip_that_cannot_be_held_for_deadtime_gives_the_service_to_the_partner() {
     w.d(0).handle_reload(now, Ok(reload));
     w.pump(0);
     let at = w.now;
+    let mut taken = None;
     w.run_until(w.elapsed() + Duration::from_secs(3), |w| {
         assert!(w.holders() <= 1);
+        if taken.is_none() && w.holds(1) {
+            taken = Some(w.now - at);
+        }
     });
     assert!(!w.holds(0), "gave up");
     assert!(w.holds(1), "the partner holds the VIP");
-    assert!(w.now - at >= DEADTIME);
+    // Given up only once the claim had failed for deadtime, not at the first failure, and
+    // handed over promptly then.
+    let taken = taken.expect("taken over");
+    assert!(
+        taken >= DEADTIME && taken <= DEADTIME + 4 * KEEPALIVE,
+        "the partner took over {taken:?} after the reload (deadtime {DEADTIME:?})"
+    );
 }
 
 #[test]
@@ -773,7 +790,7 @@ fn a_flood_of_junk_is_counted_but_logged_once_per_reason_per_period() {
         .filter(|l| l.contains("heartbeat"))
         .count();
     // 2 s of flood: the first line, then none within the 10 s period.
-    assert!(logged <= 1, "{logged} lines");
+    assert_eq!(logged, 1, "{:?}", lines.lock().expect("lines"));
     let st = w.d(0).status();
     assert!(st.rejected_by_reason.values().sum::<u64>() >= 100_000);
 }

@@ -92,8 +92,17 @@ fn partition_and_heal_leave_exactly_one_active_within_one_keepalive() {
         t <= healed + 1002 && e == "Deactivate(PartnerActive)",
         "{t} {e}"
     );
+    // And so it stays: no transition on either side since (not only the state at the end).
+    let seen = [sim.transitions(0).len(), sim.transitions(1).len()];
     sim.run_until(60_000);
     assert!(sim.active(0) && !sim.active(1));
+    assert_eq!(
+        [sim.transitions(0).len(), sim.transitions(1).len()],
+        seen,
+        "{:?} {:?}",
+        sim.transitions(0),
+        sim.transitions(1)
+    );
 }
 
 #[test]
@@ -163,6 +172,15 @@ fn lvsd_death_moves_the_service_and_does_not_flap_back() {
         !sim.active(0) && sim.active(1),
         "the primary stays inactive: no failback"
     );
+    // Not even for a moment in between.
+    assert_eq!(
+        sim.transitions(0).last(),
+        Some(&(10_000, "Deactivate(ChildFailed)".to_string()))
+    );
+    assert_eq!(
+        sim.transitions(1).last(),
+        Some(&(10_001, "Activate(PartnerInactive)".to_string()))
+    );
     // The backup's RUNNING cleared the primary's CHILDFAIL: if the backup dies now, the primary
     // takes over again.
     sim.kill(1);
@@ -176,9 +194,18 @@ fn link_failure_deactivates_and_recovery_does_not_preempt() {
     sim.command(0, Command::LinkDown).expect("link down");
     sim.run_until(10_002);
     assert!(!sim.active(0) && sim.active(1));
+    let seen = [sim.transitions(0).len(), sim.transitions(1).len()];
     sim.command(0, Command::LinkUp).expect("link up");
     sim.run_until(30_000);
     assert!(!sim.active(0) && sim.active(1));
+    // No preemption at any moment, not only at the end.
+    assert_eq!(
+        [sim.transitions(0).len(), sim.transitions(1).len()],
+        seen,
+        "{:?} {:?}",
+        sim.transitions(0),
+        sim.transitions(1)
+    );
 }
 
 #[test]
