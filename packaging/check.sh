@@ -9,9 +9,13 @@ fail() { echo "packaging/check.sh: $*" >&2; exit 1; }
 
 bash packaging/build.sh all
 # shellcheck disable=SC2012 # our own file names, newest first
-rpm_file=$(ls -t target/packages/pulse-*.x86_64.rpm | head -1)
+rpm_file=$(ls -t target/packages/pulse-[0-9]*.x86_64.rpm | head -1)
+# shellcheck disable=SC2012
+debuginfo_file=$(ls -t target/packages/pulse-debuginfo-[0-9]*.x86_64.rpm | head -1)
 # shellcheck disable=SC2012
 deb_file=$(ls -t target/packages/pulse_*_amd64.deb | head -1)
+# shellcheck disable=SC2012
+dbgsym_file=$(ls -t target/packages/pulse-dbgsym_*_amd64.deb | head -1)
 
 # MODE FLAGS PATH: FLAGS "c" = %config, "cn" = %config(noreplace), "-" = plain (rpm's fflags).
 expected="\
@@ -29,7 +33,9 @@ drwxr-xr-x - /var/lib/pulse
 -rw-r--r-- - /usr/share/man/man5/lvs.cf.5.gz
 -rw-r--r-- - /usr/share/man/man8/pulse.8.gz
 -rw-r--r-- - /usr/share/man/man8/lvsd.8.gz
--rw-r--r-- - /usr/share/man/man8/pulsectl.8.gz"
+-rw-r--r-- - /usr/share/man/man8/pulsectl.8.gz
+-rw-r--r-- - /usr/share/doc/pulse/copyright
+-rw-r--r-- - /usr/share/pulse/grafana/pulse.json"
 
 listing=$(rpm -qp --qf '[%{FILEMODES:perms}|%{FILEFLAGS:fflags}|%{FILENAMES}\n]' "$rpm_file")
 while read -r mode flags path; do
@@ -70,6 +76,38 @@ while read -r mode _ path; do
 done <<<"$expected"
 dpkg-deb -f "$deb_file" Conflicts | grep -q piranha || fail "the deb does not conflict with piranha"
 echo "dpkg-deb -c: the same files with the same modes"
+
+# Stripped binaries, their debug information in the separate packages (by build id), and a
+# deb that installs in under 15 MB (unstripped it was 94 MB).
+debuginfo_listing=$(rpm -qlp "$debuginfo_file")
+dbgsym_listing=$(dpkg-deb -c "$dbgsym_file")
+for b in pulse lvsd pulsectl; do
+    readelf -S "$scratch/usr/sbin/$b" | grep -q '\.debug_info' && fail "/usr/sbin/$b is not stripped"
+    id=$(readelf -n "$scratch/usr/sbin/$b" | sed -n 's/^ *Build ID: \([0-9a-f]*\)$/\1/p')
+    debug=/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug
+    grep -qx "$debug" <<<"$debuginfo_listing" || fail "$debug ($b) is not in $debuginfo_file"
+    grep -q " \.$debug\$" <<<"$dbgsym_listing" || fail "$debug ($b) is not in $dbgsym_file"
+done
+size=$(dpkg-deb -f "$deb_file" Installed-Size)
+[ "$size" -lt 15360 ] || fail "the deb's Installed-Size is $size KiB (limit 15 MiB)"
+dpkg-deb -f "$dbgsym_file" Depends | grep -q "^pulse (= " || fail "pulse-dbgsym does not depend on its pulse"
+echo "stripped: debug information in $(basename "$debuginfo_file") and $(basename "$dbgsym_file"); Installed-Size $size KiB"
+
+# lintian and rpmlint, when installed (tests/install-deps.sh installs them): nothing above
+# the tags packaging/README.md explains.
+if command -v lintian >/dev/null; then
+    tags=$(lintian --tag-display-limit 0 "$deb_file" "$dbgsym_file" 2>/dev/null | grep -E '^[EW]: ' |
+        grep -v -x 'W: pulse: init.d-script-does-not-source-init-functions \[etc/init.d/pulse\]' || true)
+    [ -z "$tags" ] || fail "lintian: $tags"
+    echo "lintian: clean (one explained warning)"
+fi
+if command -v rpmlint >/dev/null; then
+    tags=$(rpmlint -c packaging/rpm/rpmlint.toml "$rpm_file" "$debuginfo_file" 2>/dev/null | grep -E '^pulse' |
+        grep -v -E ': E: no-signature$|: W: no-manual-page-for-binary |: W: only-non-binary-in-usr-lib$' |
+        grep -v -E '^pulse-debuginfo\.x86_64: (E: shared-library-without-dependency-information|W: unstripped-binary-or-object) /usr/lib/debug/|^pulse-debuginfo\.x86_64: W: (no-documentation|requires-on-release)' || true)
+    [ -z "$tags" ] || fail "rpmlint: $tags"
+    echo "rpmlint: clean but for the tags packaging/README.md explains"
+fi
 
 bash packaging/check-units.sh
 echo "packages OK: $rpm_file $deb_file"

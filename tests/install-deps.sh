@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(iproute2 rpm systemd)
+# systemd-container, mmdebstrap: the real-init bed (tests/systemd/); lintian, rpmlint: the
+# packages' lint (packaging/check.sh).
+apt_packages=(iproute2 rpm systemd systemd-container mmdebstrap lintian rpmlint)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

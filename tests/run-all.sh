@@ -35,6 +35,9 @@ cargo check --manifest-path fuzz/Cargo.toml --quiet
 step "packages: RPM and deb built and checked, systemd unit verified (packaging/check.sh)"
 bash packaging/check.sh
 
+step "packages under a real systemd: the deb's life cycle in nspawn, the RPM's scriptlets, the dashboard (tests/systemd/)"
+bash tests/systemd/run.sh
+
 step "IPVS on a real kernel: lvsd and the IPVS client in a QEMU VM (tests/vm/)"
 bash tests/vm/run-tests.sh
 
