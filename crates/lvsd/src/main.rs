@@ -52,10 +52,11 @@ pub(crate) struct Options {
     #[arg(long)]
     pub(crate) nofork: bool,
     /// Exit, leaving the IPVS table as it is, when the parent that started lvsd is gone
-    /// (checked every 500 ms). pulse passes it, with --nofork or --nodaemon, so an lvsd whose
-    /// pulse was killed does not run on unsupervised; the next lvsd adopts the table.
-    #[arg(long)]
-    pub(crate) supervised: bool,
+    /// (checked every 500 ms). pulse passes it, with --nofork or --nodaemon and its own pid
+    /// (`--supervised=PID`: a pulse that dies before lvsd first looks is noticed too), so an
+    /// lvsd whose pulse was killed does not run on unsupervised; the next lvsd adopts the table.
+    #[arg(long, value_name = "PID", num_args = 0..=1, require_equals = true)]
+    pub(crate) supervised: Option<Option<i32>>,
     /// Test mode: run the checks and compute every change, but never touch the kernel's table.
     #[arg(short = 't', long = "test-start", alias = "norun")]
     pub(crate) test_start: bool,
@@ -89,8 +90,10 @@ fn main() -> ExitCode {
 fn run(opts: Options) -> Result<()> {
     // The parent as early as possible: if pulse dies while a large lvs.cf is read, the first
     // look after startup sees it.
-    let parent = opts.supervised.then(nix::unistd::getppid);
-    if opts.supervised && !opts.nodaemon && !opts.nofork {
+    let parent = opts
+        .supervised
+        .map(|pid| pid.map_or_else(nix::unistd::getppid, nix::unistd::Pid::from_raw));
+    if opts.supervised.is_some() && !opts.nodaemon && !opts.nofork {
         // A forking daemon's parent is the lvsd that forked it, gone at once.
         anyhow::bail!(
             "--supervised needs --nofork or --nodaemon: a forking lvsd has no parent to watch"

@@ -28,6 +28,18 @@ impl Run {
     /// Starts `sh`, which starts lvsd with `extra` in the background and then sleeps; waits
     /// until lvsd's loop runs (its control socket exists).
     fn start(extra: &str) -> Self {
+        let run = Self::spawn(extra);
+        let up = wait_until(Duration::from_secs(10), || run.sock().exists());
+        assert!(up, "lvsd did not start:\n{}", run.log());
+        run
+    }
+
+    fn sock(&self) -> std::path::PathBuf {
+        self._dir.path().join("lvsd.sock")
+    }
+
+    /// Starts lvsd under `sh` without waiting for it to come up.
+    fn spawn(extra: &str) -> Self {
         nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
         let dir = tempfile::tempdir().expect("tempdir");
         let cf = dir.path().join("lvs.cf");
@@ -53,15 +65,12 @@ impl Run {
             .read_line(&mut line)
             .expect("lvsd's pid");
         let lvsd = Pid::from_raw(line.trim().parse().expect("a pid"));
-        let run = Self {
+        Self {
             _dir: dir,
             log,
             parent,
             lvsd,
-        };
-        let up = wait_until(Duration::from_secs(10), || sock.exists());
-        assert!(up, "lvsd did not start:\n{}", run.log());
-        run
+        }
     }
 
     fn log(&self) -> String {
@@ -211,4 +220,26 @@ fn help_documents_supervised() {
         .expect("run lvsd");
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("--supervised"), "{out}");
+}
+
+#[test]
+fn a_supervised_lvsd_whose_named_pulse_died_before_it_looked_exits_at_once() {
+    // pulse passes its own pid: if pulse died between starting lvsd and lvsd's first look,
+    // lvsd's parent is already init or a subreaper, and only the named pid tells.
+    let mut gone = Command::new("true").spawn().expect("spawn true");
+    let dead = gone.id();
+    gone.wait().expect("reap");
+    let mut run = Run::spawn(&format!("--supervised={dead}"));
+    let noticed = wait_until(Duration::from_secs(2), || {
+        run.log().contains(&format!("pulse (pid {dead}) is gone"))
+    });
+    assert!(noticed, "lvsd watched the wrong process:\n{}", run.log());
+    // Its exit status: lvsd becomes this subreaper's child once its parent goes.
+    run.kill_parent();
+    assert_eq!(
+        run.wait_lvsd(Duration::from_secs(2)),
+        Some(WaitStatus::Exited(run.lvsd, 0)),
+        "{}",
+        run.log()
+    );
 }

@@ -51,7 +51,9 @@ pub(crate) fn start(
     } else {
         "--nofork"
     })
-    .arg("--supervised")
+    // Our pid, not "whoever lvsd's parent is when it first looks": had pulse died before, lvsd
+    // would watch its new parent (init) for good.
+    .arg(format!("--supervised={}", std::process::id()))
     .arg("-c")
     .arg(&opts.config)
     .arg("--control")
