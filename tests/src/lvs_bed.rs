@@ -36,6 +36,23 @@ pub fn lvsd_binary() -> String {
     })
 }
 
+/// An executable script in `dir` that runs lvsd in test mode (`lvsd -t ARGS…`: checks run for
+/// real, the kernel's table is not touched), for `pulse --lvsd`; returns its path.
+pub fn test_mode_lvsd(dir: &std::path::Path) -> String {
+    let wrapper = dir.join("lvsd-test-mode");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec {} -t \"$@\"\n", lvsd_binary()),
+    )
+    .expect("write the lvsd wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod the lvsd wrapper");
+    wrapper.to_string_lossy().into_owned()
+}
+
 /// A bed; `Drop` tears it down.
 #[derive(Debug)]
 pub struct LvsBed {

@@ -827,21 +827,7 @@ fn metrics_change_when_the_backup_takes_over() {
         &p.bed.ns(Host::Client),
         "192.0.2.50:80".parse().expect("address"),
     );
-    let wrapper = p.dir.path().join("lvsd-test-mode");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexec {} -t \"$@\"\n",
-            pulse_e2e::lvs_bed::lvsd_binary()
-        ),
-    )
-    .expect("write");
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    let lvsd = wrapper.to_string_lossy().into_owned();
+    let lvsd = pulse_e2e::lvs_bed::test_mode_lvsd(p.dir.path());
     let dir = p.dir.path().to_path_buf();
     let pids: Vec<u32> = [Host::D1, Host::D2]
         .into_iter()

@@ -36,23 +36,10 @@ impl Director {
             &bed.ns(Host::Client),
             "192.0.2.50:80".parse().expect("address"),
         );
-        let wrapper = dir.path().join("lvsd-test-mode");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nexec {} -t \"$@\"\n",
-                pulse_e2e::lvs_bed::lvsd_binary()
-            ),
-        )
-        .expect("write");
-        std::fs::set_permissions(
-            &wrapper,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod");
+        let lvsd = pulse_e2e::lvs_bed::test_mode_lvsd(dir.path());
         Self {
             bed,
-            lvsd: wrapper.to_string_lossy().into_owned(),
+            lvsd,
             dir,
             cf,
             _web: web,
