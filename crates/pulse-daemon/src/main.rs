@@ -57,7 +57,7 @@ pub(crate) struct Options {
     /// The LVS supervisor to run when active.
     #[arg(long, default_value = "/usr/sbin/lvsd")]
     pub(crate) lvsd: PathBuf,
-    /// The failover-services supervisor (service = fos; not supported yet).
+    /// Accepted for piranha compatibility and ignored: Pulse runs the failover services (service = fos) itself.
     #[arg(long, default_value = "/usr/sbin/fos")]
     pub(crate) fos: PathBuf,
     /// Do not run under real-time scheduling (SCHED_FIFO) with locked memory.

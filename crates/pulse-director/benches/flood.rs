@@ -36,6 +36,7 @@ fn director(node: usize, key: Option<HeartbeatKey>, now: Instant) -> Director {
         keepalive: Duration::from_millis(200),
         deadtime: Duration::from_millis(600),
         garp: (3, Duration::from_millis(100)),
+        fos: None,
     };
     let settings = Settings {
         warm_standby: true,

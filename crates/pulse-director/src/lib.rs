@@ -13,8 +13,10 @@
 //! Operator-visible log lines are written here, with `tracing`, so that the simulated-clock
 //! tests see the same decisions an operator reads in the log.
 
+pub mod fos;
 pub mod plan;
 
+pub use fos::{Failover, FosAction, FosPlan, FosService, FosServiceStatus, FosState, Which};
 pub use plan::{Plan, VipClaim, plan};
 pub use pulse_proto::fsm::{Command as HeartbeatCommand, CommandError, Rejection, Transmit};
 
@@ -155,6 +157,10 @@ pub enum Action {
     EndHandoff,
     /// Save the replay floor (the highest authenticated sequence accepted) for the next start.
     PersistReplayFloor(u64),
+    /// `service = fos`: run a command, check a service or our connectivity (see
+    /// [`FosAction`]; report with [`Director::handle_fos_command_done`],
+    /// [`Director::handle_fos_check`], [`Director::handle_fos_connectivity`]).
+    Fos(FosAction),
 }
 
 /// One VIP's claim.
@@ -249,6 +255,8 @@ pub struct DirectorStatus {
     pub settings: Settings,
     /// Heartbeats are authenticated (`heartbeat_key`).
     pub authenticated: bool,
+    /// `service = fos`: each failover service (empty in LVS mode).
+    pub failover: Vec<FosServiceStatus>,
 }
 
 /// One director's decisions. See the crate documentation.
@@ -282,6 +290,10 @@ pub struct Director {
     sync_role: Option<SyncRole>,
     shut_down: bool,
     actions: VecDeque<Action>,
+    /// `service = fos`: the failover services.
+    fos: Option<Failover>,
+    /// The last `ChildExited` given to the heartbeat was a failover service given up.
+    fos_gave_up: bool,
 }
 
 impl Director {
@@ -291,7 +303,10 @@ impl Director {
         let authenticated = matches!(hb_cfg.mode, pulse_proto::WireMode::Authenticated(_));
         let persisted_floor = hb_cfg.replay_floor;
         let hb = Heartbeat::new(hb_cfg, now);
+        let fos = plan.fos.clone().map(Failover::new);
         let mut d = Self {
+            fos,
+            fos_gave_up: false,
             hb,
             vips: plan.vips.iter().cloned().map(VipState::new).collect(),
             plan,
@@ -363,6 +378,7 @@ impl Director {
             .map(|t| t + self.plan.deadtime);
         [
             self.hb.poll_timeout(),
+            self.fos.as_ref().and_then(Failover::poll_timeout),
             self.garp.map(|(t, _)| t),
             self.drain.and_then(|d| d.poll_at),
             lvsd,
@@ -421,7 +437,50 @@ impl Director {
             rejected_by_reason: self.rejected_by_reason.clone(),
             settings: self.settings.clone(),
             authenticated: self.authenticated,
+            failover: self.fos.as_ref().map(Failover::status).unwrap_or_default(),
         }
+    }
+
+    /// `service = fos`: commands of the failover services are still running (a shutdown
+    /// waits for the `stop_cmd`s, each bounded by `fos_command_timeout`).
+    pub fn fos_busy(&self) -> bool {
+        self.fos.as_ref().is_some_and(Failover::busy)
+    }
+
+    /// The outcome of an [`FosAction::Run`].
+    pub fn handle_fos_command_done(
+        &mut self,
+        now: Instant,
+        service: usize,
+        which: Which,
+        result: Result<(), String>,
+    ) {
+        if let Some(f) = &mut self.fos {
+            f.handle_command_done(now, service, which, result);
+        }
+        self.process(now);
+    }
+
+    /// The outcome of an [`FosAction::Check`].
+    pub fn handle_fos_check(
+        &mut self,
+        now: Instant,
+        service: usize,
+        id: u64,
+        result: Result<(), String>,
+    ) {
+        if let Some(f) = &mut self.fos {
+            f.handle_check(now, service, id, result);
+        }
+        self.process(now);
+    }
+
+    /// The outcome of an [`FosAction::CheckConnectivity`].
+    pub fn handle_fos_connectivity(&mut self, now: Instant, result: Result<String, String>) {
+        if let Some(f) = &mut self.fos {
+            f.handle_connectivity(now, result);
+        }
+        self.process(now);
     }
 
     /// A heartbeat datagram arrived on `link`.
@@ -437,6 +496,9 @@ impl Director {
             return;
         }
         self.hb.handle_timeout(now);
+        if let Some(f) = &mut self.fos {
+            f.handle_timeout(now);
+        }
         if let Some((t, left)) = self.garp
             && now >= t
         {
@@ -632,6 +694,10 @@ impl Director {
                 return;
             }
         };
+        if plan.fos != self.plan.fos {
+            warn!("failover services or service mode changed; restart pulse to apply them");
+            return;
+        }
         if plan.links != self.plan.links || plan.primary != self.plan.primary {
             warn!("heartbeat addresses or role changed; restart pulse to apply them");
         }
@@ -699,6 +765,12 @@ impl Director {
     pub fn handle_shutdown(&mut self, now: Instant) {
         let _ = self.hb.handle_command(now, Command::Shutdown);
         self.process(now);
+        if let Some(f) = &mut self.fos {
+            f.shutdown(now);
+            while let Some(a) = f.poll_action() {
+                self.actions.push_back(Action::Fos(a));
+            }
+        }
         self.persist_floor(true);
         // A standby lvsd (`warm_standby`) was not stopped by the deactivation.
         self.stop_lvsd();
@@ -726,7 +798,47 @@ impl Director {
             self.on_event(now, e);
         }
         self.converge(now);
+        self.sync_fos(now);
         self.persist_floor(false);
+    }
+
+    /// `service = fos`: tell the failover services what the heartbeat and the claims say, and
+    /// the heartbeat what they decided (give up, take over), until nothing changes.
+    fn sync_fos(&mut self, now: Instant) {
+        for _ in 0..4 {
+            let Some(f) = &mut self.fos else { return };
+            let st = self.hb.status();
+            let partner_serving =
+                !st.active && st.partner_alive && st.partner.is_some_and(|p| p.active);
+            f.set_partner_serving(now, partner_serving && !self.shut_down);
+            let ready = self.hb.is_active() && self.vips.iter().all(|v| v.held);
+            f.set_vips_ready(now, ready);
+            while let Some(a) = f.poll_action() {
+                self.actions.push_back(Action::Fos(a));
+            }
+            let mut signalled = false;
+            while let Some(sig) = f.poll_signal() {
+                signalled = true;
+                match sig {
+                    fos::Signal::GiveUp => {
+                        self.fos_gave_up = true;
+                        let _ = self.hb.handle_command(now, Command::ChildExited);
+                    }
+                    fos::Signal::TakeOver => {
+                        if let Err(e) = self.hb.handle_command(now, Command::FailPartner) {
+                            warn!(error = %e, "not taking over the failed service");
+                        }
+                    }
+                }
+            }
+            if !signalled {
+                return;
+            }
+            while let Some(e) = self.hb.poll_event() {
+                self.on_event(now, e);
+            }
+            self.converge(now);
+        }
     }
 
     /// Claims: ask for each wanted VIP not held (after its retry pause), release the unwanted;
@@ -783,19 +895,33 @@ impl Director {
         match e {
             Event::Activate(reason) => {
                 let line = match reason {
-                    ActivateReason::PartnerDead => "partner dead: activating lvs",
+                    ActivateReason::PartnerDead => "partner dead: activating",
                     ActivateReason::PartnerInactive if self.plan.primary => {
-                        "backup inactive: activating lvs"
+                        "backup inactive: activating"
                     }
-                    ActivateReason::PartnerInactive => "primary inactive: activating lvs",
-                    ActivateReason::Forced => "Forced active on startup: activating lvs",
-                    ActivateReason::Takeover => "takeover requested: activating lvs",
-                    ActivateReason::Handover => "partner handed over: activating lvs",
-                    ActivateReason::Retry => {
-                        "lvsd failed earlier and nobody serves: activating lvs"
+                    ActivateReason::PartnerInactive => "primary inactive: activating",
+                    ActivateReason::Forced => "Forced active on startup: activating",
+                    ActivateReason::Takeover => "takeover requested: activating",
+                    ActivateReason::Handover => "partner handed over: activating",
+                    ActivateReason::Retry if self.fos.is_some() => {
+                        "failover services failed earlier and nobody serves: activating"
+                    }
+                    ActivateReason::Retry => "lvsd failed earlier and nobody serves: activating",
+                    ActivateReason::FailPartner => {
+                        "Notifying partner WE are taking control!: activating"
                     }
                 };
-                info!("{line}");
+                // piranha's words: "activating lvs" / "activating failover services".
+                let what = if self.fos.is_some() {
+                    "failover services"
+                } else {
+                    "lvs"
+                };
+                info!("{line} {what}");
+                self.fos_gave_up = false;
+                if let Some(f) = &mut self.fos {
+                    f.activate(now);
+                }
                 self.prepared = false;
                 self.vip_gave_up = false;
                 // Held VIPs (prepared ones) are announced now; the others when claimed.
@@ -815,11 +941,20 @@ impl Director {
                     DeactivateReason::ChildFailed if self.vip_gave_up => {
                         "VIP claim failed: deactivating LVS"
                     }
+                    DeactivateReason::ChildFailed if self.fos_gave_up => {
+                        "failover service failed: deactivating failover services"
+                    }
+                    DeactivateReason::PartnerTookOver => {
+                        "PARTNER HAS TOLD US TO GO INACTIVE!: deactivating failover services"
+                    }
                     DeactivateReason::ChildFailed => "lvsd failed: deactivating LVS",
                     DeactivateReason::Shutdown => "shutting down: deactivating LVS",
                     DeactivateReason::Release => "release requested: deactivating LVS",
                 };
                 info!("{line}");
+                if let Some(f) = &mut self.fos {
+                    f.deactivate(now);
+                }
                 self.garp = None;
                 self.prepared = false;
                 // `converge` releases the VIPs.
@@ -981,6 +1116,10 @@ impl Director {
 
     /// lvsd should run: on the active director, and on the standby with `warm_standby`.
     fn ensure_lvsd(&mut self, now: Instant) {
+        if self.fos.is_some() {
+            // `service = fos` runs no lvsd (piranha ran fos instead).
+            return;
+        }
         if !self.settings.run_lvsd || !(self.settings.warm_standby || self.hb.is_active()) {
             return;
         }

@@ -1,5 +1,6 @@
 //! What this node does, derived from lvs.cf and its own addresses (docs/reference/piranha.md §4.2).
 
+use crate::fos::{FosPlan, FosService};
 use anyhow::{Result, bail};
 use pulse_lvscf::LvsConfig;
 use pulse_lvscf::model::{Host, Network, ServiceMode};
@@ -35,6 +36,8 @@ pub struct Plan {
     pub deadtime: Duration,
     /// Gratuitous ARPs per address on takeover, and the pause between them.
     pub garp: (u32, Duration),
+    /// `service = fos`: the failover services (`None`: LVS mode).
+    pub fos: Option<FosPlan>,
 }
 
 /// How a plan can fail: the daemon exits with this message (piranha's wording where it has one).
@@ -43,9 +46,6 @@ pub fn plan(
     local: &[Ipv4Addr],
     resolve: impl Fn(&Host) -> Option<Ipv4Addr>,
 ) -> Result<Plan> {
-    if cfg.service == ServiceMode::Fos {
-        bail!("service = fos is not supported yet; this release runs LVS (service = lvs) only");
-    }
     let addr = |h: &Option<Host>, what: &str| -> Result<Option<Ipv4Addr>> {
         match h {
             None => Ok(None),
@@ -99,6 +99,18 @@ pub fn plan(
         _ => {}
     }
     let mut vips: Vec<VipClaim> = Vec::new();
+    if cfg.service == ServiceMode::Fos {
+        let fos = fos_plan(cfg, &resolve, &mut vips)?;
+        return Ok(Plan {
+            primary,
+            links,
+            vips,
+            keepalive: cfg.keepalive.duration(),
+            deadtime: cfg.deadtime.duration(),
+            garp: (cfg.garp_repeat, cfg.garp_interval.duration()),
+            fos: Some(fos),
+        });
+    }
     for v in cfg.virtuals.iter().filter(|v| v.active) {
         let Some(a) = &v.address else { continue };
         let Some(ip) = resolve(&a.addr) else {
@@ -130,6 +142,64 @@ pub fn plan(
         keepalive: cfg.keepalive.duration(),
         deadtime: cfg.deadtime.duration(),
         garp: (cfg.garp_repeat, cfg.garp_interval.duration()),
+        fos: None,
+    })
+}
+
+/// `service = fos`: each active `failover` block (docs/reference/piranha.md §7), its VIP
+/// claimed once (the first block with a VIP defines its device and mask, as for `virtual`).
+fn fos_plan(
+    cfg: &LvsConfig,
+    resolve: &impl Fn(&Host) -> Option<Ipv4Addr>,
+    vips: &mut Vec<VipClaim>,
+) -> Result<FosPlan> {
+    let mut services = Vec::new();
+    for f in cfg.failovers.iter().filter(|f| f.active) {
+        let Some(a) = &f.address else {
+            bail!("`failover {}` has no address", f.name)
+        };
+        let Some(ip) = resolve(&a.addr) else {
+            bail!("cannot resolve the VIP {} of `failover {}`", a.addr, f.name)
+        };
+        // fos.c: "start_cmd and stop_cmd are required" for every failover service.
+        let cmd = |c: &Option<String>, what: &str| -> Result<String> {
+            match c.as_deref().map(str::trim) {
+                Some(l) if !l.is_empty() => Ok(l.to_string()),
+                _ => bail!(
+                    "`failover {}` has no {what}; fos needs both start_cmd and stop_cmd",
+                    f.name
+                ),
+            }
+        };
+        services.push(FosService {
+            name: f.name.clone(),
+            vip: ip,
+            port: f.port,
+            timeout: Duration::from_secs(u64::from(f.timeout.max(1))),
+            start_cmd: cmd(&f.start_cmd, "start_cmd")?,
+            stop_cmd: cmd(&f.stop_cmd, "stop_cmd")?,
+        });
+        if !vips.iter().any(|c| c.addr == ip) {
+            vips.push(claim(ip, f.vip_nmask, &a.device));
+        }
+    }
+    if services.is_empty() {
+        bail!("no active fos services defined");
+    }
+    let ping_target = match &cfg.fos_ping_target {
+        None => None,
+        Some(h) => {
+            Some(resolve(h).ok_or_else(|| anyhow::anyhow!("cannot resolve fos_ping_target {h}"))?)
+        }
+    };
+    Ok(FosPlan {
+        services,
+        restarts: cfg.fos_restarts,
+        command_timeout: cfg
+            .fos_command_timeout
+            .duration()
+            .max(Duration::from_millis(100)),
+        ping_target,
     })
 }
 
@@ -196,6 +266,37 @@ mod tests {
         assert_eq!(p.links[1].local, "203.0.113.12:539".parse().expect("addr"));
         assert_eq!(p.links[1].peer, "203.0.113.11:539".parse().expect("addr"));
         assert_eq!(p.garp, (3, Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn fos_services_and_their_vips() {
+        let src = "service = fos\nprimary = 192.0.2.11\nbackup = 192.0.2.12\nbackup_active = 1\n\
+                   fos_restarts = 4\nfos_ping_target = 192.0.2.1\n\
+                   failover web {\n active = 1\n address = 192.0.2.100 eth0:1\n port = 80\n timeout = 2\n \
+                   start_cmd = \"/bin/true start\"\n stop_cmd = \"/bin/true stop\"\n}\n\
+                   failover off {\n active = 0\n address = 192.0.2.101 eth0:1\n}\n";
+        let p = pulse_lvscf::parse(src);
+        assert!(p.is_valid(), "{}", p.diagnostics.render("t", src));
+        let plan = plan(&p.config, &["192.0.2.12".parse().expect("ip")], resolve).expect("plan");
+        let fos = plan.fos.expect("fos");
+        assert_eq!(fos.services.len(), 1);
+        assert_eq!(fos.services[0].start_cmd, "/bin/true start");
+        assert_eq!(fos.services[0].timeout, Duration::from_secs(2));
+        assert_eq!(
+            (fos.restarts, fos.ping_target),
+            (4, Some("192.0.2.1".parse().expect("ip")))
+        );
+        assert_eq!(plan.vips.len(), 1);
+        let no_stop = src.replace(" stop_cmd = \"/bin/true stop\"\n", "");
+        let p = pulse_lvscf::parse(&no_stop);
+        let e = plan_err(&p.config);
+        assert!(e.contains("no stop_cmd"), "{e}");
+    }
+
+    fn plan_err(c: &LvsConfig) -> String {
+        plan(c, &["192.0.2.12".parse().expect("ip")], resolve)
+            .expect_err("refused")
+            .to_string()
     }
 
     #[test]

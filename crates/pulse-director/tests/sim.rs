@@ -7,7 +7,10 @@
 //! node's VIP interface is missing; lvsd starts after 1 ms and stops 5 ms after SIGTERM.
 
 use proptest::prelude::*;
-use pulse_director::{Action, Director, Plan, Reload, Settings, SyncRole, VipClaim};
+use pulse_director::{
+    Action, Director, FosAction, FosPlan, FosService, FosState, Plan, Reload, Settings, SyncRole,
+    VipClaim, Which,
+};
 use pulse_proto::fsm::{Command, Config, Link, WireMode};
 use pulse_proto::wire::HeartbeatKey;
 use std::collections::BTreeSet;
@@ -44,6 +47,34 @@ fn plan(node: usize, vips: Vec<VipClaim>) -> Plan {
         keepalive: KEEPALIVE,
         deadtime: DEADTIME,
         garp: (3, Duration::from_millis(100)),
+        fos: None,
+    }
+}
+
+/// `service = fos`: two failover services (on VIP and VIP2), checked every second, two
+/// restarts before giving up.
+const FOS_TIMEOUT: Duration = Duration::from_secs(1);
+const FOS_RESTARTS: u32 = 2;
+/// How long the simulated `start_cmd` and `stop_cmd` take.
+const CMD_TIME: Duration = Duration::from_millis(10);
+
+fn fos_plan(node: usize) -> Plan {
+    let svc = |name: &str, vip: Ipv4Addr, port: u16| FosService {
+        name: name.into(),
+        vip,
+        port,
+        timeout: FOS_TIMEOUT,
+        start_cmd: format!("/etc/init.d/{name} start"),
+        stop_cmd: format!("/etc/init.d/{name} stop"),
+    };
+    Plan {
+        fos: Some(FosPlan {
+            services: vec![svc("web", VIP, 80), svc("dns", VIP2, 53)],
+            restarts: FOS_RESTARTS,
+            command_timeout: Duration::from_secs(5),
+            ping_target: None,
+        }),
+        ..plan(node, vec![vip(VIP, 1), vip(VIP2, 2)])
     }
 }
 
@@ -99,6 +130,9 @@ enum Report {
     LvsdStarted,
     LvsdExited(&'static str),
     DrainProgress(Result<u64, String>),
+    FosDone(usize, Which),
+    FosCheck(usize, u64),
+    FosPing,
 }
 
 #[derive(Default)]
@@ -122,6 +156,17 @@ struct Node {
     /// How often lvsd was asked during drains.
     drain_polls: u32,
     drain: DrainBehaviour,
+    /// `service = fos`: each failover service's process runs on this node.
+    fos_running: [bool; 2],
+    /// `start_cmd` of service 0 succeeds but the service dies at once.
+    fos_broken: bool,
+    /// Every `start_cmd`/`stop_cmd` run, in order: (service, which).
+    fos_commands: Vec<(usize, Which, Instant)>,
+    /// This node's uplink is cut: it reaches neither the partner's VIPs nor its ping target
+    /// (heartbeats still flow over the private link).
+    uplink_cut: bool,
+    /// Clients cannot reach this node's VIPs (its client-facing side broke), but it can.
+    unreachable_from_outside: bool,
 }
 
 /// What a node's lvsd answers while draining.
@@ -137,6 +182,7 @@ struct World {
     t0: Instant,
     now: Instant,
     auth: Auth,
+    fos: bool,
     nodes: [Node; 2],
     packets: Vec<(Instant, usize, SocketAddr, Vec<u8>)>,
     /// How many times each node was started (boot ids).
@@ -145,11 +191,16 @@ struct World {
 
 impl World {
     fn new(auth: Auth) -> Self {
+        Self::with_mode(auth, false)
+    }
+
+    fn with_mode(auth: Auth, fos: bool) -> Self {
         let t0 = Instant::now();
         let mut w = Self {
             t0,
             now: t0,
             auth,
+            fos,
             nodes: [Node::default(), Node::default()],
             packets: Vec::new(),
             boots: [0, 0],
@@ -166,12 +217,16 @@ impl World {
     fn start(&mut self, n: usize) {
         self.boots[n] += 1;
         let boot = self.boots[n] * 10 + n as u64;
-        let d = Director::new(
-            hb_config(n, self.auth, boot, self.wall_clock_us()),
-            plan(n, Self::vips()),
-            settings(),
-            self.now,
-        );
+        let mut hb = hb_config(n, self.auth, boot, self.wall_clock_us());
+        let plan = if self.fos {
+            if self.auth == Auth::Legacy {
+                hb.mode = WireMode::Legacy { fos: true };
+            }
+            fos_plan(n)
+        } else {
+            plan(n, Self::vips())
+        };
+        let d = Director::new(hb, plan, settings(), self.now);
         self.nodes[n].director = Some(d);
         self.pump(n);
     }
@@ -183,6 +238,43 @@ impl World {
         node.held.clear();
         node.lvsds = 0;
         node.reports.clear();
+        node.fos_running = [false; 2];
+    }
+
+    /// Whether node `n`'s check of service `s` at its VIP succeeds now.
+    fn fos_check_ok(&self, n: usize, s: usize) -> bool {
+        let addr = [VIP, VIP2][s];
+        let Some(holder) = (0..2).find(|&h| self.nodes[h].held.contains(&addr)) else {
+            return false;
+        };
+        if holder != n && (self.nodes[n].uplink_cut || self.nodes[holder].unreachable_from_outside)
+        {
+            return false;
+        }
+        self.nodes[holder].fos_running[s]
+    }
+
+    /// Settles a `service = fos` pair: node 0 (primary) runs both services.
+    fn fos_settled(auth: Auth) -> Self {
+        let mut w = Self::with_mode(auth, true);
+        w.run_for(Duration::from_secs(3));
+        assert!(w.holds(0) && !w.holds(1), "primary serves after start");
+        assert_eq!(w.nodes[0].fos_running, [true, true]);
+        assert_eq!(w.nodes[1].fos_running, [false, false]);
+        w
+    }
+
+    /// `start_cmd`s of service `s` run on node `n` since `t`.
+    fn starts_since(&self, n: usize, s: usize, t: Instant) -> usize {
+        self.nodes[n]
+            .fos_commands
+            .iter()
+            .filter(|c| c.0 == s && c.1 == Which::Start && c.2 >= t)
+            .count()
+    }
+
+    fn fos_state(&mut self, n: usize, s: usize) -> FosState {
+        self.d(n).status().failover[s].state
     }
 
     /// Both nodes' wall clocks agree: µs since an epoch long before t0.
@@ -281,6 +373,18 @@ impl World {
                     ));
                 }
                 Action::EndHandoff | Action::PersistReplayFloor(_) => {}
+                Action::Fos(FosAction::Run { service, which, .. }) => {
+                    node.fos_commands.push((service, which, now));
+                    node.reports
+                        .push((now + CMD_TIME, Report::FosDone(service, which)));
+                }
+                Action::Fos(FosAction::Check { service, id }) => node.reports.push((
+                    now + Duration::from_millis(2),
+                    Report::FosCheck(service, id),
+                )),
+                Action::Fos(FosAction::CheckConnectivity) => node
+                    .reports
+                    .push((now + Duration::from_millis(5), Report::FosPing)),
             }
         }
         let other = 1 - n;
@@ -373,6 +477,31 @@ impl World {
                         d.handle_lvsd_exited(now, how);
                     }
                     Report::DrainProgress(answer) => d.handle_drain_progress(now, answer),
+                    Report::FosDone(s, which) => {
+                        let node = &mut self.nodes[n];
+                        node.fos_running[s] = which == Which::Start && !(s == 0 && node.fos_broken);
+                        let d = node.director.as_mut().expect("running");
+                        d.handle_fos_command_done(now, s, which, Ok(()));
+                    }
+                    Report::FosCheck(s, id) => {
+                        let ok = self.fos_check_ok(n, s);
+                        let result = if ok {
+                            Ok(())
+                        } else {
+                            Err("connection refused".to_string())
+                        };
+                        let d = self.nodes[n].director.as_mut().expect("running");
+                        d.handle_fos_check(now, s, id, result);
+                    }
+                    Report::FosPing => {
+                        let result = if self.nodes[n].uplink_cut {
+                            Err("192.0.2.1: no answer to 3 pings".to_string())
+                        } else {
+                            Ok("192.0.2.1".to_string())
+                        };
+                        let d = self.nodes[n].director.as_mut().expect("running");
+                        d.handle_fos_connectivity(now, result);
+                    }
                 }
                 self.pump(n);
             }
@@ -898,4 +1027,205 @@ proptest! {
             }
         });
     }
+}
+
+// ---- service = fos -------------------------------------------------------------------------
+
+#[test]
+fn fos_start_runs_stop_then_start_on_the_primary_only_after_the_vips() {
+    let w = World::fos_settled(Auth::Legacy);
+    let cmds: Vec<(usize, Which)> = w.nodes[0].fos_commands.iter().map(|c| (c.0, c.1)).collect();
+    // piranha's fos --active: stop_cmd ("Stopping local services (if any)"), then start_cmd.
+    let first_start = cmds
+        .iter()
+        .position(|c| c.1 == Which::Start)
+        .expect("a start");
+    assert!(cmds[..first_start].contains(&(0, Which::Stop)));
+    assert_eq!(w.nodes[0].lvsds, 0, "fos runs no lvsd");
+    assert_eq!(w.nodes[1].lvsds, 0);
+}
+
+#[test]
+fn fos_local_failure_is_restarted_within_timeout_plus_the_restart() {
+    let mut w = World::fos_settled(Auth::Legacy);
+    let at = w.now;
+    w.nodes[0].fos_running[0] = false;
+    let mut back = None;
+    w.run_until(w.elapsed() + Duration::from_secs(5), |w| {
+        if back.is_none() && w.nodes[0].fos_running[0] {
+            back = Some(w.now - at);
+        }
+        assert!(w.holds(0) && !w.holds(1), "the VIP stays");
+    });
+    let back = back.expect("restarted");
+    // Found by the next check (≤ timeout + its 2 ms), stop_cmd then start_cmd (10 ms each).
+    assert!(
+        back <= FOS_TIMEOUT + Duration::from_millis(25),
+        "took {back:?}"
+    );
+    assert_eq!(w.starts_since(0, 0, at), 1);
+    assert_eq!(
+        w.starts_since(0, 1, at),
+        0,
+        "only the failed service restarts"
+    );
+    assert_eq!(w.fos_state(0, 0), FosState::Running);
+    assert_eq!(w.d(0).status().failover[0].restarts_total, 1);
+}
+
+#[test]
+fn fos_local_failure_that_restarts_cannot_fix_gives_up_and_the_partner_serves_both() {
+    let mut w = World::fos_settled(Auth::Legacy);
+    let at = w.now;
+    w.nodes[0].fos_broken = true;
+    w.nodes[0].fos_running[0] = false;
+    let mut moved = None;
+    w.run_until(w.elapsed() + Duration::from_secs(8), |w| {
+        if moved.is_none() && w.nodes[1].fos_running == [true, true] && w.holds(1) {
+            moved = Some(w.now - at);
+        }
+        assert!(w.holders() <= 1);
+    });
+    let moved = moved.expect("the partner took over");
+    // (restarts + 1) failed checks, the restarts' commands, then the partner hears STOPPED at
+    // once and runs stop_cmd and start_cmd.
+    let bound = FOS_TIMEOUT * (FOS_RESTARTS + 1) + DEADTIME + Duration::from_millis(100);
+    assert!(moved <= bound, "took {moved:?}, bound {bound:?}");
+    assert_eq!(
+        w.starts_since(0, 0, at),
+        FOS_RESTARTS as usize,
+        "bounded restarts"
+    );
+    assert!(!w.holds(0));
+    assert_eq!(
+        w.nodes[0].fos_running,
+        [false, false],
+        "stop_cmd of every service"
+    );
+    assert_eq!(w.fos_state(0, 0), FosState::GaveUp);
+    assert_eq!(w.fos_state(1, 0), FosState::Running);
+    // No ping-pong: node 0 stays inactive while node 1 serves.
+    w.run_for(Duration::from_secs(10));
+    assert!(w.holds(1) && !w.holds(0));
+}
+
+fn remote_failure_takes_over(auth: Auth) {
+    let mut w = World::fos_settled(auth);
+    let at = w.now;
+    // Node 0 still runs its services and heartbeats, but clients cannot reach them.
+    w.nodes[0].unreachable_from_outside = true;
+    let mut moved = None;
+    w.run_until(w.elapsed() + Duration::from_secs(10), |w| {
+        if moved.is_none() && w.holds(1) && w.nodes[1].fos_running == [true, true] {
+            moved = Some(w.now - at);
+        }
+    });
+    let moved = moved.expect("node 1 took over");
+    let bound = FOS_TIMEOUT * (FOS_RESTARTS + 2) + Duration::from_millis(100);
+    assert!(moved <= bound, "took {moved:?}, bound {bound:?}");
+    // Told to stop (STOPME), node 0 stopped its services and let the VIPs go, and stays so.
+    assert!(!w.holds(0), "the partner was told to stop");
+    assert_eq!(w.nodes[0].fos_running, [false, false]);
+    assert_eq!(
+        w.starts_since(0, 0, at),
+        0,
+        "node 0 did not restart anything"
+    );
+    w.run_for(Duration::from_secs(5));
+    assert!(w.holds(1) && !w.holds(0));
+}
+
+#[test]
+fn fos_remote_failure_while_the_partner_heartbeats_takes_over_legacy_wire() {
+    remote_failure_takes_over(Auth::Legacy);
+}
+
+#[test]
+fn fos_remote_failure_while_the_partner_heartbeats_takes_over_authenticated() {
+    remote_failure_takes_over(Auth::Key);
+}
+
+#[test]
+fn fos_remote_failure_with_our_own_network_down_does_not_take_over() {
+    let mut w = World::fos_settled(Auth::Legacy);
+    w.nodes[1].uplink_cut = true;
+    w.run_until(w.elapsed() + Duration::from_secs(15), |w| {
+        assert!(
+            w.holds(0) && !w.holds(1),
+            "no takeover at {:?}",
+            w.elapsed()
+        );
+    });
+    assert_eq!(w.nodes[0].fos_running, [true, true]);
+    assert_eq!(w.nodes[1].fos_running, [false, false]);
+    assert_eq!(w.fos_state(1, 0), FosState::PartnerDown);
+    // The uplink comes back: the partner's services answer again.
+    w.nodes[1].uplink_cut = false;
+    w.run_for(Duration::from_secs(3));
+    assert_eq!(w.fos_state(1, 0), FosState::PartnerUp);
+}
+
+#[test]
+fn fos_a_flapping_service_gets_bounded_restarts_then_gives_up() {
+    let mut w = World::fos_settled(Auth::Legacy);
+    let at = w.now;
+    // The service comes up after each restart, then dies again 1.5 s later.
+    let mut last_kill = w.now;
+    w.nodes[0].fos_running[0] = false;
+    let mut kills = 1;
+    while w.elapsed() < Duration::from_secs(40) && w.holds(0) {
+        w.run_for(Duration::from_millis(100));
+        if w.nodes[0].fos_running[0] && w.now - last_kill >= Duration::from_millis(1500) {
+            w.nodes[0].fos_running[0] = false;
+            last_kill = w.now;
+            kills += 1;
+        }
+    }
+    assert!(w.holds(1) && !w.holds(0), "gave up after {kills} kills");
+    assert_eq!(w.starts_since(0, 0, at), FOS_RESTARTS as usize);
+}
+
+#[test]
+fn fos_a_service_that_fails_rarely_is_restarted_every_time() {
+    let mut w = World::fos_settled(Auth::Legacy);
+    let at = w.now;
+    // One failure every 70 s: each restart is followed by 60 s of passed checks, which
+    // restores the budget.
+    for _ in 0..4 {
+        w.nodes[0].fos_running[0] = false;
+        w.run_for(Duration::from_secs(70));
+        assert!(w.holds(0), "still serving");
+    }
+    assert_eq!(w.starts_since(0, 0, at), 4);
+}
+
+#[test]
+fn fos_crash_of_the_active_node_starts_the_services_on_the_partner() {
+    let mut w = World::fos_settled(Auth::Key);
+    let at = w.now;
+    w.crash(0);
+    let mut moved = None;
+    w.run_until(w.elapsed() + Duration::from_secs(3), |w| {
+        if moved.is_none() && w.nodes[1].fos_running == [true, true] {
+            moved = Some(w.now - at);
+        }
+    });
+    let moved = moved.expect("moved");
+    assert!(
+        moved <= DEADTIME + KEEPALIVE + 3 * CMD_TIME,
+        "took {moved:?}"
+    );
+}
+
+#[test]
+fn fos_shutdown_stops_the_services_and_the_partner_starts_them() {
+    let mut w = World::fos_settled(Auth::Legacy);
+    let now = w.now;
+    w.d(0).handle_shutdown(now);
+    assert!(w.d(0).fos_busy(), "stop_cmds pending");
+    w.pump(0);
+    w.run_for(Duration::from_secs(1));
+    assert_eq!(w.nodes[0].fos_running, [false, false]);
+    assert_eq!(w.nodes[1].fos_running, [true, true]);
+    assert!(!w.d(0).fos_busy());
 }

@@ -418,6 +418,24 @@ pub const KEYWORDS: &[Keyword] = &[
         |b, st, c| put(&mut c.metrics_address, b.host(st, true)),
         |c| text(&c.metrics_address),
     )),
+    pulse(g(
+        "fos_restarts",
+        |b, st, c| put(&mut c.fos_restarts, b.ranged(st, 0, 100)),
+        |c| text(c.fos_restarts),
+    )),
+    pulse(g(
+        "fos_command_timeout",
+        |b, st, c| put(&mut c.fos_command_timeout, b.seconds(st)),
+        |c| text(c.fos_command_timeout),
+    )),
+    prose(
+        "the default gateway",
+        pulse(g(
+            "fos_ping_target",
+            |b, st, c| put(&mut c.fos_ping_target, b.host(st, false).map(Some)),
+            |c| opt(&c.fos_ping_target),
+        )),
+    ),
     v(
         "active",
         |b, st, vs| put(&mut vs.active, b.bool(st)),

@@ -262,6 +262,15 @@ pub struct LvsConfig {
     pub virtuals: Vec<VirtualService>,
     /// `failover NAME { ... }` blocks, in file order.
     pub failovers: Vec<VirtualService>,
+    /// `fos_restarts` (Pulse, `service = fos`): restarts of a failing local failover service
+    /// before the node gives up so the partner takes over (piranha: without bound).
+    pub fos_restarts: u32,
+    /// `fos_command_timeout` (Pulse): a `start_cmd`/`stop_cmd` still running after this is
+    /// killed and counts as failed (piranha waited for ever).
+    pub fos_command_timeout: Seconds,
+    /// `fos_ping_target` (Pulse): the address the inactive node pings before taking over a
+    /// failed service of its partner; unset: the default gateway, as piranha.
+    pub fos_ping_target: Option<Host>,
 }
 
 /// A `virtual` (or `failover`) block.
@@ -421,6 +430,9 @@ impl Default for LvsConfig {
             metrics_address: Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             virtuals: Vec::new(),
             failovers: Vec::new(),
+            fos_restarts: 2,
+            fos_command_timeout: Seconds::from_secs(30),
+            fos_ping_target: None,
         }
     }
 }

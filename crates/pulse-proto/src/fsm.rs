@@ -121,6 +121,11 @@ pub enum Command {
     Takeover,
     /// The daemon finished draining (see [`Event::Drain`]): hand over now.
     DrainDone,
+    /// `service = fos`: a service of the active partner failed as seen through its VIP while
+    /// the partner still heartbeats: take over and tell the partner to stop (piranha's
+    /// FAILPARTNER flag: FOS_HEARTBEAT_STOPME on the wire, docs/reference/piranha.md §4.3,
+    /// §4.11). The partner yields on hearing it whatever its role.
+    FailPartner,
     /// A reload changed timers or the configuration identity.
     Reconfigure {
         /// New `keepalive`.
@@ -170,6 +175,9 @@ pub enum ActivateReason {
     Handover,
     /// lvsd died a while ago and nobody serves: try again.
     Retry,
+    /// `service = fos`: a service of the partner failed and our own network is fine
+    /// ([`Command::FailPartner`]).
+    FailPartner,
 }
 
 /// Why we became inactive.
@@ -185,6 +193,8 @@ pub enum DeactivateReason {
     Shutdown,
     /// `pulsectl release`.
     Release,
+    /// `service = fos`: the partner took over and told us to stop (STOPME).
+    PartnerTookOver,
 }
 
 /// Something for the daemon to do or log.
@@ -465,6 +475,8 @@ pub struct Status {
     pub child_failed: bool,
     /// A make-before-break release waits for the partner.
     pub releasing: bool,
+    /// We took over with [`Command::FailPartner`] and tell the partner to stop.
+    pub failing_partner: bool,
     /// What the partner last said, if it said anything.
     pub partner: Option<PartnerView>,
     /// The partner counts as alive (heard within `deadtime`).
@@ -501,6 +513,9 @@ pub struct Heartbeat {
     releasing: Option<Releasing>,
     /// We hold the VIPs unannounced for a partner that is draining towards us.
     prepared: bool,
+    /// [`Command::FailPartner`]: until then (or until the partner says it is inactive) our
+    /// heartbeats tell the partner to stop, and its RUNNING does not make us yield.
+    fail_partner_until: Option<Instant>,
     /// lvsd died and nobody may be serving: try again then.
     retry_at: Option<Instant>,
     /// How often lvsd died soon after starting, for the retry backoff.
@@ -536,6 +551,7 @@ impl Heartbeat {
             holdoff_until: None,
             releasing: None,
             prepared: false,
+            fail_partner_until: None,
             retry_at: None,
             retries: 0,
             active_since_start: None,
@@ -570,6 +586,7 @@ impl Heartbeat {
             self.send_at,
             Some(self.dead_at),
             self.holdoff_until,
+            self.fail_partner_until,
             self.retry_at,
             self.releasing.map(|r| r.until),
         ]
@@ -592,6 +609,7 @@ impl Heartbeat {
             link_failed: self.link_failed,
             child_failed: self.child_failed,
             releasing: self.releasing.is_some(),
+            failing_partner: self.fail_partner_until.is_some(),
             partner: self.partner,
             partner_alive: self.partner_alive,
             links: self
@@ -643,6 +661,11 @@ impl Heartbeat {
         if self.holdoff_until.is_some_and(|t| now >= t) {
             self.holdoff_until = None;
         }
+        if self.fail_partner_until.is_some_and(|t| now >= t) {
+            // The partner neither yielded nor went silent within `deadtime` (a piranha backup
+            // ignores STOPME when it is not the master): piranha's rules decide again.
+            self.fail_partner_until = None;
+        }
         if self.releasing.is_some_and(|r| now >= r.until) {
             self.releasing = None;
             self.events.push_back(Event::ReleaseFailed);
@@ -687,14 +710,13 @@ impl Heartbeat {
         }
         let sent_before = self.counters.sent;
         let mut answer = false;
-        let (active, handover, prepare, ready) = match &self.cfg.mode {
+        let (active, handover, prepare, ready, stop_me) = match &self.cfg.mode {
             WireMode::Legacy { fos } => match LegacyMagic::decode(data) {
-                Ok(LegacyMagic::Running) if !fos => (true, false, false, false),
-                Ok(LegacyMagic::Stopped) if !fos => (false, false, false, false),
-                Ok(LegacyMagic::FosRunning | LegacyMagic::FosStopMe) if *fos => {
-                    (true, false, false, false)
-                }
-                Ok(LegacyMagic::FosStopped) if *fos => (false, false, false, false),
+                Ok(LegacyMagic::Running) if !fos => (true, false, false, false, false),
+                Ok(LegacyMagic::Stopped) if !fos => (false, false, false, false, false),
+                Ok(LegacyMagic::FosRunning) if *fos => (true, false, false, false, false),
+                Ok(LegacyMagic::FosStopMe) if *fos => (true, false, false, false, true),
+                Ok(LegacyMagic::FosStopped) if *fos => (false, false, false, false, false),
                 // piranha accepts HOLD/HELD and does nothing with them.
                 Ok(LegacyMagic::Hold | LegacyMagic::Held) => {
                     self.heard(now, link);
@@ -728,10 +750,34 @@ impl Heartbeat {
                     answer = true;
                 }
                 self.note_partner_identity(&p);
-                (p.active, p.handover, p.prepare, p.ready)
+                (p.active, p.handover, p.prepare, p.ready, p.stop_me)
             }
         };
         self.heard(now, link);
+        if self.fail_partner_until.is_some() && !active {
+            // The partner stopped, as told: plain RUNNING from now on.
+            self.fail_partner_until = None;
+        }
+        if active && stop_me && self.active {
+            // docs/reference/piranha.md §4.5 "recv STOPME": piranha's master logs this and goes
+            // to FOS monitor mode; Pulse yields whatever its role (a piranha backup yields on
+            // the STOPME-as-RUNNING anyway).
+            if let Some(view) = &mut self.partner {
+                view.active = true;
+            }
+            self.fail_partner_until = None;
+            self.deactivate(now, DeactivateReason::PartnerTookOver);
+            self.holdoff_until = Some(now + self.cfg.deadtime);
+            self.send_heartbeats(now);
+            return;
+        }
+        if active && self.active && self.fail_partner_until.is_some() {
+            // We told the partner to stop; its RUNNING crossed our STOPME.
+            if let Some(view) = &mut self.partner {
+                view.active = true;
+            }
+            return;
+        }
         self.partner_said(now, active, handover, prepare, ready);
         // Unless handling the packet sent a round already (which carries the echo).
         if answer && self.counters.sent == sent_before {
@@ -961,6 +1007,19 @@ impl Heartbeat {
                     self.send_heartbeats(now);
                 }
             }
+            Command::FailPartner => {
+                if self.active {
+                    return Ok(());
+                }
+                if self.link_failed {
+                    return Err(CommandError::Unfit("its link is down"));
+                }
+                self.child_failed = false;
+                self.holdoff_until = None;
+                self.fail_partner_until = Some(now + self.cfg.deadtime);
+                self.activate(now, ActivateReason::FailPartner);
+                self.send_heartbeats(now);
+            }
             Command::Takeover => {
                 if self.active {
                     return Ok(());
@@ -1077,6 +1136,7 @@ impl Heartbeat {
 
     fn deactivate(&mut self, now: Instant, reason: DeactivateReason) {
         self.active = false;
+        self.fail_partner_until = None;
         self.releasing = None;
         self.since = now;
         self.counters.releases += 1;
@@ -1106,6 +1166,7 @@ impl Heartbeat {
                 let magic = match (fos, serving) {
                     (false, true) => LegacyMagic::Running,
                     (false, false) => LegacyMagic::Stopped,
+                    (true, true) if self.fail_partner_until.is_some() => LegacyMagic::FosStopMe,
                     (true, true) => LegacyMagic::FosRunning,
                     (true, false) => LegacyMagic::FosStopped,
                 };
@@ -1124,6 +1185,7 @@ impl Heartbeat {
                     handover,
                     prepare,
                     ready: self.prepared,
+                    stop_me: self.active && self.fail_partner_until.is_some(),
                     link_failed: self.link_failed,
                     child_failed: self.child_failed,
                     boot_id: self.cfg.boot_id,

@@ -196,6 +196,10 @@ pub struct AuthHeartbeat {
     /// The sender holds the VIPs unannounced, ready for forwarded connections (its answer to
     /// `prepare`).
     pub ready: bool,
+    /// The sender took over a failover service (`service = fos`) and tells the receiver to
+    /// stop (piranha's FOS_HEARTBEAT_STOPME). Bit 7 of the flags: a Pulse release without it
+    /// rejects such a packet as incompatible, and such a release refuses `service = fos`.
+    pub stop_me: bool,
     /// The sender's own link is down (`monitor_links`).
     pub link_failed: bool,
     /// The sender's lvsd died.
@@ -297,7 +301,6 @@ pub fn config_digest(canonical: &[u8]) -> [u8; 8] {
 }
 
 impl AuthHeartbeat {
-    const FLAGS: u8 = 0x7f;
 
     /// Encode and sign for `path`, with the key of the direction the sender's role sends in
     /// ([`Direction::sent_by`]`(self.primary)`).
@@ -311,7 +314,8 @@ impl AuthHeartbeat {
             | u8::from(self.link_failed) << 3
             | u8::from(self.child_failed) << 4
             | u8::from(self.prepare) << 5
-            | u8::from(self.ready) << 6;
+            | u8::from(self.ready) << 6
+            | u8::from(self.stop_me) << 7;
         b[8..16].copy_from_slice(&self.boot_id.to_be_bytes());
         b[16..24].copy_from_slice(&self.seq.to_be_bytes());
         b[24..32].copy_from_slice(&self.serial_no.to_be_bytes());
@@ -343,7 +347,8 @@ impl AuthHeartbeat {
         let b: &[u8; AUTH_LEN] = payload
             .try_into()
             .map_err(|_| DecodeError::Length(payload.len()))?;
-        if b[0..3] != AUTH_MAGIC || b[5..8] != [0, 0, 0] || b[4] & !Self::FLAGS != 0 {
+        // All eight flag bits are in use (bit 7, `stop_me`, since `service = fos`).
+        if b[0..3] != AUTH_MAGIC || b[5..8] != [0, 0, 0] {
             return Err(DecodeError::Version);
         }
         let mut mac = key.mac(direction);
@@ -364,6 +369,7 @@ impl AuthHeartbeat {
             child_failed: b[4] & 16 != 0,
             prepare: b[4] & 32 != 0,
             ready: b[4] & 64 != 0,
+            stop_me: b[4] & 128 != 0,
             boot_id: u64_at(8),
             seq: u64_at(16),
             serial_no: u64_at(24) as i64,
@@ -419,6 +425,7 @@ mod tests {
             handover: false,
             prepare: false,
             ready: false,
+            stop_me: false,
             link_failed: false,
             child_failed: false,
             boot_id: 0x0102_0304_0506_0708,
@@ -485,7 +492,7 @@ mod tests {
 
     #[test]
     fn round_trip_of_every_flag_and_field() {
-        for bit in 0..7 {
+        for bit in 0..8 {
             let mut p = sample();
             let flags = [
                 &mut p.primary,
@@ -495,6 +502,7 @@ mod tests {
                 &mut p.child_failed,
                 &mut p.prepare,
                 &mut p.ready,
+                &mut p.stop_me,
             ];
             for (i, f) in flags.into_iter().enumerate() {
                 *f = i == bit;

@@ -396,6 +396,7 @@ fn forged_and_replayed_packets_change_nothing() {
         handover: true,
         prepare: false,
         ready: false,
+        stop_me: false,
         link_failed: false,
         child_failed: false,
         boot_id: 1,
