@@ -38,6 +38,12 @@ pub(crate) enum Ev {
     Reloaded(Box<Result<Reload, String>>),
     /// lvsd's answer during a drain: connections left, or why it cannot drain.
     DrainProgress(Result<u64, String>),
+    /// `service = fos`: a command of a failover service ended.
+    FosDone(usize, pulse_director::Which, Result<(), String>),
+    /// `service = fos`: a check of a failover service (service, check id, outcome).
+    FosCheck(usize, u64, Result<(), String>),
+    /// `service = fos`: the connectivity check (what answered, or why nothing did).
+    FosPing(Result<String, String>),
 }
 
 struct Driver {
@@ -60,6 +66,8 @@ struct Driver {
     /// The next lvsd start first stops stray lvsds (`Action::ReapStrayLvsd`).
     reap_strays: bool,
     was_active: bool,
+    /// `service = fos`: the failover services' I/O.
+    fos: Option<crate::fos::FosShell>,
 }
 
 pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> {
@@ -94,6 +102,10 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
     let hb_cfg = setup::heartbeat_config(&cfg, &plan, key, &opts);
     let settings = setup::settings(&cfg, &opts);
     let monitored = setup::monitored_interfaces(&plan);
+    let fos = plan
+        .fos
+        .as_ref()
+        .map(|f| crate::fos::FosShell::new(&cfg, f));
     let director = Director::new(hb_cfg, plan, settings, Instant::now());
     let mut d = Driver {
         director,
@@ -110,6 +122,7 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
         reload_again: false,
         reap_strays: false,
         was_active: false,
+        fos,
         opts,
     };
     let mut links = d.watch_links(monitored)?;
@@ -145,8 +158,8 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
                 d.director.handle_timeout(Instant::now());
             }
             Some(ev) = events_rx.recv() => d.on_event(ev),
-            _ = term.recv() => return d.shutdown(15).await,
-            _ = int.recv() => return d.shutdown(2).await,
+            _ = term.recv() => return d.shutdown(15, &mut events_rx).await,
+            _ = int.recv() => return d.shutdown(2, &mut events_rx).await,
             _ = hup.recv() => d.reload(),
             Some(ev) = links.recv() => d.director.handle_link(Instant::now(), ev.ifindex, ev.running),
             Some((req, reply)) = ctl.recv() => {
@@ -202,6 +215,14 @@ impl Driver {
                 }
             }
             Ev::DrainProgress(answer) => self.director.handle_drain_progress(now, answer),
+            Ev::FosDone(service, which, result) => {
+                self.director
+                    .handle_fos_command_done(now, service, which, result);
+            }
+            Ev::FosCheck(service, id, result) => {
+                self.director.handle_fos_check(now, service, id, result);
+            }
+            Ev::FosPing(result) => self.director.handle_fos_connectivity(now, result),
         }
     }
 
@@ -294,11 +315,33 @@ impl Driver {
         }
     }
 
-    async fn shutdown(&mut self, signo: i32) -> Result<()> {
+    async fn shutdown(
+        &mut self,
+        signo: i32,
+        events_rx: &mut mpsc::UnboundedReceiver<Ev>,
+    ) -> Result<()> {
         info!("Terminating due to signal {signo}");
         self.notify.send("STOPPING=1\nSTATUS=stopping");
         self.director.handle_shutdown(Instant::now());
         self.flush();
+        // `service = fos`: the stop_cmds run (each bounded by fos_command_timeout) before the
+        // VIPs go, as piranha stopped fos before `ifconfig down`.
+        if let Some(limit) = self
+            .director
+            .plan()
+            .fos
+            .as_ref()
+            .map(|f| f.command_timeout * 2 + Duration::from_secs(1))
+        {
+            let deadline = tokio::time::Instant::now() + limit;
+            while self.director.fos_busy() {
+                match tokio::time::timeout_at(deadline, events_rx.recv()).await {
+                    Ok(Some(ev)) => self.on_event(ev),
+                    _ => break,
+                }
+                self.flush();
+            }
+        }
         if let Some(l) = self.lvsd.take() {
             l.wait_stopped().await;
         }
@@ -380,6 +423,22 @@ impl Driver {
             }
             Action::EndHandoff => {
                 lvsd::end_handoff(self.opts.lvsd_socket.clone(), !self.opts.test_start);
+            }
+            Action::Fos(a) => {
+                let Some(fos) = &self.fos else { return };
+                match a {
+                    pulse_director::FosAction::Run {
+                        service,
+                        which,
+                        line,
+                    } => fos.run(service, which, line, self.events.clone()),
+                    pulse_director::FosAction::Check { service, id } => {
+                        fos.check(service, id, self.events.clone());
+                    }
+                    pulse_director::FosAction::CheckConnectivity => {
+                        fos.connectivity(self.events.clone());
+                    }
+                }
             }
             Action::PersistReplayFloor(seq) => {
                 let path = self.opts.state_dir.join("heartbeat-seq");

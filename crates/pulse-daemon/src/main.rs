@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod driver;
+mod fos;
 mod lvsd;
 mod metrics;
 mod notify;

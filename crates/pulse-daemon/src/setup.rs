@@ -132,7 +132,14 @@ pub(crate) fn heartbeat_config(
         links: plan.links.clone(),
         keepalive: plan.keepalive,
         deadtime: plan.deadtime,
-        mode: key.map_or(WireMode::Legacy { fos: false }, WireMode::Authenticated),
+        // piranha's FOS magics with `service = fos` ("incompatible heartbeats will ensure the
+        // user doesn't mix systems", docs/reference/piranha.md §4.3).
+        mode: key.map_or(
+            WireMode::Legacy {
+                fos: plan.fos.is_some(),
+            },
+            WireMode::Authenticated,
+        ),
         force_active: opts.forceactive,
         serial_no: cfg.serial_no,
         digest: cfg.digest(),

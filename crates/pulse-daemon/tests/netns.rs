@@ -693,6 +693,7 @@ fn a_heartbeat_recorded_before_a_restart_is_rejected_after_it() {
         handover: false,
         prepare: false,
         ready: false,
+        stop_me: false,
         link_failed: false,
         child_failed: false,
         boot_id: 7,

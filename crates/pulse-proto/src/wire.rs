@@ -301,7 +301,6 @@ pub fn config_digest(canonical: &[u8]) -> [u8; 8] {
 }
 
 impl AuthHeartbeat {
-
     /// Encode and sign for `path`, with the key of the direction the sender's role sends in
     /// ([`Direction::sent_by`]`(self.primary)`).
     pub fn encode(&self, key: &HeartbeatKey, path: LinkPath) -> [u8; AUTH_LEN] {

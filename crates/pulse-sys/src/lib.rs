@@ -8,6 +8,7 @@
 
 pub mod ipvs;
 pub mod logging;
+pub mod netcheck;
 pub mod process;
 
 use neli::consts::nl::NlmF;
