@@ -33,14 +33,19 @@ impl Traffic {
 
     /// Starts sending from the bed's client.
     pub fn start(bed: &PairBed, interval: Duration) -> Self {
+        let to: SocketAddr = (VIP.parse::<std::net::Ipv4Addr>().expect("VIP"), PORT).into();
+        Self::start_to(&bed.ns("cl"), to, interval)
+    }
+
+    /// Starts sending from namespace `client_ns` to `to` (any bed's client, any VIP).
+    pub fn start_to(client_ns: &str, to: SocketAddr, interval: Duration) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let records = Arc::new(Mutex::new(Vec::new()));
-        let path = format!("/var/run/netns/{}", bed.ns("cl"));
+        let path = format!("/var/run/netns/{client_ns}");
         let (flag, recs) = (stop.clone(), records.clone());
         let thread = std::thread::spawn(move || {
             // Threads spawned from here share this thread's network namespace.
             crate::lvs_bed::enter(&path);
-            let to: SocketAddr = (VIP.parse::<std::net::Ipv4Addr>().expect("VIP"), PORT).into();
             let start = Instant::now();
             let mut workers = Vec::new();
             let mut k: u32 = 0;
@@ -129,7 +134,8 @@ fn request(to: SocketAddr) -> Result<String, ErrorKind> {
     }
     let text = String::from_utf8_lossy(&buf);
     let (head, body) = text.split_once("\r\n\r\n").ok_or(ErrorKind::InvalidData)?;
-    if !head.starts_with("HTTP/1.0 200") {
+    // The bed's servers answer HTTP/1.0; busybox httpd (the fos services) HTTP/1.1.
+    if !(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200")) {
         return Err(ErrorKind::InvalidData);
     }
     Ok(body.trim().to_string())

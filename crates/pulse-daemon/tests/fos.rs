@@ -1,0 +1,391 @@
+//! `service = fos` with two real `pulse` processes in network namespaces: two failover services
+//! (busybox httpd on two ports and two VIPs, started and stopped by their `start_cmd` and
+//! `stop_cmd`), a client sending a request to each VIP every 10 ms, heartbeats on a public and
+//! a private LAN, each director's default route via the client (the address piranha's gateway
+//! check pings). Root only; every wait is bounded; the namespaces and every process started in
+//! them go away with the test, pass or fail.
+
+use pulse_e2e::netns::{Bed, Host, holds_throughout, require_netns, wait_for};
+use pulse_e2e::pair_bed::{Record, Traffic, longest_outage, outages};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+const VIPS: [&str; 2] = ["192.0.2.100", "192.0.2.101"];
+const PORTS: [u16; 2] = [8081, 8082];
+/// `keepalive`, `deadtime`, the services' `timeout`, and `fos_restarts` of the bed.
+const KEEPALIVE: &str = "0.2";
+const DEADTIME: Duration = Duration::from_secs(1);
+const TIMEOUT: Duration = Duration::from_secs(1);
+const RESTARTS: u32 = 1;
+
+/// A failover service: busybox httpd on `0.0.0.0:PORT` whose page names the namespace and
+/// port; `start` fails while `fail-NS` exists in the bed's directory (a broken restart).
+const SERVICE: &str = r#"#!/bin/bash
+D=$(dirname "$0"); P=$2
+NS=$(/usr/sbin/ip netns identify $$)
+PIDF=$D/$NS-$P.pid; ROOT=$D/www-$NS-$P
+case $1 in
+start)
+    [ -e "$D/fail-$NS" ] && { echo "refusing to start: $D/fail-$NS"; exit 1; }
+    mkdir -p "$ROOT"; echo "$NS $P" > "$ROOT/index.html"
+    setsid /bin/busybox httpd -f -p "0.0.0.0:$P" -h "$ROOT" </dev/null >/dev/null 2>&1 &
+    echo $! > "$PIDF"
+    for _ in $(seq 100); do
+        (: </dev/tcp/127.0.0.1/$P) 2>/dev/null && { echo "listening on $P"; exit 0; }
+        sleep 0.01
+    done
+    exit 1 ;;
+stop)
+    [ -e "$PIDF" ] && kill "$(cat "$PIDF")" 2>/dev/null
+    rm -f "$PIDF"; exit 0 ;;
+esac
+exit 2
+"#;
+
+fn lvs_cf(dir: &std::path::Path) -> String {
+    let svc = dir.join("svc.sh");
+    let svc = svc.display();
+    let mut cf = format!(
+        "serial_no = 1\nservice = fos\nprimary = 192.0.2.11\nprimary_private = 198.51.100.11\n\
+         backup = 192.0.2.12\nbackup_private = 198.51.100.12\nbackup_active = 1\n\
+         keepalive = {KEEPALIVE}\ndeadtime = {}\nfos_restarts = {RESTARTS}\nfos_command_timeout = 5\n",
+        DEADTIME.as_secs()
+    );
+    for (i, (vip, port)) in VIPS.iter().zip(PORTS).enumerate() {
+        cf += &format!(
+            "failover web{n} {{\n     active = 1\n     address = {vip} eth0:{n}\n     port = {port}\n\
+             \x20    send = \"GET / HTTP/1.0\\r\\n\\r\\n\"\n     expect = \"HTTP\"\n     timeout = {t}\n\
+             \x20    start_cmd = \"{svc} start {port}\"\n     stop_cmd = \"{svc} stop {port}\"\n}}\n",
+            n = i + 1,
+            t = TIMEOUT.as_secs()
+        );
+    }
+    cf
+}
+
+struct FosPair {
+    bed: Bed,
+    dir: tempfile::TempDir,
+    cf: PathBuf,
+}
+
+impl FosPair {
+    fn new() -> Self {
+        require_netns();
+        let bed = Bed::new(&[Host::D1, Host::D2, Host::Client]);
+        bed.add_second_lan(&[Host::D1, Host::D2]);
+        bed.accept_gratuitous_arp(Host::Client);
+        for h in [Host::D1, Host::D2] {
+            // piranha's connectivity check pings the default gateway.
+            bed.ip(h, &["route", "add", "default", "via", "192.0.2.50"]);
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let svc = dir.path().join("svc.sh");
+        std::fs::write(&svc, SERVICE).expect("svc.sh");
+        std::fs::set_permissions(&svc, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let cf = dir.path().join("lvs.cf");
+        std::fs::write(&cf, lvs_cf(dir.path())).expect("lvs.cf");
+        Self { bed, dir, cf }
+    }
+
+    fn start(&mut self) {
+        for h in [Host::D1, Host::D2] {
+            let cf = self.cf.clone();
+            self.bed
+                .spawn_pulse(env!("CARGO_BIN_EXE_pulse"), h, &cf, self.dir.path(), &[]);
+        }
+    }
+
+    fn log(&self, h: Host) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{h:?}.log"))).unwrap_or_default()
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "--- D1\n{}\n--- D2\n{}",
+            self.log(Host::D1),
+            self.log(Host::D2)
+        )
+    }
+
+    fn holds_all(&self, h: Host) -> bool {
+        VIPS.iter().all(|v| self.bed.has_addr(h, v))
+    }
+
+    fn holds_any(&self, h: Host) -> bool {
+        VIPS.iter().any(|v| self.bed.has_addr(h, v))
+    }
+
+    /// The namespace name a host's services put in their pages.
+    fn server_name(&self, h: Host, i: usize) -> String {
+        format!("{} {}", self.bed.ns(h), PORTS[i])
+    }
+
+    /// Wait until one director holds both VIPs and both services answer from it; (active,
+    /// inactive).
+    fn settled(&self) -> (Host, Host) {
+        let mut pair = None;
+        let ok = wait_for(Duration::from_secs(15), || {
+            for (a, b) in [(Host::D1, Host::D2), (Host::D2, Host::D1)] {
+                if self.holds_all(a) && !self.holds_any(b) && self.serves(a) {
+                    pair = Some((a, b));
+                    return true;
+                }
+            }
+            false
+        });
+        assert!(
+            ok.is_some(),
+            "the pair did not settle: pages {:?} {:?}\n{}",
+            self.page(0),
+            self.page(1),
+            self.logs()
+        );
+        // Stable for longer than a keepalive (a simultaneous start resolves within one).
+        let (a, _) = pair.expect("settled");
+        assert!(
+            holds_throughout(Duration::from_secs(1), || self.holds_all(a)).is_ok(),
+            "the holder changed\n{}",
+            self.logs()
+        );
+        pair.expect("settled")
+    }
+
+    /// Both services answer at their VIPs from `h`.
+    fn serves(&self, h: Host) -> bool {
+        (0..2).all(|i| self.page(i) == self.server_name(h, i))
+    }
+
+    /// What service `i` answers at its VIP (the client's view), or why nothing does.
+    fn page(&self, i: usize) -> String {
+        let to: SocketAddr = (
+            VIPS[i].parse::<std::net::Ipv4Addr>().expect("vip"),
+            PORTS[i],
+        )
+            .into();
+        pulse_e2e::lvs_bed::in_ns(&self.bed.ns(Host::Client), move || {
+            use std::io::{Read, Write};
+            let get = || -> std::io::Result<String> {
+                let t = Duration::from_millis(500);
+                let mut s = std::net::TcpStream::connect_timeout(&to, t)?;
+                s.set_read_timeout(Some(t))?;
+                s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+                let mut buf = Vec::new();
+                s.read_to_end(&mut buf)?;
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                Ok(text
+                    .split_once("\r\n\r\n")
+                    .map_or(text.clone(), |(_, b)| b.trim().to_string()))
+            };
+            get().unwrap_or_else(|e| format!("error: {e}"))
+        })
+    }
+
+    fn traffic(&self) -> [Traffic; 2] {
+        let ns = self.bed.ns(Host::Client);
+        [0, 1].map(|i| {
+            let to: SocketAddr = (
+                VIPS[i].parse::<std::net::Ipv4Addr>().expect("vip"),
+                PORTS[i],
+            )
+                .into();
+            Traffic::start_to(&ns, to, Duration::from_millis(10))
+        })
+    }
+
+    /// Kill service `i`'s httpd on `h` (SIGKILL, not through its stop_cmd).
+    fn kill_service(&self, h: Host, i: usize) {
+        let pidf = self
+            .dir
+            .path()
+            .join(format!("{}-{}.pid", self.bed.ns(h), PORTS[i]));
+        let pid = std::fs::read_to_string(&pidf)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", pidf.display(), self.logs()));
+        let o = std::process::Command::new("kill")
+            .args(["-9", pid.trim()])
+            .output()
+            .expect("kill");
+        assert!(o.status.success(), "kill {pid}");
+    }
+}
+
+/// The longest outage of `records` after `from`, and who answered last.
+fn outage_after(records: &[Record], from: SystemTime) -> (Duration, Option<String>) {
+    let after: Vec<Record> = records.iter().filter(|r| r.sent >= from).cloned().collect();
+    let end = after.last().map_or(from, |r| r.sent);
+    let longest = longest_outage(&after).map_or(Duration::ZERO, |o| o.upper_bound(end));
+    let last = after.iter().rev().find_map(|r| r.result.clone().ok());
+    assert!(
+        outages(&after).last().is_none_or(|o| o.next_ok.is_some()),
+        "the service did not come back"
+    );
+    (longest, last)
+}
+
+/// Must show: the service killed on the active node is restarted there; the client's outage is
+/// at most `timeout` + the restart time, and the other service is untouched.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn a_killed_service_is_restarted_on_the_active_node() {
+    let mut p = FosPair::new();
+    p.start();
+    let (active, inactive) = p.settled();
+    let traffic = p.traffic();
+    std::thread::sleep(Duration::from_millis(500));
+    let at = SystemTime::now();
+    p.kill_service(active, 0);
+    let back = wait_for(Duration::from_secs(6), || p.serves(active));
+    std::thread::sleep(Duration::from_millis(500));
+    let [t0, t1] = traffic;
+    let (r0, r1) = (t0.stop(), t1.stop());
+    assert!(back.is_some(), "not restarted\n{}", p.logs());
+    let (outage, last) = outage_after(&r0, at);
+    let (other, _) = outage_after(&r1, at);
+    // The restart time: stop_cmd + start_cmd, as pulse logged them.
+    let bound = TIMEOUT + Duration::from_millis(500);
+    eprintln!("fos restart: outage {outage:?} (bound {bound:?}); other service {other:?}");
+    assert!(
+        outage <= bound,
+        "outage {outage:?} > {bound:?}\n{}",
+        p.logs()
+    );
+    assert!(
+        outage > Duration::ZERO,
+        "the kill was not seen by the client"
+    );
+    assert_eq!(
+        last,
+        Some(p.server_name(active, 0)),
+        "served by the same node"
+    );
+    assert!(
+        other < Duration::from_millis(200),
+        "the other service had {other:?}"
+    );
+    assert!(p.holds_all(active) && !p.holds_any(inactive));
+    assert!(
+        p.log(active).contains("This is a restart condition"),
+        "{}",
+        p.logs()
+    );
+}
+
+/// Must show: when the restart fails too, the node gives up and the partner serves both VIPs
+/// within `timeout` × tries + deadtime + 100 ms.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn a_service_that_cannot_be_restarted_moves_both_vips_to_the_partner() {
+    let mut p = FosPair::new();
+    p.start();
+    let (active, inactive) = p.settled();
+    std::fs::write(p.dir.path().join(format!("fail-{}", p.bed.ns(active))), "").expect("fail flag");
+    let traffic = p.traffic();
+    std::thread::sleep(Duration::from_millis(500));
+    let at = SystemTime::now();
+    p.kill_service(active, 0);
+    let moved = wait_for(Duration::from_secs(10), || {
+        p.holds_all(inactive) && p.serves(inactive)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let [t0, t1] = traffic;
+    let (r0, r1) = (t0.stop(), t1.stop());
+    assert!(
+        moved.is_some(),
+        "the partner did not take over\n{}",
+        p.logs()
+    );
+    let tries = RESTARTS + 1;
+    let bound = TIMEOUT * tries + DEADTIME + Duration::from_millis(100);
+    let (o0, last0) = outage_after(&r0, at);
+    let (o1, last1) = outage_after(&r1, at);
+    eprintln!("fos give-up: outages {o0:?} and {o1:?} (bound {bound:?})");
+    assert!(
+        o0 <= bound && o1 <= bound,
+        "outages {o0:?} {o1:?} > {bound:?}\n{}",
+        p.logs()
+    );
+    assert_eq!(last0, Some(p.server_name(inactive, 0)));
+    assert_eq!(last1, Some(p.server_name(inactive, 1)));
+    assert!(!p.holds_any(active), "the VIPs were released");
+    assert!(
+        p.log(active)
+            .contains("giving up so the partner takes over"),
+        "{}",
+        p.logs()
+    );
+}
+
+/// Must show: the active node dies (cut from both LANs); the outage is at most deadtime +
+/// 100 ms + the services' start time.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn the_partner_starts_the_services_when_the_active_node_dies() {
+    let mut p = FosPair::new();
+    p.start();
+    let (active, inactive) = p.settled();
+    let traffic = p.traffic();
+    std::thread::sleep(Duration::from_millis(500));
+    let at = SystemTime::now();
+    p.bed.set_port(active, false);
+    p.bed.set_second_port(active, false);
+    let moved = wait_for(Duration::from_secs(6), || p.serves(inactive));
+    std::thread::sleep(Duration::from_millis(500));
+    let [t0, t1] = traffic;
+    let (r0, r1) = (t0.stop(), t1.stop());
+    assert!(
+        moved.is_some(),
+        "the partner did not take over\n{}",
+        p.logs()
+    );
+    // The services' start time on the partner: stop_cmd + start_cmd of each (they run in
+    // parallel), well under 400 ms for busybox httpd.
+    let bound = DEADTIME + Duration::from_millis(100) + Duration::from_millis(400);
+    let (o0, _) = outage_after(&r0, at);
+    let (o1, _) = outage_after(&r1, at);
+    eprintln!("fos node death: outages {o0:?} and {o1:?} (bound {bound:?})");
+    assert!(
+        o0 <= bound && o1 <= bound,
+        "outages {o0:?} {o1:?} > {bound:?}\n{}",
+        p.logs()
+    );
+}
+
+/// Must show: the inactive node's own uplink is cut (heartbeats still flow on the private
+/// LAN): the partner's services look dead from there, but it cannot reach its gateway either,
+/// so it does not take over, and it says why.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn an_inactive_node_cut_off_from_its_uplink_does_not_take_over() {
+    let mut p = FosPair::new();
+    p.start();
+    let (active, inactive) = p.settled();
+    let traffic = p.traffic();
+    p.bed.set_port(inactive, false);
+    // remote_fall (= fos_restarts + 2) failed checks, then 3 pings of 1 s: watch for longer.
+    let watch = TIMEOUT * (RESTARTS + 2) + Duration::from_secs(3) + Duration::from_secs(3);
+    let kept = holds_throughout(watch, || p.holds_all(active));
+    let [t0, t1] = traffic;
+    let (r0, r1) = (t0.stop(), t1.stop());
+    assert!(kept.is_ok(), "the active node lost the VIPs\n{}", p.logs());
+    assert!(
+        !p.holds_any(inactive),
+        "the cut-off node took over\n{}",
+        p.logs()
+    );
+    let log = p.log(inactive);
+    assert!(
+        log.contains("I SEEM TO HAVE A NETWORK FAULT"),
+        "the cut-off node did not say why\n{}",
+        p.logs()
+    );
+    let start = r0.first().map_or(SystemTime::now(), |r| r.sent);
+    let (o0, _) = outage_after(&r0, start);
+    let (o1, _) = outage_after(&r1, start);
+    assert!(
+        o0 < Duration::from_millis(200) && o1 < Duration::from_millis(200),
+        "clients saw outages {o0:?} {o1:?}"
+    );
+    eprintln!("fos cut-off inactive node: no takeover over {watch:?}; outages {o0:?} {o1:?}");
+}
