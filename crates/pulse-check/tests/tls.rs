@@ -70,11 +70,18 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Handshakes a test server completed, and how many of them resumed a session.
+#[derive(Debug, Default)]
+struct Counts {
+    full: AtomicUsize,
+    resumed: AtomicUsize,
+}
+
 /// A TLS server answering every request with `response`; counts the handshakes it completed.
 async fn tls_server(
     (cert, key): (CertificateDer<'static>, PrivateKeyDer<'static>),
     response: Vec<u8>,
-) -> (SocketAddr, Arc<AtomicUsize>) {
+) -> (SocketAddr, Arc<Counts>) {
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -84,7 +91,7 @@ async fn tls_server(
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let handshakes = Arc::new(AtomicUsize::new(0));
+    let handshakes = Arc::new(Counts::default());
     let count = handshakes.clone();
     let response = Arc::new(response);
     tokio::spawn(async move {
@@ -97,7 +104,10 @@ async fn tls_server(
                 let Ok(mut s) = acceptor.accept(tcp).await else {
                     return;
                 };
-                count.fetch_add(1, Ordering::Relaxed);
+                count.full.fetch_add(1, Ordering::Relaxed);
+                if s.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    count.resumed.fetch_add(1, Ordering::Relaxed);
+                }
                 let mut req = Vec::new();
                 let mut buf = [0u8; 1024];
                 while !req.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -350,11 +360,21 @@ async fn tls_send_expect_keeps_piranha_meaning() {
 #[tokio::test]
 async fn sessions_resume_per_target() {
     let ca = Ca::new();
-    let (addr, handshakes) = tls_server(ca.valid(), ok("x")).await;
+    let (addr, counts) = tls_server(ca.valid(), ok("x")).await;
     let s = https(&ca, "");
+    // Without per-target state: a full handshake every time.
+    for _ in 0..2 {
+        run(&s, addr, T).await.unwrap();
+    }
+    assert_eq!(counts.resumed.load(Ordering::Relaxed), 0);
     let mut resume = Resume::default();
     for _ in 0..3 {
         run_resuming(&s, addr, T, Some(&mut resume)).await.unwrap();
     }
-    assert_eq!(handshakes.load(Ordering::Relaxed), 3);
+    assert_eq!(counts.full.load(Ordering::Relaxed), 5);
+    assert_eq!(
+        counts.resumed.load(Ordering::Relaxed),
+        2,
+        "the 2nd and 3rd resume"
+    );
 }
