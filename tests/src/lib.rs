@@ -10,6 +10,7 @@ pub mod lvs_bed;
 pub mod lvsd_log;
 pub mod netns;
 pub mod pair_bed;
+pub mod tls;
 
 use std::path::PathBuf;
 

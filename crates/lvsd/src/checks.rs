@@ -95,14 +95,21 @@ async fn run(
     let start = Instant::now();
     tokio::time::sleep_until(start + first).await;
     let mut next = start + first + phase;
+    // TLS sessions of this target, resumed from one check to the next (pulse_check::tls).
+    let mut resume = pulse_check::Resume::default();
     loop {
         // The probe's own timeout is the period (docs/reference/piranha.md §6.3: `timeout` is both). Boxed:
         // a probe's future holds its read buffers (kilobytes), which an idle task between
         // checks should not (40,000 tasks).
         let began = Instant::now();
-        let result = Box::pin(pulse_check::probe::run(&spec, target, period))
-            .await
-            .map_err(|e| e.to_string());
+        let result = Box::pin(pulse_check::probe::run_resuming(
+            &spec,
+            target,
+            period,
+            Some(&mut resume),
+        ))
+        .await
+        .map_err(|e| e.to_string());
         let took = began.elapsed();
         if tx.send(CheckResult { key, result, took }).await.is_err() {
             return; // the daemon is gone

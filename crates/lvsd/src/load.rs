@@ -58,9 +58,13 @@ impl Loaded {
         let mut specs = Vec::with_capacity(plan.services.len());
         for s in &plan.services {
             let vs = &cfg.virtuals[s.index];
-            specs.push(Arc::new(CheckSpec::from_virtual(vs).with_context(
-                || format!("{}: virtual {}", path.display(), vs.name),
-            )?));
+            let mut spec = CheckSpec::from_virtual(vs)
+                .with_context(|| format!("{}: virtual {}", path.display(), vs.name))?;
+            // TLS checks: the CA, certificate and key files are read now, so a missing one
+            // fails the load (or the reload, keeping the running configuration) by name.
+            pulse_check::prepare(&mut spec, &vs.name)
+                .with_context(|| format!("{}: virtual {}", path.display(), vs.name))?;
+            specs.push(Arc::new(spec));
             if let Some(lm) = vs.load_monitor.as_deref().filter(|m| *m != "none") {
                 warnings.push(format!(
                     "virtual {}: load_monitor = {lm} is not supported; weights stay as configured",

@@ -891,3 +891,118 @@ virtual web {
         log()
     );
 }
+
+/// The HTTPS service of the issue's "Must show": three TLS real servers, checked with
+/// `check_tls*`/`check_http*`; `verify` is `check_tls_verify`.
+fn https_cf(ca_file: &Path, verify: bool) -> String {
+    format!(
+        r#"serial_no = 1
+network = direct
+virtual secure {{
+    active = 1
+    address = 10.0.0.100 br0:1
+    port = 443
+    scheduler = rr
+    timeout = 1
+    reentry = 3
+    check_tls = 1
+    check_tls_verify = {}
+    check_tls_ca = "{}"
+    check_tls_sni = www.example.test
+    check_http_path = "/health"
+    check_http_status = 200
+    server expired {{
+        address = 10.0.0.2
+        active = 1
+    }}
+    server broken {{
+        address = 10.0.0.3
+        active = 1
+    }}
+    server healthy {{
+        address = 10.0.0.4
+        active = 1
+    }}
+}}
+"#,
+        u8::from(verify),
+        ca_file.display()
+    )
+}
+
+#[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh runs it"]
+fn https_checks_keep_only_servers_with_a_valid_certificate_and_a_good_status() {
+    use pulse_e2e::tls::{TestCa, serve_tls_in, server_config};
+    require_vm();
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("Pulse VM test CA");
+    let ca_file = tmp.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let cfg = tmp.path().join("lvs.cf");
+    std::fs::write(&cfg, https_cf(&ca_file, true)).unwrap();
+    let name = ["www.example.test"];
+    let good = server_config(&ca.leaf(&name, 2020, 2090));
+    let expired = server_config(&ca.leaf(&name, 2020, 2021));
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
+    const ERR: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n";
+    let mut bed = LvsBed::new();
+    let servers = bed.ns(Node::Servers);
+    let expired_server = serve_tls_in(&servers, addr("10.0.0.2:443"), expired, OK);
+    let _broken = serve_tls_in(&servers, addr("10.0.0.3:443"), good.clone(), ERR);
+    let _healthy = serve_tls_in(&servers, addr("10.0.0.4:443"), good.clone(), OK);
+    let pid = bed.spawn_lvsd(&cfg, tmp.path());
+
+    // Verification on: only the healthy server.
+    let only_healthy = "\
+TCP 10.0.0.100:443 rr
+  -> 10.0.0.4:443 Route 1 0 0
+";
+    let t = assert_table(&bed, tmp.path(), only_healthy, Duration::from_secs(20));
+    // Held (not a moment between checks): the two others never come in.
+    assert!(
+        holds_throughout(Duration::from_secs(3), || table(&bed, &[]) == only_healthy).is_ok(),
+        "{}",
+        table(&bed, &[])
+    );
+    let log = log_of(tmp.path());
+    for reason in [
+        "10.0.0.2:443: TLS: certificate expired",
+        "10.0.0.3:443: HTTP 500",
+    ] {
+        assert!(log.contains(reason), "log lacks {reason:?}:\n{log}");
+    }
+    eprintln!("verification on: only the healthy server after {t:?}");
+
+    // Verification off (reload): the expired one comes in, the 500 one stays out.
+    std::fs::write(&cfg, https_cf(&ca_file, false)).unwrap();
+    signal(pid, "HUP");
+    let with_expired = "\
+TCP 10.0.0.100:443 rr
+  -> 10.0.0.2:443 Route 1 0 0
+  -> 10.0.0.4:443 Route 1 0 0
+";
+    let t = assert_table(&bed, tmp.path(), with_expired, Duration::from_secs(20));
+    assert!(
+        holds_throughout(Duration::from_secs(3), || table(&bed, &[]) == with_expired).is_ok(),
+        "{}",
+        table(&bed, &[])
+    );
+    eprintln!("verification off: expired server in, 500 out, after {t:?}");
+
+    // Verification on again: the expired one leaves; restarted with a good certificate, it
+    // comes back after `reentry`.
+    std::fs::write(&cfg, https_cf(&ca_file, true)).unwrap();
+    signal(pid, "HUP");
+    assert_table(&bed, tmp.path(), only_healthy, Duration::from_secs(20));
+    drop(expired_server);
+    let restarted = Instant::now();
+    let _fixed = serve_tls_in(&servers, addr("10.0.0.2:443"), good, OK);
+    assert_table(&bed, tmp.path(), with_expired, Duration::from_secs(20));
+    let back = restarted.elapsed();
+    eprintln!("good certificate: back after {back:?} (reentry 3 s)");
+    assert!(
+        back >= Duration::from_millis(2000),
+        "back before reentry: {back:?}"
+    );
+}

@@ -26,8 +26,11 @@
 
 #![warn(missing_docs)]
 
+pub mod http;
 pub mod probe;
 pub mod spec;
+pub mod tls;
 
 pub use probe::{CheckFailure, ExitKind, FailureKind, IoCause, run};
-pub use spec::{CheckSpec, Expect, Program, SpecError};
+pub use spec::{BodyExpect, CheckSpec, Expect, HttpCheck, Program, SpecError, TlsCheck, Verify};
+pub use tls::{Resume, prepare};

@@ -5,9 +5,12 @@
 //! deadline, `timeout` after the call; a probe that fails says how, in nanny's words where nanny
 //! had some ([`CheckFailure`]).
 
-use crate::spec::{CheckSpec, Expect, Program};
+use crate::http::{BODY_CAP, HEAD_CAP, HttpFailure, Response, Step};
+use crate::spec::{CheckSpec, Expect, HttpCheck, Program, TlsCheck};
+use crate::tls::Resume;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use rustls::pki_types::ServerName;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
@@ -16,6 +19,7 @@ use std::pin::{Pin, pin};
 use std::process::Stdio;
 use std::task::Poll;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 use tokio::process::{Child, ChildStdout, Command};
@@ -35,7 +39,7 @@ const REAP_GRACE: Duration = Duration::from_secs(1);
 /// message that names the target, in nanny's wording where nanny had one (`CONNECT to
 /// 10.0.0.2:80 timed out`, `READ to 10.0.0.2:80 timed out`, `Trouble. Received results are not
 /// what we expected from (10.0.0.2:80)`, …).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct CheckFailure {
     /// The real server checked.
     pub target: SocketAddr,
@@ -44,7 +48,7 @@ pub struct CheckFailure {
 }
 
 /// What went wrong in a check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailureKind {
     /// No socket could be opened (e.g. out of file descriptors).
@@ -81,6 +85,17 @@ pub enum FailureKind {
     ProgramTimeout,
     /// The external program exited with a non-zero status or was killed by a signal.
     ProgramExit(ExitKind),
+    /// The TLS handshake did not finish before the deadline.
+    TlsHandshakeTimeout,
+    /// The TLS handshake failed: the reason (`certificate expired`, …).
+    Tls(String),
+    /// The HTTP response failed the check (`HTTP 503`, `body did not match`, …).
+    Http(HttpFailure),
+    /// More redirects than `check_http_redirects`, or one to nowhere usable.
+    Redirect {
+        /// The status of the last response.
+        status: u16,
+    },
 }
 
 /// How an external program ended when it did not exit with status 0.
@@ -146,7 +161,7 @@ impl fmt::Display for ExitKind {
 impl fmt::Display for CheckFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.target;
-        match self.kind {
+        match self.kind.clone() {
             FailureKind::Socket(c) => write!(f, "cannot open a socket to check {t}: {c}"),
             FailureKind::ConnectTimeout => write!(f, "CONNECT to {t} timed out"),
             FailureKind::Connect(c) => write!(f, "CONNECT to {t} failed: {c}"),
@@ -172,6 +187,24 @@ impl fmt::Display for CheckFailure {
             }
             FailureKind::ProgramExit(e) => {
                 write!(f, "the external check for {t} exited abnormally: {e}")
+            }
+            FailureKind::TlsHandshakeTimeout => write!(f, "{t}: TLS: handshake timed out"),
+            FailureKind::Tls(reason) => write!(f, "{t}: TLS: {reason}"),
+            FailureKind::Http(h) => match h {
+                HttpFailure::Status(code) => write!(f, "{t}: HTTP {code}"),
+                HttpFailure::BodyMismatch => write!(f, "{t}: body did not match"),
+                HttpFailure::TooLarge => write!(
+                    f,
+                    "{t}: HTTP response too large (head over {HEAD_CAP} or body over {BODY_CAP} bytes)"
+                ),
+                HttpFailure::Malformed(why) => write!(f, "{t}: bad HTTP response: {why}"),
+                HttpFailure::Truncated => write!(f, "{t}: HTTP response cut short"),
+            },
+            FailureKind::Redirect { status } => {
+                write!(
+                    f,
+                    "{t}: HTTP {status}: redirect not followed (limit or bad Location)"
+                )
             }
         }
     }
@@ -213,11 +246,40 @@ pub async fn run(
     target: SocketAddr,
     timeout: Duration,
 ) -> Result<(), CheckFailure> {
+    run_resuming(spec, target, timeout, None).await
+}
+
+/// [`run`], resuming TLS sessions with `resume`, the state the caller keeps for this target
+/// between probes (`None`: a full handshake every time).
+///
+/// **TLS** ([`CheckSpec::TlsTcp`], and [`CheckSpec::Http`] with TLS): after the TCP connect,
+/// the TLS handshake (SNI and verification as configured), within the same deadline; then
+/// send/expect as for TCP.
+///
+/// **HTTP** ([`CheckSpec::Http`]): one request per connection (`Connection: close`); the
+/// status code must be an accepted one; when the body is checked it is read whole (by
+/// `Content-Length`, chunks or the end of the stream, at most [`BODY_CAP`](crate::http::BODY_CAP)
+/// bytes) and must satisfy every expectation. A 3xx is judged as it is unless redirects are
+/// allowed: then its `Location` is requested from the same real server, on a new connection.
+/// Every hop shares the one deadline.
+pub async fn run_resuming(
+    spec: &CheckSpec,
+    target: SocketAddr,
+    timeout: Duration,
+    resume: Option<&mut Resume>,
+) -> Result<(), CheckFailure> {
     let deadline = tokio::time::sleep(timeout);
     let mut deadline = pin!(deadline);
     let result = match spec {
         CheckSpec::TcpConnect => tcp(&[], None, target, &mut deadline).await,
         CheckSpec::Tcp { send, expect } => tcp(send, expect.as_ref(), target, &mut deadline).await,
+        CheckSpec::TlsTcp { tls, send, expect } => {
+            match connect_tls(tls, target, resume, &mut deadline).await {
+                Ok(mut stream) => exchange(&mut stream, send, expect.as_ref(), &mut deadline).await,
+                Err(e) => Err(e),
+            }
+        }
+        CheckSpec::Http(h) => http(h, target, resume, &mut deadline).await,
         CheckSpec::Udp { send, expect } => udp(send, expect.as_ref(), target, &mut deadline).await,
         CheckSpec::Program { program: p, expect } => {
             program(p, expect.as_deref(), target, &mut deadline).await
@@ -253,6 +315,14 @@ async fn tcp(
     target: SocketAddr,
     deadline: &mut Pin<&mut Sleep>,
 ) -> Result<(), FailureKind> {
+    let mut stream = connect(target, deadline).await?;
+    exchange(&mut stream, send, expect, deadline).await
+}
+
+async fn connect(
+    target: SocketAddr,
+    deadline: &mut Pin<&mut Sleep>,
+) -> Result<TcpStream, FailureKind> {
     let socket = match target {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
@@ -262,13 +332,151 @@ async fn tcp(
     socket
         .set_zero_linger()
         .map_err(|e| FailureKind::Socket(cause(&e)))?;
-    let mut stream = match before(deadline, socket.connect(target)).await {
+    let stream = match before(deadline, socket.connect(target)).await {
         None => return Err(FailureKind::ConnectTimeout),
         Some(Err(e)) => return Err(FailureKind::Connect(cause(&e))),
         Some(Ok(s)) => s,
     };
+    Ok(stream)
+}
+
+/// Connect and complete the TLS handshake, both before the deadline.
+async fn connect_tls(
+    tls: &TlsCheck,
+    target: SocketAddr,
+    resume: Option<&mut Resume>,
+    deadline: &mut Pin<&mut Sleep>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, FailureKind> {
+    let Some(shared) = &tls.config.0 else {
+        return Err(FailureKind::Tls(
+            "no client configuration (not prepared)".into(),
+        ));
+    };
+    let config = match resume {
+        Some(r) => r.config(shared),
+        None => shared.clone(),
+    };
+    let name = match &tls.server_name {
+        Some(n) => ServerName::try_from(n.clone())
+            .map_err(|_| FailureKind::Tls(format!("{n:?} is not a valid server name")))?,
+        None => ServerName::IpAddress(target.ip().into()),
+    };
+    let stream = connect(target, deadline).await?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    match before(deadline, connector.connect(name, stream)).await {
+        None => Err(FailureKind::TlsHandshakeTimeout),
+        Some(Ok(s)) => Ok(s),
+        Some(Err(e)) => Err(tls_failure(&e)),
+    }
+}
+
+fn tls_failure(e: &io::Error) -> FailureKind {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(r) => FailureKind::Tls(crate::tls::reason(r)),
+        None if e.kind() == io::ErrorKind::UnexpectedEof => {
+            FailureKind::Tls("the server closed the connection during the handshake".into())
+        }
+        None => FailureKind::Tls(e.to_string()),
+    }
+}
+
+async fn http(
+    check: &HttpCheck,
+    target: SocketAddr,
+    mut resume: Option<&mut Resume>,
+    deadline: &mut Pin<&mut Sleep>,
+) -> Result<(), FailureKind> {
+    let mut host = check.host.clone().unwrap_or_else(|| target.to_string());
+    let mut path = check.path.clone();
+    let mut hops = 0;
+    loop {
+        let request = crate::http::request(check, &host, &path);
+        let may_redirect = hops < check.redirects;
+        let step = match &check.tls {
+            Some(tls) => {
+                let mut s = connect_tls(tls, target, resume.as_deref_mut(), deadline).await?;
+                http_exchange(&mut s, check, &request, may_redirect, deadline).await?
+            }
+            None => {
+                let mut s = connect(target, deadline).await?;
+                http_exchange(&mut s, check, &request, may_redirect, deadline).await?
+            }
+        };
+        match step {
+            Step::Pass => return Ok(()),
+            Step::Fail(f) => return Err(FailureKind::Http(f)),
+            Step::More => return Err(FailureKind::Http(HttpFailure::Truncated)),
+            Step::Redirect(location) => {
+                let Some((h, p)) = crate::http::follow(&location, &host, &path) else {
+                    return Err(FailureKind::Redirect { status: 300 });
+                };
+                host = h;
+                path = p;
+                hops += 1;
+            }
+        }
+    }
+}
+
+/// Write the request, read the response until it is decided.
+async fn http_exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    check: &HttpCheck,
+    request: &[u8],
+    may_redirect: bool,
+    deadline: &mut Pin<&mut Sleep>,
+) -> Result<Step, FailureKind> {
+    match before(deadline, async {
+        stream.write_all(request).await?;
+        stream.flush().await
+    })
+    .await
+    {
+        None => return Err(FailureKind::WriteTimeout),
+        Some(Err(e)) => return Err(FailureKind::Write(cause(&e))),
+        Some(Ok(())) => {}
+    }
+    let mut response = Response::new(check, may_redirect);
+    let mut chunk = vec![0u8; 8 * 1024];
+    loop {
+        let want = response.room().min(chunk.len());
+        let n = match before(deadline, stream.read(&mut chunk[..want])).await {
+            None => {
+                return Err(FailureKind::ReadTimeout {
+                    received: response.received(),
+                });
+            }
+            // A TLS server that closes without close_notify: the end of the stream, as for
+            // plain HTTP (the response framing decides whether it was complete).
+            Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Some(Err(e)) => return Err(FailureKind::Read(cause(&e))),
+            Some(Ok(n)) => n,
+        };
+        let step = if n == 0 {
+            response.eof()
+        } else {
+            response.feed(&chunk[..n])
+        };
+        if step != Step::More {
+            return Ok(step);
+        }
+    }
+}
+
+/// Write `send`, then read until `expect` is decided.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    send: &[u8],
+    expect: Option<&Expect>,
+    deadline: &mut Pin<&mut Sleep>,
+) -> Result<(), FailureKind> {
     if !send.is_empty() {
-        match before(deadline, stream.write_all(send)).await {
+        match before(deadline, async {
+            stream.write_all(send).await?;
+            stream.flush().await
+        })
+        .await
+        {
             None => return Err(FailureKind::WriteTimeout),
             Some(Err(e)) => return Err(FailureKind::Write(cause(&e))),
             Some(Ok(())) => {}
@@ -276,14 +484,14 @@ async fn tcp(
     }
     match expect {
         None => Ok(()),
-        Some(Expect::AnyByte) => read_any(&mut stream, deadline).await,
-        Some(Expect::Prefix(p)) => read_prefix(&mut stream, p, deadline).await,
-        Some(Expect::Regex(re)) => read_regex(&mut stream, re, deadline).await,
+        Some(Expect::AnyByte) => read_any(stream, deadline).await,
+        Some(Expect::Prefix(p)) => read_prefix(stream, p, deadline).await,
+        Some(Expect::Regex(re)) => read_regex(stream, re, deadline).await,
     }
 }
 
-async fn read_any(
-    stream: &mut TcpStream,
+async fn read_any<S: AsyncRead + Unpin>(
+    stream: &mut S,
     deadline: &mut Pin<&mut Sleep>,
 ) -> Result<(), FailureKind> {
     let mut byte = [0u8; 1];
@@ -299,8 +507,8 @@ async fn read_any(
 }
 
 /// Read exactly `expect.len()` bytes (never more, as nanny's `read(N)`), comparing as they come.
-async fn read_prefix(
-    stream: &mut TcpStream,
+async fn read_prefix<S: AsyncRead + Unpin>(
+    stream: &mut S,
     expect: &[u8],
     deadline: &mut Pin<&mut Sleep>,
 ) -> Result<(), FailureKind> {
@@ -329,8 +537,8 @@ async fn read_prefix(
 
 /// Read until the accumulated reply matches, EOF, the cap or the deadline. A reply that arrives
 /// in one read is matched in place, without allocating.
-async fn read_regex(
-    stream: &mut TcpStream,
+async fn read_regex<S: AsyncRead + Unpin>(
+    stream: &mut S,
     re: &regex::bytes::Regex,
     deadline: &mut Pin<&mut Sleep>,
 ) -> Result<(), FailureKind> {

@@ -21,7 +21,8 @@
 //! already stripped (docs/reference/piranha.md §5.3), so nothing here strips quotes again.
 
 use pulse_lvscf::VirtualService;
-use pulse_lvscf::model::Protocol;
+use pulse_lvscf::http::{BodyDigest, StatusSet};
+use pulse_lvscf::model::{Host, Protocol};
 use std::fmt::{self, Write as _};
 use std::net::SocketAddr;
 
@@ -60,7 +61,108 @@ pub enum CheckSpec {
         /// status 0 is success.
         expect: Option<Vec<u8>>,
     },
+    /// TLS (Pulse's `check_tls` without an HTTP check): connect, complete the TLS handshake, then
+    /// piranha's send/expect over the encrypted stream (only the handshake when neither is set).
+    TlsTcp {
+        /// The TLS side.
+        tls: TlsCheck,
+        /// As [`CheckSpec::Tcp`]'s.
+        send: Vec<u8>,
+        /// As [`CheckSpec::Tcp`]'s.
+        expect: Option<Expect>,
+    },
+    /// An HTTP request, over TLS or plain TCP (Pulse's `check_http*` keywords).
+    Http(Box<HttpCheck>),
 }
+
+/// The TLS side of a check (`check_tls*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsCheck {
+    /// The name sent as SNI and verified against the certificate (`check_tls_sni`, else the
+    /// VIP); `None` = the real server's own address (a fwmark service with no VIP).
+    pub server_name: Option<String>,
+    /// How the server's certificate is verified.
+    pub verify: Verify,
+    /// A client certificate chain and its key (PEM files).
+    pub client_cert: Option<(String, String)>,
+    /// The rustls client configuration, built by [`crate::tls::prepare`] (which reads the
+    /// files). Not part of the check's identity.
+    pub config: Prepared,
+}
+
+/// How a server certificate is verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Not at all (`check_tls_verify = 0`): any certificate passes; the handshake's signatures
+    /// are still checked.
+    Off,
+    /// Against the system's trusted roots.
+    SystemRoots,
+    /// Against the CAs of this PEM file (`check_tls_ca`).
+    CaFile(String),
+}
+
+/// A built rustls configuration, or nothing yet. Equal to any other and printed as nothing,
+/// so a check's identity (lvsd hashes its `Debug` text) is the configuration's inputs only.
+#[derive(Clone, Default)]
+pub struct Prepared(pub Option<std::sync::Arc<rustls::ClientConfig>>);
+
+impl PartialEq for Prepared {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Prepared {}
+
+impl fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("_")
+    }
+}
+
+/// An HTTP check (`check_http*`): one request, judged on the status line and the body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// TLS first (`check_tls = 1`), else plain TCP.
+    pub tls: Option<TlsCheck>,
+    /// The method (`GET`).
+    pub method: String,
+    /// The request target (`/`).
+    pub path: String,
+    /// The `Host` header; `None` = the real server's address and port.
+    pub host: Option<String>,
+    /// Accepted status codes.
+    pub status: StatusSet,
+    /// What the body must satisfy (all of them); empty = the body is not read.
+    pub body: Vec<BodyExpect>,
+    /// Redirects followed (to the same real server); 0 = a 3xx is judged as it is.
+    pub redirects: u8,
+}
+
+/// One expectation on an HTTP response body.
+#[derive(Clone, Debug)]
+pub enum BodyExpect {
+    /// The body contains these bytes (`check_http_body`).
+    Contains(Vec<u8>),
+    /// The body matches this regular expression somewhere (`check_http_body_regex`).
+    Regex(regex::bytes::Regex),
+    /// The body's digest (`check_http_digest`).
+    Digest(BodyDigest),
+}
+
+impl PartialEq for BodyExpect {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Contains(a), Self::Contains(b)) => a == b,
+            (Self::Regex(a), Self::Regex(b)) => a.as_str() == b.as_str(),
+            (Self::Digest(a), Self::Digest(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for BodyExpect {}
 
 /// What a TCP or UDP reply must look like.
 #[derive(Clone, Debug)]
@@ -173,6 +275,35 @@ pub enum SpecError {
         #[source]
         source: regex::Error,
     },
+    /// `check_http_body_regex` is not a valid regular expression.
+    #[error(
+        "virtual service {virtual_name}: check_http_body_regex {pattern:?} is not a valid regular expression"
+    )]
+    BadBodyRegex {
+        /// The virtual service.
+        virtual_name: String,
+        /// The pattern.
+        pattern: String,
+        /// The regex crate's explanation.
+        #[source]
+        source: regex::Error,
+    },
+    /// The TLS name (`check_tls_sni` or the VIP) is neither a DNS name nor an address.
+    #[error("virtual service {virtual_name}: {name:?} is not a valid TLS server name")]
+    BadServerName {
+        /// The virtual service.
+        virtual_name: String,
+        /// The name.
+        name: String,
+    },
+    /// The TLS configuration could not be built (a CA, certificate or key file).
+    #[error("virtual service {virtual_name}: TLS: {reason}")]
+    TlsSetup {
+        /// The virtual service.
+        virtual_name: String,
+        /// What failed, naming the file.
+        reason: String,
+    },
     /// `send_program` is empty or only spaces (nanny would have exec'd a NULL argv).
     #[error("virtual service {virtual_name}: send_program is empty")]
     EmptyProgram {
@@ -184,6 +315,45 @@ pub enum SpecError {
 impl CheckSpec {
     /// Derive the check of a virtual service, by docs/reference/piranha.md §6.2 (see the module docs).
     pub fn from_virtual(vs: &VirtualService) -> Result<Self, SpecError> {
+        let spec = Self::piranha(vs)?;
+        let tls = vs.check_tls.then(|| tls_check(vs)).transpose()?;
+        if vs.is_http_check() {
+            return Ok(Self::Http(Box::new(http_check(vs, tls)?)));
+        }
+        Ok(match (tls, spec) {
+            (None, spec) => spec,
+            (Some(tls), Self::TcpConnect) => Self::TlsTcp {
+                tls,
+                send: Vec::new(),
+                expect: None,
+            },
+            (Some(tls), Self::Tcp { send, expect }) => Self::TlsTcp { tls, send, expect },
+            // UDP and programs make no TLS connection (a program with check_tls is refused by
+            // the model; DTLS is not offered).
+            (Some(_), spec) => spec,
+        })
+    }
+
+    /// The TLS side of the check, if any.
+    pub fn tls(&self) -> Option<&TlsCheck> {
+        match self {
+            Self::TlsTcp { tls, .. } => Some(tls),
+            Self::Http(h) => h.tls.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The TLS side of the check, if any, to prepare.
+    pub fn tls_mut(&mut self) -> Option<&mut TlsCheck> {
+        match self {
+            Self::TlsTcp { tls, .. } => Some(tls),
+            Self::Http(h) => h.tls.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// piranha's own check of a virtual service (docs/reference/piranha.md §6.2).
+    fn piranha(vs: &VirtualService) -> Result<Self, SpecError> {
         let program = vs.send_program.as_deref();
         // send_program overrides send.
         let mut send = if program.is_some() {
@@ -275,6 +445,49 @@ impl CheckSpec {
                     None => s.push_str(" any reply"),
                 }
             }
+            Self::TlsTcp { tls, send, expect } => {
+                push_tls(&mut s, tls);
+                if !send.is_empty() {
+                    s.push_str(", send ");
+                    push_quoted(&mut s, send);
+                }
+                if let Some(e) = expect {
+                    s.push(',');
+                    push_expect(&mut s, e);
+                }
+            }
+            Self::Http(h) => {
+                match &h.tls {
+                    Some(tls) => {
+                        push_tls(&mut s, tls);
+                        s.push_str(", https ");
+                    }
+                    None => s.push_str("http "),
+                }
+                let _ = write!(s, "{} {}", h.method, h.path);
+                if let Some(host) = &h.host {
+                    let _ = write!(s, " host {host}");
+                }
+                let _ = write!(s, ", status {}", h.status);
+                for b in &h.body {
+                    match b {
+                        BodyExpect::Contains(c) => {
+                            s.push_str(", body contains ");
+                            push_quoted(&mut s, c);
+                        }
+                        BodyExpect::Regex(re) => {
+                            s.push_str(", body regex ");
+                            push_quoted(&mut s, re.as_str().as_bytes());
+                        }
+                        BodyExpect::Digest(d) => {
+                            let _ = write!(s, ", body digest {d}");
+                        }
+                    }
+                }
+                if h.redirects > 0 {
+                    let _ = write!(s, ", up to {} redirects", h.redirects);
+                }
+            }
             Self::Program { program, expect } => {
                 s.push_str("program ");
                 push_quoted(&mut s, program.command().as_bytes());
@@ -289,6 +502,107 @@ impl CheckSpec {
         }
         s
     }
+}
+
+fn push_tls(s: &mut String, tls: &TlsCheck) {
+    s.push_str("tls");
+    if let Some(n) = &tls.server_name {
+        let _ = write!(s, " name {n}");
+    }
+    match &tls.verify {
+        Verify::Off => s.push_str(" unverified"),
+        Verify::SystemRoots => s.push_str(" verified (system roots)"),
+        Verify::CaFile(f) => {
+            let _ = write!(s, " verified (CA file {f})");
+        }
+    }
+    if tls.client_cert.is_some() {
+        s.push_str(" with client certificate");
+    }
+}
+
+/// The VIP as a name: an address as text (IPv6 without brackets), or the host name.
+fn vip_name(vs: &VirtualService) -> Option<String> {
+    vs.address.as_ref().map(|a| match &a.addr {
+        Host::Ip(ip) => ip.to_string(),
+        Host::Name(n) => n.clone(),
+    })
+}
+
+fn tls_check(vs: &VirtualService) -> Result<TlsCheck, SpecError> {
+    let server_name = vs.check_tls_sni.clone().or_else(|| vip_name(vs));
+    if let Some(name) = &server_name
+        && rustls::pki_types::ServerName::try_from(name.as_str()).is_err()
+    {
+        return Err(SpecError::BadServerName {
+            virtual_name: vs.name.clone(),
+            name: name.clone(),
+        });
+    }
+    let verify = match (&vs.check_tls_verify, &vs.check_tls_ca) {
+        (false, _) => Verify::Off,
+        (true, None) => Verify::SystemRoots,
+        (true, Some(f)) => Verify::CaFile(f.clone()),
+    };
+    let client_cert = vs.check_tls_cert.clone().zip(vs.check_tls_key.clone());
+    Ok(TlsCheck {
+        server_name,
+        verify,
+        client_cert,
+        config: Prepared::default(),
+    })
+}
+
+fn http_check(vs: &VirtualService, tls: Option<TlsCheck>) -> Result<HttpCheck, SpecError> {
+    let raw = |s: &str| pulse_lvscf::encode(s).into_owned();
+    let mut body = Vec::new();
+    if let Some(b) = &vs.check_http_body {
+        body.push(BodyExpect::Contains(raw(b)));
+    }
+    if let Some(p) = &vs.check_http_body_regex {
+        let re = regex::bytes::RegexBuilder::new(p)
+            .dot_matches_new_line(true)
+            .build()
+            .map_err(|source| SpecError::BadBodyRegex {
+                virtual_name: vs.name.clone(),
+                pattern: p.clone(),
+                source,
+            })?;
+        body.push(BodyExpect::Regex(re));
+    }
+    if let Some(d) = &vs.check_http_digest {
+        body.push(BodyExpect::Digest(d.clone()));
+    }
+    // Host: the configured one, else the TLS name, else the VIP (with its port unless it is
+    // the scheme's default), else (no VIP: a fwmark service) the real server's address.
+    let default_port = if tls.is_some() { 443 } else { 80 };
+    let host = vs
+        .check_http_host
+        .clone()
+        .or_else(|| vs.check_tls_sni.clone())
+        .or_else(|| {
+            vs.address.as_ref().map(|a| {
+                let h = match &a.addr {
+                    Host::Ip(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+                    Host::Ip(ip) => ip.to_string(),
+                    Host::Name(n) => n.clone(),
+                };
+                if vs.port == default_port || vs.port == 0 {
+                    h
+                } else {
+                    format!("{h}:{}", vs.port)
+                }
+            })
+        });
+    Ok(HttpCheck {
+        tls,
+        method: vs.check_http_method.clone(),
+        path: vs.check_http_path.clone(),
+        host,
+        status: vs.check_http_status.clone(),
+        body,
+        redirects: vs.check_http_redirects,
+    })
 }
 
 fn push_expect(s: &mut String, e: &Expect) {

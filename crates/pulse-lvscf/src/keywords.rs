@@ -551,6 +551,120 @@ pub const KEYWORDS: &[Keyword] = &[
         |b, st, vs| put(&mut vs.stop_cmd, b.string(st).map(Some)),
         |vs| opt(&vs.stop_cmd),
     )),
+    pulse(v(
+        "check_tls",
+        |b, st, vs| put(&mut vs.check_tls, b.bool(st)),
+        |vs| flag(vs.check_tls),
+    )),
+    pulse(v(
+        "check_tls_verify",
+        |b, st, vs| put(&mut vs.check_tls_verify, b.bool(st)),
+        |vs| flag(vs.check_tls_verify),
+    )),
+    prose(
+        "(the system's roots)",
+        pulse(quoted(v(
+            "check_tls_ca",
+            |b, st, vs| put(&mut vs.check_tls_ca, b.string(st).map(Some)),
+            |vs| opt(&vs.check_tls_ca),
+        ))),
+    ),
+    pulse(quoted(v(
+        "check_tls_cert",
+        |b, st, vs| put(&mut vs.check_tls_cert, b.string(st).map(Some)),
+        |vs| opt(&vs.check_tls_cert),
+    ))),
+    pulse(quoted(v(
+        "check_tls_key",
+        |b, st, vs| put(&mut vs.check_tls_key, b.string(st).map(Some)),
+        |vs| opt(&vs.check_tls_key),
+    ))),
+    prose(
+        "(the VIP)",
+        pulse(v(
+            "check_tls_sni",
+            |b, st, vs| {
+                put(
+                    &mut vs.check_tls_sni,
+                    b.parsed(st, crate::http::parse_host_name).map(Some),
+                )
+            },
+            |vs| opt(&vs.check_tls_sni),
+        )),
+    ),
+    pulse(v(
+        "check_http",
+        |b, st, vs| put(&mut vs.check_http, b.bool(st)),
+        |vs| flag(vs.check_http),
+    )),
+    pulse(v(
+        "check_http_method",
+        |b, st, vs| {
+            put(
+                &mut vs.check_http_method,
+                b.parsed(st, crate::http::parse_method),
+            )
+        },
+        |vs| text(&vs.check_http_method),
+    )),
+    pulse(quoted(v(
+        "check_http_path",
+        |b, st, vs| {
+            put(
+                &mut vs.check_http_path,
+                b.parsed(st, crate::http::parse_path),
+            )
+        },
+        |vs| text(&vs.check_http_path),
+    ))),
+    prose(
+        "(check_tls_sni, else the VIP)",
+        pulse(v(
+            "check_http_host",
+            |b, st, vs| {
+                put(
+                    &mut vs.check_http_host,
+                    b.parsed(st, crate::http::parse_host_name).map(Some),
+                )
+            },
+            |vs| opt(&vs.check_http_host),
+        )),
+    ),
+    pulse(v(
+        "check_http_status",
+        |b, st, vs| {
+            put(
+                &mut vs.check_http_status,
+                b.parsed(st, crate::http::StatusSet::parse),
+            )
+        },
+        |vs| text(&vs.check_http_status),
+    )),
+    pulse(quoted(v(
+        "check_http_body",
+        |b, st, vs| put(&mut vs.check_http_body, b.string(st).map(Some)),
+        |vs| opt(&vs.check_http_body),
+    ))),
+    pulse(quoted(v(
+        "check_http_body_regex",
+        |b, st, vs| put(&mut vs.check_http_body_regex, b.string(st).map(Some)),
+        |vs| opt(&vs.check_http_body_regex),
+    ))),
+    pulse(v(
+        "check_http_digest",
+        |b, st, vs| {
+            put(
+                &mut vs.check_http_digest,
+                b.parsed(st, crate::http::BodyDigest::parse).map(Some),
+            )
+        },
+        |vs| opt(&vs.check_http_digest),
+    )),
+    pulse(v(
+        "check_http_redirects",
+        |b, st, vs| put(&mut vs.check_http_redirects, b.ranged(st, 0, 10)),
+        |vs| text(vs.check_http_redirects),
+    )),
     ignored(kw(
         "master",
         Scope::Virtual,

@@ -320,8 +320,55 @@ pub struct VirtualService {
     pub start_cmd: Option<String>,
     /// `stop_cmd` (fos).
     pub stop_cmd: Option<String>,
+    /// `check_tls` (Pulse): the check connection speaks TLS.
+    pub check_tls: bool,
+    /// `check_tls_verify` (Pulse): verify the server's certificate (chain, dates, name).
+    pub check_tls_verify: bool,
+    /// `check_tls_ca` (Pulse): PEM file of the trusted CAs; `None` = the system's roots.
+    pub check_tls_ca: Option<String>,
+    /// `check_tls_cert` (Pulse): PEM client certificate chain, with `check_tls_key`.
+    pub check_tls_cert: Option<String>,
+    /// `check_tls_key` (Pulse): PEM private key of `check_tls_cert`.
+    pub check_tls_key: Option<String>,
+    /// `check_tls_sni` (Pulse): the name sent (SNI) and verified; `None` = the VIP.
+    pub check_tls_sni: Option<String>,
+    /// `check_http` (Pulse): the check is an HTTP request (implied by any `check_http_*`).
+    pub check_http: bool,
+    /// `check_http_method` (Pulse).
+    pub check_http_method: String,
+    /// `check_http_path` (Pulse).
+    pub check_http_path: String,
+    /// `check_http_host` (Pulse): the `Host` header; `None` = the SNI name or the VIP.
+    pub check_http_host: Option<String>,
+    /// `check_http_status` (Pulse): accepted status codes.
+    pub check_http_status: crate::http::StatusSet,
+    /// `check_http_body` (Pulse): a substring the body must contain.
+    pub check_http_body: Option<String>,
+    /// `check_http_body_regex` (Pulse): a regular expression the body must match.
+    pub check_http_body_regex: Option<String>,
+    /// `check_http_digest` (Pulse): the body's MD5 (keepalived's) or SHA-256 digest.
+    pub check_http_digest: Option<crate::http::BodyDigest>,
+    /// `check_http_redirects` (Pulse): redirects followed (0 = none: a 3xx is judged as is).
+    pub check_http_redirects: u8,
     /// `server NAME { ... }` blocks.
     pub servers: Vec<RealServer>,
+}
+
+impl VirtualService {
+    /// Whether the check is an HTTP request: `check_http = 1` or any `check_http_*` keyword set
+    /// away from its default.
+    pub fn is_http_check(&self) -> bool {
+        let d = Self::new("");
+        self.check_http
+            || self.check_http_method != d.check_http_method
+            || self.check_http_path != d.check_http_path
+            || self.check_http_host.is_some()
+            || self.check_http_status != d.check_http_status
+            || self.check_http_body.is_some()
+            || self.check_http_body_regex.is_some()
+            || self.check_http_digest.is_some()
+            || self.check_http_redirects != 0
+    }
 }
 
 impl VirtualService {
@@ -476,6 +523,21 @@ impl VirtualService {
             client_monitor: "/usr/sbin/nanny".into(),
             start_cmd: None,
             stop_cmd: None,
+            check_tls: false,
+            check_tls_verify: true,
+            check_tls_ca: None,
+            check_tls_cert: None,
+            check_tls_key: None,
+            check_tls_sni: None,
+            check_http: false,
+            check_http_method: "GET".into(),
+            check_http_path: "/".into(),
+            check_http_host: None,
+            check_http_status: crate::http::StatusSet::default(),
+            check_http_body: None,
+            check_http_body_regex: None,
+            check_http_digest: None,
+            check_http_redirects: 0,
             servers: Vec::new(),
         }
     }
@@ -870,6 +932,23 @@ impl<'a> Builder<'a> {
             return Some(t.raw(st.text).to_string());
         }
         Some(t.unquoted(st.text).to_string())
+    }
+
+    /// One value read by `parse` (e.g. [`crate::http::StatusSet::parse`]); its error text is
+    /// the diagnostic's message.
+    pub(crate) fn parsed<T>(
+        &mut self,
+        st: &Stmt<'a>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let t = self.one(st)?;
+        match parse(t.unquoted(st.text)) {
+            Ok(v) => Some(v),
+            Err(msg) => {
+                self.err(st, &t, "bad-value", format!("`{}`: {msg}", st.key));
+                None
+            }
+        }
     }
 
     pub(crate) fn choice(
@@ -1457,6 +1536,9 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        for (idx, vs) in c.virtuals.iter().enumerate() {
+            self.check_https_keywords(vs, Some(doc.line_span(virtual_lines[idx])));
+        }
         let (list, what) = match c.service {
             ServiceMode::Lvs => (&c.virtuals, "lvs"),
             ServiceMode::Fos => (&c.failovers, "fos"),
@@ -1469,6 +1551,75 @@ impl<'a> Builder<'a> {
                     format!("no active {what} services are defined"),
                 )
                 .with_help("pulse refuses to start without one; set `active = 1` in a block"),
+            );
+        }
+    }
+}
+
+impl Builder<'_> {
+    /// The HTTP/TLS check keywords against the rest of the block: an HTTP check replaces
+    /// piranha's `send`/`expect`/`send_program`, so having both is an error rather than a
+    /// silent choice; a client certificate needs its key.
+    fn check_https_keywords(&mut self, vs: &VirtualService, sp: Option<Span>) {
+        let name = &vs.name;
+        if vs.is_http_check() {
+            let piranha: Vec<&str> = [
+                ("send", vs.send.is_some()),
+                ("expect", vs.expect.is_some()),
+                ("send_program", vs.send_program.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            if !piranha.is_empty() {
+                self.diags.push(
+                    Diagnostic::error(
+                        "check-conflict",
+                        sp,
+                        format!(
+                            "`virtual {name}` has an HTTP check and `{}`",
+                            piranha.join("`, `")
+                        ),
+                    )
+                    .with_help("an HTTP check (`check_http*`) replaces piranha's send/expect check: keep one of them"),
+                );
+            }
+        } else if vs.check_tls && vs.send_program.is_some() {
+            self.diags.push(
+                Diagnostic::error(
+                    "check-conflict",
+                    sp,
+                    format!("`virtual {name}` has `check_tls` and `send_program`"),
+                )
+                .with_help(
+                    "an external check program makes its own connection; remove `check_tls`",
+                ),
+            );
+        }
+        if vs.check_tls_cert.is_some() != vs.check_tls_key.is_some() {
+            self.diags.push(
+                Diagnostic::error(
+                    "check-conflict",
+                    sp,
+                    format!("`virtual {name}`: `check_tls_cert` and `check_tls_key` go together"),
+                )
+                .with_help("a client certificate needs its private key, and a key its certificate"),
+            );
+        }
+        let tls_only = [
+            vs.check_tls_ca.is_some(),
+            vs.check_tls_cert.is_some(),
+            vs.check_tls_sni.is_some(),
+            !vs.check_tls_verify,
+        ];
+        if !vs.check_tls && tls_only.contains(&true) {
+            self.diags.push(
+                Diagnostic::warning(
+                    "tls-keyword-without-tls",
+                    sp,
+                    format!("`virtual {name}` sets `check_tls_*` keywords but not `check_tls = 1`"),
+                )
+                .with_help("they have no effect on a plain TCP check"),
             );
         }
     }
@@ -1487,6 +1638,41 @@ mod tests {
 
     const BASE: &str =
         "primary = 192.0.2.1\nvirtual w {\n active = 1\n address = 192.0.2.9 eth0:1\n}\n";
+
+    #[test]
+    fn https_check_keywords_are_validated() {
+        let with = |body: &str| {
+            errors(&format!(
+                "primary = 192.0.2.1\nvirtual w {{\n active = 1\n address = 192.0.2.9 eth0:1\n{body}\n}}\n"
+            ))
+        };
+        assert!(with(" check_tls = 1\n check_http_status = 200,301-308").is_empty());
+        assert_eq!(
+            with(" check_http = 1\n expect = \"HTTP\""),
+            ["check-conflict: `virtual w` has an HTTP check and `expect`"]
+        );
+        assert_eq!(
+            with(" check_tls = 1\n check_tls_cert = \"/c.pem\""),
+            ["check-conflict: `virtual w`: `check_tls_cert` and `check_tls_key` go together"]
+        );
+        assert_eq!(
+            with(" check_http_status = 2xx"),
+            ["bad-value: `check_http_status`: `2xx` is not an HTTP status code (100-599)"]
+        );
+        assert_eq!(
+            with(" check_http_path = \"no-slash\""),
+            [
+                "bad-value: `check_http_path`: `no-slash` is not a request path: it starts with `/` and has no blanks or control characters"
+            ]
+        );
+        // Pulse keywords: refused when piranha compatibility is asked for.
+        let src = "primary = 192.0.2.1\nvirtual w {\n active = 1\n address = 192.0.2.9 eth0:1\n check_tls = 1\n}\n";
+        let d = crate::parse(src).diagnostics;
+        assert!(
+            d.iter()
+                .any(|d| d.code == "pulse-keyword" && d.compat == crate::Compat::PulseOnly)
+        );
+    }
 
     #[test]
     fn a_rejected_timer_is_not_compared_with_a_default() {

@@ -610,6 +610,17 @@ fn lex_line_into(
     }
     if !crate::keywords::KEYWORDS.iter().any(|k| k.name == word) {
         // docs/reference/piranha.md §2.6: piranha checks the keyword before the `=` ("unknown command").
+        if let Some((name, end)) = blank_for_underscore(text, word, rest) {
+            diags.push(
+                Diagnostic::error(
+                    "unknown-keyword",
+                    Some(span_of(text, line, start, end)),
+                    format!("unknown keyword \"{word}\""),
+                )
+                .with_help(format!("did you mean \"{name}\"?")),
+            );
+            return LineKind::Invalid;
+        }
         let help = if rest.last().is_some_and(|t| t.raw(text) == "{") {
             "this looks like keepalived.conf syntax; lvs.cf blocks are `virtual NAME {`, \
              `server NAME {` and `failover NAME {`"
@@ -642,11 +653,30 @@ fn lex_line_into(
             span_of(text, line, start, i),
         ),
     };
-    diags.push(
-        Diagnostic::error("missing-equals", Some(sp), msg)
-            .with_help(format!("write `{word} = VALUE`")),
-    );
+    let help = match blank_for_underscore(text, word, rest) {
+        Some((name, _)) => format!("did you mean \"{name}\"?"),
+        None => format!("write `{word} = VALUE`"),
+    };
+    diags.push(Diagnostic::error("missing-equals", Some(sp), msg).with_help(help));
     LineKind::Invalid
+}
+
+/// The keyword that the words before the `=` name when joined by underscores, and where the
+/// last of those words ends: a blank typed for the underscore (`serial no = 1`, as in a
+/// published piranha LVS-TUN guide's lvs.cf).
+fn blank_for_underscore(text: &str, word: &str, rest: &[Token]) -> Option<(&'static str, usize)> {
+    let n = rest
+        .iter()
+        .position(|t| t.raw(text) == "=")
+        .filter(|&n| n > 0)?;
+    let name = std::iter::once(word)
+        .chain(rest[..n].iter().map(|t| t.raw(text)))
+        .collect::<Vec<_>>()
+        .join("_");
+    crate::keywords::KEYWORDS
+        .iter()
+        .find(|k| k.name == name)
+        .map(|k| (k.name, rest[n - 1].end()))
 }
 
 fn lex_open(
