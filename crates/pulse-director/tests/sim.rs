@@ -216,6 +216,10 @@ impl World {
                 return;
             };
             let Some(a) = d.poll_action() else { break };
+            let partner_held = self.nodes[1 - n]
+                .director
+                .as_ref()
+                .map_or(0, |d| d.status().vips_held.len());
             let node = &mut self.nodes[n];
             if std::env::var_os("SIM_TRACE").is_some() {
                 eprintln!("node {n} {:?}: {a:?}", now - self.t0);
@@ -267,6 +271,16 @@ impl World {
                 Action::ReloadLvsd => node.lvsd_reloads += 1,
                 Action::SetSyncRole { role, .. } => node.sync.push(role),
                 Action::Drain { .. } => {
+                    // New connections go to the partner from now: it must have every VIP on
+                    // its interface (its claims reported), or they would be dropped there.
+                    if node.drain_polls == 0 {
+                        assert_eq!(
+                            partner_held,
+                            Self::vips().len(),
+                            "node {n} drains towards a partner that holds {partner_held} VIPs at {:?}",
+                            now - self.t0
+                        );
+                    }
                     // Two connections left at first, one, then none: lvsd is polled. A stuck
                     // drain always has five left; a broken lvsd cannot drain.
                     node.drain_polls += 1;

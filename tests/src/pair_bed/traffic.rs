@@ -1,6 +1,6 @@
 //! The client's traffic through the VIP and what it measured: outages, answers per server.
 
-use super::{PORT, PairBed, VIP};
+use super::PairBed;
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -37,10 +37,10 @@ impl Traffic {
         let records = Arc::new(Mutex::new(Vec::new()));
         let path = format!("/var/run/netns/{}", bed.ns("cl"));
         let (flag, recs) = (stop.clone(), records.clone());
+        let to = bed.config.vip_port();
         let thread = std::thread::spawn(move || {
             // Threads spawned from here share this thread's network namespace.
             crate::lvs_bed::enter(&path);
-            let to: SocketAddr = (VIP.parse::<std::net::Ipv4Addr>().expect("VIP"), PORT).into();
             let start = Instant::now();
             let mut workers = Vec::new();
             let mut k: u32 = 0;
