@@ -285,15 +285,16 @@ impl Bed {
         ]);
     }
 
-    /// Does `addr` (without prefix) sit on the host's `eth0`?
+    /// Does `addr` (without prefix; IPv4 or IPv6) sit on the host's `eth0`?
     pub fn has_addr(&self, h: Host, addr: &str) -> bool {
-        let o = ip(&["-n", &self.ns(h), "-o", "-4", "addr", "show", "dev", "eth0"]);
+        let o = ip(&["-n", &self.ns(h), "-o", "addr", "show", "dev", "eth0"]);
         String::from_utf8_lossy(&o.stdout)
             .split_whitespace()
             .any(|w| w.split('/').next() == Some(addr))
     }
 
-    /// The MAC the host's neighbour table has for `addr`, if any.
+    /// The MAC the host's neighbour table has for `addr` (IPv4: ARP; IPv6: `ip -6 neigh`), if
+    /// any.
     pub fn neighbour(&self, h: Host, addr: &str) -> Option<String> {
         let o = ip(&["-n", &self.ns(h), "neigh", "show", addr]);
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -537,5 +538,29 @@ impl Bed {
             &format!("{}1", h.suffix()),
             if up { "up" } else { "down" },
         ]);
+    }
+}
+
+impl Host {
+    /// The host's IPv6 address on the first LAN (2001:db8::N, N as in its IPv4 address).
+    pub fn addr6(self) -> &'static str {
+        match self {
+            Self::D1 => "2001:db8::11",
+            Self::D2 => "2001:db8::12",
+            Self::Client => "2001:db8::50",
+            Self::Intruder => "2001:db8::66",
+        }
+    }
+}
+
+impl Bed {
+    /// Dual-stack the first LAN: [`Host::addr6`]`/64` on each host's `eth0`, added `nodad` so
+    /// it is usable (pulse binds its heartbeat to it) at once instead of after a second of
+    /// duplicate address detection.
+    pub fn add_ipv6(&self, hosts: &[Host]) {
+        for h in hosts {
+            let a = format!("{}/64", h.addr6());
+            self.ip(*h, &["-6", "addr", "add", &a, "dev", "eth0", "nodad"]);
+        }
     }
 }

@@ -140,6 +140,34 @@ fn nat_crash_of_the_active_director() {
     });
 }
 
+#[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
+fn tunnel_crash_of_the_active_director() {
+    skip_unless_vm!();
+    let _took = Took::new("tunnel_crash_of_the_active_director");
+    crash(PairConfig {
+        routing: Routing::Tunnel,
+        scheduler: "wrr".into(),
+        weights: [1, 2, 3],
+        ..PairConfig::default()
+    });
+}
+
+/// Issue 14: an IPv6 service (VIP and real servers IPv6, direct routing; the heartbeats on
+/// IPv4) through IPVS, and the crash of its active director, with the IPv4 bound.
+#[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
+fn ipv6_crash_of_the_active_director() {
+    skip_unless_vm!();
+    let _took = Took::new("ipv6_crash_of_the_active_director");
+    crash(PairConfig {
+        ipv6: true,
+        scheduler: "wrr".into(),
+        weights: [1, 2, 3],
+        ..PairConfig::default()
+    });
+}
+
 /// Scenario 2: SIGKILL the active pulse and lvsd and pull its cable under traffic; the
 /// survivor decides within deadtime, the outage is bounded, then every request succeeds and
 /// the survivor's table is the one the dead director had.
@@ -255,10 +283,30 @@ fn crash(config: PairConfig) {
 fn planned_release_loses_no_request() {
     skip_unless_vm!();
     let _took = Took::new("planned_release_loses_no_request");
-    let (bed, active) = started(PairConfig {
+    planned_release(PairConfig {
         heartbeat_key: true,
         ..PairConfig::default()
     });
+}
+
+/// The draining release with `network = tunnel`: the releasing director's lvsd still hands new
+/// connections to its partner by direct routing (the directors share the VIP's LAN, so the
+/// partner's MAC is all it takes, whatever the service's own forwarding), and the partner's
+/// IPVS tunnels them on to the real servers.
+#[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
+fn tunnel_planned_release_loses_no_request() {
+    skip_unless_vm!();
+    let _took = Took::new("tunnel_planned_release_loses_no_request");
+    planned_release(PairConfig {
+        routing: Routing::Tunnel,
+        heartbeat_key: true,
+        ..PairConfig::default()
+    });
+}
+
+fn planned_release(config: PairConfig) {
+    let (bed, active) = started(config);
     let other = active.other();
     let traffic = Traffic::start(&bed, TRAFFIC_INTERVAL);
     std::thread::sleep(Duration::from_millis(1000));

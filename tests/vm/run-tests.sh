@@ -129,7 +129,8 @@ if [ "$MODE" = pair ]; then
     [ -n "$PROG" ] || die "no executable for pulse-e2e's test 'pair_vm' in cargo's output"
     ENVS+=(-e "PULSE_LVSD=$LVSD" -e "PULSE_PULSE=$BIN_DIR/pulse"
         -e "PULSE_PULSECTL=$BIN_DIR/pulsectl" -e "CARGO_MANIFEST_DIR=$E2E_DIR")
-    VMARGS+=(-b "$LVSD" -b "$BIN_DIR/pulse" -b "$BIN_DIR/pulsectl")
+    # ipip: the real servers' tunl0 of the `network = tunnel` scenarios.
+    VMARGS+=(-b "$LVSD" -b "$BIN_DIR/pulse" -b "$BIN_DIR/pulsectl" -m ipip)
     GCWD=$E2E_DIR
     SHARES=("$ROOT")
     target=$(metadata target_directory)

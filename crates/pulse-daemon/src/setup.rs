@@ -9,7 +9,7 @@ use pulse_lvscf::LvsConfig;
 use pulse_lvscf::model::Host;
 use pulse_proto::HeartbeatKey;
 use pulse_proto::fsm::WireMode;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
@@ -207,12 +207,10 @@ fn load_key(path: &Path) -> Result<HeartbeatKey> {
     })
 }
 
-/// A host of lvs.cf as an IPv4 address (heartbeat addresses and VIPs are IPv4 today).
-fn resolve(h: &Host) -> Option<Ipv4Addr> {
-    match resolve_ip(h, true)? {
-        IpAddr::V4(a) => Some(a),
-        IpAddr::V6(_) => None,
-    }
+/// A host of lvs.cf as an address: a literal as written, a name as its first IPv4 address, or
+/// its first IPv6 one if it has none (heartbeat addresses and VIPs may be either family).
+fn resolve(h: &Host) -> Option<IpAddr> {
+    resolve_ip(h, true).or_else(|| resolve_ip(h, false))
 }
 
 /// A host of lvs.cf as an address of either family (`v4_only`: the first IPv4 one).
@@ -227,10 +225,13 @@ fn resolve_ip(h: &Host, v4_only: bool) -> Option<IpAddr> {
     }
 }
 
-fn local_addresses() -> Vec<Ipv4Addr> {
+fn local_addresses() -> Vec<IpAddr> {
     pulse_sys::interfaces()
         .into_iter()
-        .flat_map(|i| i.ipv4)
+        .flat_map(|i| {
+            let v4 = i.ipv4.into_iter().map(IpAddr::V4);
+            v4.chain(i.ipv6.into_iter().map(IpAddr::V6))
+        })
         .collect()
 }
 
@@ -241,7 +242,7 @@ pub(crate) fn monitored_interfaces(plan: &Plan) -> Vec<(u32, String, bool)> {
         .filter(|iface| {
             plan.links.iter().any(|l| match l.local.ip() {
                 IpAddr::V4(a) => iface.ipv4.contains(&a),
-                IpAddr::V6(_) => false,
+                IpAddr::V6(a) => iface.ipv6.contains(&a),
             })
         })
         .map(|i| (i.index, i.name, i.running))

@@ -1,5 +1,6 @@
 //! The VIP worker: a thread that adds and removes addresses over rtnetlink and sends
-//! gratuitous ARPs, in the order asked, off the heartbeat path. Each claim's outcome goes back
+//! gratuitous ARPs (IPv4) and unsolicited neighbour advertisements (IPv6), in the order asked,
+//! off the heartbeat path. Each claim's outcome goes back
 //! to the loop (`Ev::Claimed`), where the director retries a failure.
 //!
 //! Interface lookups happen here, per request: an interface that is being recreated (a bond,
@@ -24,7 +25,7 @@ pub(crate) enum VipsIn {
     Claim(VipClaim),
     /// Remove it if present (`true`: left from a previous run).
     Release(VipClaim, bool),
-    /// One gratuitous ARP per address.
+    /// One gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) per address.
     Announce(Vec<VipClaim>),
 }
 
@@ -68,7 +69,7 @@ impl VipWorker {
         self.worker.send(job);
     }
 
-    /// Gratuitous ARPs sent so far.
+    /// Gratuitous ARPs and neighbour advertisements sent so far.
     pub(crate) fn arps_sent(&self) -> u64 {
         self.arps_sent.load(Ordering::Relaxed)
     }
@@ -118,7 +119,7 @@ fn announce(arp: &mut HashMap<String, ArpSender>, v: &VipClaim, sent: &AtomicU64
                 arp.insert(v.base.clone(), s);
             }
             Err(e) => {
-                error!(vip = %v.addr, ifname = %v.base, error = %e, "cannot send gratuitous ARP");
+                error!(vip = %v.addr, ifname = %v.base, error = %e, "cannot announce VIP");
                 return;
             }
         }
@@ -132,7 +133,7 @@ fn announce(arp: &mut HashMap<String, ArpSender>, v: &VipClaim, sent: &AtomicU64
         }
         Err(e) => {
             // The interface may have been recreated: open it afresh next time.
-            error!(vip = %v.addr, ifname = %v.base, error = %e, "cannot send gratuitous ARP");
+            error!(vip = %v.addr, ifname = %v.base, error = %e, "cannot announce VIP");
             arp.remove(&v.base);
         }
     }

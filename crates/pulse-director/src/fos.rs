@@ -20,7 +20,7 @@
 //! and the daemon carries out its actions (commands with a time limit, probes, the ping).
 
 use std::collections::VecDeque;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
@@ -35,7 +35,7 @@ pub struct FosService {
     /// The block's name.
     pub name: String,
     /// Its VIP (checked there by both nodes).
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// `port`.
     pub port: u16,
     /// `timeout`: the check period and each check's time limit.
@@ -183,7 +183,7 @@ pub struct FosServiceStatus {
     /// The block's name.
     pub name: String,
     /// Its VIP and port.
-    pub vip: Ipv4Addr,
+    pub vip: IpAddr,
     /// Its port.
     pub port: u16,
     /// Where it stands.

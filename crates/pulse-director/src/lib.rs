@@ -302,8 +302,10 @@ impl Director {
     pub fn new(hb_cfg: pulse_proto::Config, plan: Plan, settings: Settings, now: Instant) -> Self {
         let authenticated = matches!(hb_cfg.mode, pulse_proto::WireMode::Authenticated(_));
         let persisted_floor = hb_cfg.replay_floor;
-        let hb = Heartbeat::new(hb_cfg, now);
         let fos = plan.fos.clone().map(Failover::new);
+        let mut hb = Heartbeat::new(hb_cfg, now);
+        // `ready` waits for our claims (see `process`).
+        hb.set_vips_held(now, false);
         let mut d = Self {
             fos,
             fos_gave_up: false,
@@ -799,6 +801,10 @@ impl Director {
         }
         self.converge(now);
         self.sync_fos(now);
+        // A partner draining towards us forwards new connections once we say `ready`: say it
+        // only when every VIP is on our interface (a claim takes a worker round trip).
+        let held = !self.vips.is_empty() && self.vips.iter().all(|v| v.held);
+        self.hb.set_vips_held(now, held);
         self.persist_floor(false);
     }
 

@@ -5,17 +5,18 @@ use anyhow::{Result, bail};
 use pulse_lvscf::LvsConfig;
 use pulse_lvscf::model::{Host, Network, ServiceMode};
 use pulse_proto::Link;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// One address to hold while active: a VIP or the NAT router address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VipClaim {
-    /// The address.
-    pub addr: Ipv4Addr,
-    /// Prefix length: from `vip_nmask`/`nat_nmask`, else 32 (see `docs/pulse.md`).
+    /// The address (IPv4 or IPv6).
+    pub addr: IpAddr,
+    /// Prefix length: from `vip_nmask`/`nat_nmask`, else 32; an IPv6 address is always a
+    /// /128 (the masks are IPv4 netmasks; see `docs/pulse.md`).
     pub prefix: u8,
-    /// The device as written (`eth0:1`), used as the address label.
+    /// The device as written (`eth0:1`), used as the address label (IPv4 only).
     pub device: String,
     /// The base device (`eth0`).
     pub base: String,
@@ -43,15 +44,20 @@ pub struct Plan {
 /// How a plan can fail: the daemon exits with this message (piranha's wording where it has one).
 pub fn plan(
     cfg: &LvsConfig,
-    local: &[Ipv4Addr],
-    resolve: impl Fn(&Host) -> Option<Ipv4Addr>,
+    local: &[IpAddr],
+    resolve: impl Fn(&Host) -> Option<IpAddr>,
 ) -> Result<Plan> {
-    let addr = |h: &Option<Host>, what: &str| -> Result<Option<Ipv4Addr>> {
+    // `pulsectl config check` reports literal addresses of mixed families; host names are
+    // resolved only now, so the same list is asked again (`pulse_lvscf::family`).
+    if let Some(m) = pulse_lvscf::family::mixed_families(cfg, &mut |h| resolve(h)).first() {
+        bail!("{m}; {}", m.help());
+    }
+    let addr = |h: &Option<Host>, what: &str| -> Result<Option<IpAddr>> {
         match h {
             None => Ok(None),
             Some(h) => resolve(h)
                 .map(Some)
-                .ok_or_else(|| anyhow::anyhow!("cannot resolve {what} {h} to an IPv4 address")),
+                .ok_or_else(|| anyhow::anyhow!("cannot resolve {what} {h} to an address")),
         }
     };
     let Some(primary_ip) = addr(&cfg.primary, "primary")? else {
@@ -63,7 +69,7 @@ pub fn plan(
         bail!("this host holds neither the primary ({primary_ip}) nor the backup address");
     }
     let port = cfg.heartbeat_port;
-    let sock = |ip: Ipv4Addr| SocketAddr::from((ip, port));
+    let sock = |ip: IpAddr| SocketAddr::from((ip, port));
     let mut links = Vec::new();
     match (cfg.backup_active, backup_ip) {
         (true, Some(backup_ip)) => {
@@ -150,7 +156,7 @@ pub fn plan(
 /// claimed once (the first block with a VIP defines its device and mask, as for `virtual`).
 fn fos_plan(
     cfg: &LvsConfig,
-    resolve: &impl Fn(&Host) -> Option<Ipv4Addr>,
+    resolve: &impl Fn(&Host) -> Option<IpAddr>,
     vips: &mut Vec<VipClaim>,
 ) -> Result<FosPlan> {
     let mut services = Vec::new();
@@ -188,9 +194,12 @@ fn fos_plan(
     }
     let ping_target = match &cfg.fos_ping_target {
         None => None,
-        Some(h) => {
-            Some(resolve(h).ok_or_else(|| anyhow::anyhow!("cannot resolve fos_ping_target {h}"))?)
-        }
+        Some(h) => match resolve(h) {
+            // The connectivity check is an ICMPv4 echo, as piranha's gateway ping.
+            Some(IpAddr::V4(ip)) => Some(ip),
+            Some(IpAddr::V6(ip)) => bail!("fos_ping_target {ip}: only IPv4 targets are pinged"),
+            None => bail!("cannot resolve fos_ping_target {h}"),
+        },
     };
     Ok(FosPlan {
         services,
@@ -203,10 +212,14 @@ fn fos_plan(
     })
 }
 
-fn claim(addr: Ipv4Addr, mask: Option<Ipv4Addr>, device: &str) -> VipClaim {
+fn claim(addr: IpAddr, mask: Option<Ipv4Addr>, device: &str) -> VipClaim {
     // No mask: a /32 host address, so the VIP adds no connected route next to the interface's
-    // own subnet (piranha's `ifconfig` without netmask picked a classful one).
-    let prefix = mask.map_or(32, |m| u32::from(m).leading_ones() as u8);
+    // own subnet (piranha's `ifconfig` without netmask picked a classful one). IPv6: /128, for
+    // the same reason (the masks of lvs.cf are IPv4 netmasks).
+    let prefix = match addr {
+        IpAddr::V4(_) => mask.map_or(32, |m| u32::from(m).leading_ones() as u8),
+        IpAddr::V6(_) => 128,
+    };
     VipClaim {
         addr,
         prefix,
@@ -230,14 +243,17 @@ mod tests {
         p.config
     }
 
-    fn resolve(h: &Host) -> Option<Ipv4Addr> {
-        h.ipv4()
+    fn resolve(h: &Host) -> Option<IpAddr> {
+        match h {
+            Host::Ip(a) => Some(*a),
+            Host::Name(_) => None,
+        }
     }
 
     #[test]
     fn roles_links_and_vips() {
         let c = cfg("primary_private = 198.51.100.11\nbackup_private = 198.51.100.12\n");
-        let p = plan(&c, &["192.0.2.11".parse().expect("ip")], resolve).expect("plan");
+        let p = plan(&c, &["192.0.2.11".parse::<IpAddr>().expect("ip")], resolve).expect("plan");
         assert!(p.primary);
         assert_eq!(p.links.len(), 2);
         assert_eq!(p.links[1].local, "198.51.100.11:539".parse().expect("addr"));
@@ -251,7 +267,7 @@ mod tests {
             ),
             (32, "eth0:1", "eth0")
         );
-        let b = plan(&c, &["192.0.2.12".parse().expect("ip")], resolve).expect("plan");
+        let b = plan(&c, &["192.0.2.12".parse::<IpAddr>().expect("ip")], resolve).expect("plan");
         assert!(!b.primary);
         assert_eq!(b.links[0].local, "192.0.2.12:539".parse().expect("addr"));
     }
@@ -261,7 +277,7 @@ mod tests {
         let c = cfg(
             "heartbeat_link = 203.0.113.11 203.0.113.12\ngarp_repeat = 3\ngarp_interval = 0.5\n",
         );
-        let p = plan(&c, &["192.0.2.12".parse().expect("ip")], resolve).expect("plan");
+        let p = plan(&c, &["192.0.2.12".parse::<IpAddr>().expect("ip")], resolve).expect("plan");
         assert_eq!(p.links.len(), 2);
         assert_eq!(p.links[1].local, "203.0.113.12:539".parse().expect("addr"));
         assert_eq!(p.links[1].peer, "203.0.113.11:539".parse().expect("addr"));
@@ -302,15 +318,85 @@ mod tests {
     #[test]
     fn refusals() {
         let c = cfg("");
-        assert!(plan(&c, &["192.0.2.99".parse().expect("ip")], resolve).is_err());
+        assert!(plan(&c, &["192.0.2.99".parse::<IpAddr>().expect("ip")], resolve).is_err());
         let lone = cfg("").clone();
         let mut no_backup = lone.clone();
         no_backup.backup_active = false;
-        let e = plan(&no_backup, &["192.0.2.12".parse().expect("ip")], resolve)
-            .expect_err("backup exits");
+        let e = plan(
+            &no_backup,
+            &["192.0.2.12".parse::<IpAddr>().expect("ip")],
+            resolve,
+        )
+        .expect_err("backup exits");
         assert!(e.to_string().contains("backup is marked inactive"));
-        let p =
-            plan(&no_backup, &["192.0.2.11".parse().expect("ip")], resolve).expect("primary alone");
+        let p = plan(
+            &no_backup,
+            &["192.0.2.11".parse::<IpAddr>().expect("ip")],
+            resolve,
+        )
+        .expect("primary alone");
         assert!(p.links.is_empty());
+    }
+
+    #[test]
+    fn ipv6_director_and_vip() {
+        let src = "primary = 2001:db8::11\nbackup = 2001:db8::12\nbackup_active = 1\n\
+                   heartbeat_link = 192.0.2.11 192.0.2.12\n\
+                   virtual web6 {\n active = 1\n address = 2001:db8::100 eth0:1\n vip_nmask = 255.255.255.0\n\
+                   server a {\n address = 2001:db8::21\n active = 1\n }\n}\n";
+        let c = pulse_lvscf::parse(src).config;
+        let p = plan(
+            &c,
+            &["2001:db8::12".parse::<IpAddr>().expect("ip")],
+            resolve,
+        )
+        .expect("plan");
+        assert!(!p.primary);
+        assert_eq!(
+            p.links[0].local,
+            "[2001:db8::12]:539".parse().expect("addr")
+        );
+        assert_eq!(p.links[0].peer, "[2001:db8::11]:539".parse().expect("addr"));
+        assert_eq!(p.links[1].local, "192.0.2.12:539".parse().expect("addr"));
+        assert_eq!(
+            p.vips[0].addr,
+            "2001:db8::100".parse::<IpAddr>().expect("ip")
+        );
+        assert_eq!(p.vips[0].prefix, 128, "an IPv4 netmask does not apply");
+    }
+
+    #[test]
+    fn mixed_families_after_resolution() {
+        // A host name that resolves to the other family is refused at start with the words of
+        // `pulsectl config check`.
+        let src = "primary = 192.0.2.11\nbackup = partner\nbackup_active = 1\n\
+                   virtual web {\n active = 1\n address = 192.0.2.100 eth0\n}\n";
+        let c = pulse_lvscf::parse(src).config;
+        let resolve6 = |h: &Host| match h {
+            Host::Ip(a) => Some(*a),
+            Host::Name(_) => "2001:db8::12".parse().ok(),
+        };
+        let e = plan(&c, &["192.0.2.11".parse::<IpAddr>().expect("ip")], resolve6)
+            .expect_err("mixed families");
+        assert!(
+            e.to_string()
+                .contains("`primary` 192.0.2.11 is IPv4 but `backup` 2001:db8::12 is IPv6"),
+            "{e}"
+        );
+        let src = "primary = 2001:db8::11\nbackup = 2001:db8::12\nbackup_active = 1\n\
+                   virtual web6 {\n active = 1\n address = 2001:db8::100 eth0\n\
+                   server a {\n address = realserver\n active = 1\n }\n}\n";
+        let c = pulse_lvscf::parse(src).config;
+        let resolve4 = |h: &Host| match h {
+            Host::Ip(a) => Some(*a),
+            Host::Name(_) => "192.0.2.21".parse().ok(),
+        };
+        let e = plan(
+            &c,
+            &["2001:db8::11".parse::<IpAddr>().expect("ip")],
+            resolve4,
+        )
+        .expect_err("v4 server under a v6 VIP with DR");
+        assert!(e.to_string().contains("cannot serve the IPv6 VIP"), "{e}");
     }
 }

@@ -14,18 +14,20 @@ use pulse_director::{
 use pulse_proto::fsm::{Command, Config, Link, WireMode};
 use pulse_proto::wire::HeartbeatKey;
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 const KEEPALIVE: Duration = Duration::from_millis(200);
 const DEADTIME: Duration = Duration::from_millis(600);
-const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
-const VIP2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 101);
+const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100));
+const VIP2: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 101));
+/// Every world is dual-stack: an IPv6 VIP moves with the IPv4 one.
+const VIP6: IpAddr = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100));
 
-fn vip(addr: Ipv4Addr, n: u8) -> VipClaim {
+fn vip(addr: IpAddr, n: u8) -> VipClaim {
     VipClaim {
         addr,
-        prefix: 32,
+        prefix: if addr.is_ipv4() { 32 } else { 128 },
         device: format!("eth0:{n}"),
         base: "eth0".into(),
     }
@@ -59,7 +61,7 @@ const FOS_RESTARTS: u32 = 2;
 const CMD_TIME: Duration = Duration::from_millis(10);
 
 fn fos_plan(node: usize) -> Plan {
-    let svc = |name: &str, vip: Ipv4Addr, port: u16| FosService {
+    let svc = |name: &str, vip: IpAddr, port: u16| FosService {
         name: name.into(),
         vip,
         port,
@@ -139,7 +141,7 @@ enum Report {
 struct Node {
     director: Option<Director>,
     /// Addresses in this node's kernel.
-    held: BTreeSet<Ipv4Addr>,
+    held: BTreeSet<IpAddr>,
     /// The VIP interface is missing: claims fail.
     no_interface: bool,
     /// lvsd processes running (must never exceed 1).
@@ -147,7 +149,7 @@ struct Node {
     /// lvsd dies right after starting.
     lvsd_broken: bool,
     /// (when, addresses) of every gratuitous ARP round.
-    announced: Vec<(Instant, Vec<Ipv4Addr>)>,
+    announced: Vec<(Instant, Vec<IpAddr>)>,
     commands: Vec<String>,
     sync: Vec<SyncRole>,
     lvsd_reloads: u32,
@@ -211,7 +213,7 @@ impl World {
     }
 
     fn vips() -> Vec<VipClaim> {
-        vec![vip(VIP, 1)]
+        vec![vip(VIP, 1), vip(VIP6, 3)]
     }
 
     fn start(&mut self, n: usize) {
@@ -306,6 +308,10 @@ impl World {
                 return;
             };
             let Some(a) = d.poll_action() else { break };
+            let partner_held = self.nodes[1 - n]
+                .director
+                .as_ref()
+                .map_or(0, |d| d.status().vips_held.len());
             let node = &mut self.nodes[n];
             if std::env::var_os("SIM_TRACE").is_some() {
                 eprintln!("node {n} {:?}: {a:?}", now - self.t0);
@@ -357,6 +363,16 @@ impl World {
                 Action::ReloadLvsd => node.lvsd_reloads += 1,
                 Action::SetSyncRole { role, .. } => node.sync.push(role),
                 Action::Drain { .. } => {
+                    // New connections go to the partner from now: it must have every VIP on
+                    // its interface (its claims reported), or they would be dropped there.
+                    if node.drain_polls == 0 {
+                        assert_eq!(
+                            partner_held,
+                            Self::vips().len(),
+                            "node {n} drains towards a partner that holds {partner_held} VIPs at {:?}",
+                            now - self.t0
+                        );
+                    }
                     // Two connections left at first, one, then none: lvsd is polled. A stuck
                     // drain always has five left; a broken lvsd cannot drain.
                     node.drain_polls += 1;
@@ -544,7 +560,11 @@ fn start_primary_serves_both_lvsds_run_backup_in_sync_backup() {
         Some("/bin/off")
     );
     // piranha's schedule: garp_repeat (3) announcements, the first as soon as the VIP is held.
-    assert_eq!(w.nodes[0].announced.len(), 3);
+    // (Each VIP's first round goes out when its own claim is reported.)
+    for a in [VIP, VIP6] {
+        let rounds = w.nodes[0].announced.iter().filter(|(_, v)| v.contains(&a));
+        assert_eq!(rounds.count(), 3, "{a}: {:?}", w.nodes[0].announced);
+    }
     assert!(w.nodes[1].announced.is_empty());
 }
 
@@ -565,8 +585,21 @@ fn crash_of_the_active_director_moves_the_vip_within_deadtime() {
     assert_eq!(w.nodes[1].sync.last(), Some(&SyncRole::Master));
     assert_eq!(w.nodes[1].lvsds, 1, "the warm lvsd is kept, not restarted");
     assert!(!w.nodes[1].announced.is_empty());
+    assert!(w.nodes[1].held.contains(&VIP6), "the IPv6 VIP moved too");
+    // Each address is announced as soon as it is held, then on the GARP schedule with the
+    // others: as often for the IPv6 VIP as for the IPv4 one.
+    let rounds = |a: IpAddr| {
+        w.nodes[1]
+            .announced
+            .iter()
+            .filter(|(_, v)| v.contains(&a))
+            .count()
+    };
+    assert_eq!(rounds(VIP6), rounds(VIP), "{:?}", w.nodes[1].announced);
+    assert!(rounds(VIP6) >= 3, "{:?}", w.nodes[1].announced);
     // The crashed primary comes back: no failback, its stale VIP is released at start.
     w.nodes[0].held.insert(VIP);
+    w.nodes[0].held.insert(VIP6);
     w.start(0);
     // Throughout, not only at the end: node 1 keeps the VIP, and node 0, once its stale copy
     // is gone, never takes it back.
@@ -577,6 +610,7 @@ fn crash_of_the_active_director_moves_the_vip_within_deadtime() {
         assert!(!(released && w.holds(0)), "failback at {:?}", w.elapsed());
     });
     assert!(w.holds(1) && !w.holds(0), "no failback; stale VIP gone");
+    assert!(!w.nodes[0].held.contains(&VIP6), "stale IPv6 VIP gone");
 }
 
 #[test]
@@ -703,7 +737,11 @@ fn a_failed_claim_is_retried_and_the_vip_is_held_soon_after_the_interface_appear
     assert!(!w.holds(1));
     let st = w.d(1).status();
     assert!(st.heartbeat.active);
-    assert_eq!(st.vips_unclaimed.len(), 1, "status shows the failed claim");
+    assert_eq!(
+        st.vips_unclaimed.len(),
+        2,
+        "status shows the failed claims (IPv4 and IPv6)"
+    );
     assert!(st.vips_unclaimed[0].1.contains("no such interface"));
     assert!(st.claim_failures >= 2, "retried: {}", st.claim_failures);
     // The interface appears before deadtime ran out.

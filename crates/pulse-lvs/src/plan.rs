@@ -171,6 +171,22 @@ impl Plan {
                         continue;
                     }
                 };
+                // A host name resolved to the other family (literals are refused by the
+                // checker already): the same words as `pulse_lvscf::family`.
+                if cfg.network != Network::Tunnel
+                    && let ServiceKey::Addr { addr: vip, .. } = service.key
+                    && vip.is_ipv4() != addr.is_ipv4()
+                {
+                    let m = pulse_lvscf::family::MixedFamily::Server {
+                        virtual_name: vs.name.clone(),
+                        server: rs.name.clone(),
+                        vip,
+                        addr,
+                        network: cfg.network,
+                    };
+                    problems.push(problem(Some(&rs.name), m.to_string()));
+                    continue;
+                }
                 let dest = Dest {
                     key: DestKey {
                         addr,

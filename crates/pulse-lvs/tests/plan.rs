@@ -221,3 +221,28 @@ fn a_draining_release_quiesces_every_server_and_adds_the_partner() {
     d6.forward_new_to("2001:db8::12".parse().expect("v6"));
     assert_eq!(d6, plan.desired(&up));
 }
+
+#[test]
+fn a_server_name_resolving_to_the_other_family_is_left_out_outside_tunnel() {
+    let src = |network: &str| {
+        format!(
+            "network = {network}\nvirtual web6 {{\n active = 1\n address = 2001:db8::10 eth0\n port = 80\n\
+             server a {{\n address = web-a\n active = 1\n }}\n server b {{\n address = 2001:db8::21\n active = 1\n }}\n}}\n"
+        )
+    };
+    let mut v4 = |_: &str| Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+    let (plan, problems) = Plan::new(&load(&src("direct")), &mut v4);
+    assert_eq!(plan.services[0].servers.len(), 1, "only the IPv6 server");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("cannot serve the IPv6 VIP 2001:db8::10"),
+        "{}",
+        problems[0]
+    );
+    // IPVS tunnels across families.
+    let (plan, problems) = Plan::new(&load(&src("tunnel")), &mut v4);
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(plan.services[0].servers.len(), 2);
+}

@@ -17,6 +17,7 @@ pub mod diag;
 pub mod diff;
 mod digest;
 pub mod edit;
+pub mod family;
 pub mod http;
 pub mod keywords;
 pub mod model;

@@ -1536,6 +1536,29 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        for m in crate::family::mixed_families(c, &mut crate::family::literal) {
+            use crate::family::MixedFamily as M;
+            let line = match &m {
+                M::PrimaryBackup { .. } => gline("backup"),
+                M::PrivateLink { .. } => {
+                    gline("backup_private").or_else(|| gline("primary_private"))
+                }
+                M::HeartbeatLink { .. } => gline("heartbeat_link"),
+                M::Server { virtual_name, .. } | M::SorryServer { virtual_name, .. } => c
+                    .virtuals
+                    .iter()
+                    .position(|v| &v.name == virtual_name)
+                    .map(|i| virtual_lines[i]),
+            };
+            self.diags.push(
+                Diagnostic::error(
+                    "mixed-families",
+                    line.map(|l| doc.line_span(l)),
+                    m.to_string(),
+                )
+                .with_help(m.help()),
+            );
+        }
         for (idx, vs) in c.virtuals.iter().enumerate() {
             self.check_https_keywords(vs, Some(doc.line_span(virtual_lines[idx])));
         }

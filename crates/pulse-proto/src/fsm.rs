@@ -516,6 +516,12 @@ pub struct Heartbeat {
     /// [`Command::FailPartner`]: until then (or until the partner says it is inactive) our
     /// heartbeats tell the partner to stop, and its RUNNING does not make us yield.
     fail_partner_until: Option<Instant>,
+    /// `None`: `ready` is said as soon as we are prepared (a driver that reports no
+    /// addresses). `Some(held)`: the driver reports whether the VIPs are held
+    /// ([`Heartbeat::set_vips_held`]), and `ready` waits for them: the partner forwards new
+    /// connections to us when it hears `ready`, and one that arrives before the VIP is on our
+    /// interface is not ours to take (it is dropped or routed away).
+    vips_held: Option<bool>,
     /// lvsd died and nobody may be serving: try again then.
     retry_at: Option<Instant>,
     /// How often lvsd died soon after starting, for the retry backoff.
@@ -552,6 +558,7 @@ impl Heartbeat {
             releasing: None,
             prepared: false,
             fail_partner_until: None,
+            vips_held: None,
             retry_at: None,
             retries: 0,
             active_since_start: None,
@@ -598,6 +605,21 @@ impl Heartbeat {
     /// Is this node active?
     pub fn is_active(&self) -> bool {
         self.active
+    }
+
+    /// The driver holds every VIP (`true`) or not. Once called, `ready` in a draining release
+    /// waits for `true`; a change to ready sends a heartbeat at once.
+    pub fn set_vips_held(&mut self, now: Instant, held: bool) {
+        let was = self.is_ready();
+        self.vips_held = Some(held);
+        if !was && self.is_ready() {
+            self.send_heartbeats(now);
+        }
+    }
+
+    /// Prepared for a draining partner, with the VIPs held if the driver reports them.
+    fn is_ready(&self) -> bool {
+        self.prepared && self.vips_held.unwrap_or(true)
     }
 
     /// A snapshot for status reporting.
@@ -1184,7 +1206,7 @@ impl Heartbeat {
                     active: self.active,
                     handover,
                     prepare,
-                    ready: self.prepared,
+                    ready: self.is_ready(),
                     stop_me: self.active && self.fail_partner_until.is_some(),
                     link_failed: self.link_failed,
                     child_failed: self.child_failed,

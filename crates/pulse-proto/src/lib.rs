@@ -7,6 +7,9 @@
 //! - [`fsm`]: the failover state machine ([`Heartbeat`]): piranha's rules (docs/reference/piranha.md §4.5)
 //!   with its bugs fixed, over any number of redundant links.
 //!
+//! - [`arp`] and [`ndisc`]: the frames that announce a VIP (gratuitous ARP, unsolicited
+//!   neighbour advertisement), built as bytes for the daemon to send.
+//!
 //! Invariants: no sockets, no clocks (every input carries `now`), no threads, no panics on
 //! input. The daemon drives it: feed datagrams, timeouts and commands; drain
 //! [`Heartbeat::poll_transmit`] and [`Heartbeat::poll_event`]; sleep until
@@ -16,6 +19,7 @@
 
 pub mod arp;
 pub mod fsm;
+pub mod ndisc;
 pub mod wire;
 
 pub use fsm::{

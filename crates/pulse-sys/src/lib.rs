@@ -1,5 +1,5 @@
 //! `pulse-sys`: the Linux side of a director — interfaces, VIP addresses over rtnetlink (neli),
-//! and gratuitous ARP on a raw link-layer socket (pnet).
+//! and gratuitous ARP / unsolicited neighbour advertisements on a raw link-layer socket (pnet).
 //!
 //! This is the only crate that talks to the kernel for addresses and frames. It holds no policy:
 //! what to claim and when is decided by `pulse-proto`'s state machine and the daemon.
@@ -12,7 +12,7 @@ pub mod netcheck;
 pub mod process;
 
 use neli::consts::nl::NlmF;
-use neli::consts::rtnl::{Ifa, RtAddrFamily, RtScope, Rtm};
+use neli::consts::rtnl::{Ifa, IfaF, RtAddrFamily, RtScope, Rtm};
 use neli::consts::socket::NlFamily;
 use neli::err::RouterError;
 use neli::nl::{NlPayload, Nlmsghdr};
@@ -20,7 +20,7 @@ use neli::router::synchronous::NlRouter;
 use neli::rtnl::{Ifaddrmsg, IfaddrmsgBuilder, RtattrBuilder};
 use neli::types::{Buffer, RtBuffer};
 use neli::utils::Groups;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What went wrong, with the interface and address it concerned.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum SysError {
         /// `add` or `delete`.
         op: &'static str,
         /// The address.
-        addr: Ipv4Addr,
+        addr: IpAddr,
         /// Its prefix length.
         prefix: u8,
         /// The interface.
@@ -73,6 +73,8 @@ pub struct Interface {
     pub mac: Option<[u8; 6]>,
     /// IPv4 addresses (primary and secondary).
     pub ipv4: Vec<Ipv4Addr>,
+    /// IPv6 addresses.
+    pub ipv6: Vec<Ipv6Addr>,
     /// Administratively up and with carrier.
     pub running: bool,
 }
@@ -89,6 +91,14 @@ pub fn interfaces() -> Vec<Interface> {
                 .filter_map(|n| match n.ip() {
                     std::net::IpAddr::V4(a) => Some(a),
                     std::net::IpAddr::V6(_) => None,
+                })
+                .collect(),
+            ipv6: i
+                .ips
+                .iter()
+                .filter_map(|n| match n.ip() {
+                    std::net::IpAddr::V6(a) => Some(a),
+                    std::net::IpAddr::V4(_) => None,
                 })
                 .collect(),
             mac: i.mac.map(|m| m.octets()),
@@ -144,13 +154,17 @@ impl Rtnl {
     }
 
     /// Add `addr/prefix` to interface `ifindex`, labelled `label` (piranha's `eth0:1` alias
-    /// names; `ip addr` shows them). Returns `false` if the address was already there.
+    /// names; `ip addr` shows them; IPv4 only, the kernel has no labels for IPv6). An IPv6
+    /// address is added with `IFA_F_NODAD` (`ip addr add … nodad`): without it the kernel
+    /// holds it tentative for `dad_transmits` × `retrans_time` (1 s by default) before it may
+    /// be used, and a takeover must not wait; the pair, not DAD, decides who holds a VIP.
+    /// Returns `false` if the address was already there.
     pub fn add_address(
         &self,
         ifindex: u32,
         ifname: &str,
         label: &str,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         prefix: u8,
     ) -> Result<bool, SysError> {
         let err = |msg: String| SysError::Address {
@@ -173,7 +187,7 @@ impl Rtnl {
         &self,
         ifindex: u32,
         ifname: &str,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         prefix: u8,
     ) -> Result<bool, SysError> {
         let err = |msg: String| SysError::Address {
@@ -266,52 +280,70 @@ fn describe(e: Option<i32>) -> String {
 fn address_msg(
     ifindex: u32,
     label: &str,
-    addr: Ipv4Addr,
+    addr: IpAddr,
     prefix: u8,
 ) -> Result<Ifaddrmsg, Box<dyn std::error::Error>> {
     let mut attrs = RtBuffer::<Ifa, Buffer>::new();
-    // Payloads are written in host order; addresses go in network order.
-    let be = u32::from(addr).to_be();
-    attrs.push(
-        RtattrBuilder::default()
-            .rta_type(Ifa::Local)
-            .rta_payload(be)
-            .build()?,
-    );
-    attrs.push(
-        RtattrBuilder::default()
-            .rta_type(Ifa::Address)
-            .rta_payload(be)
-            .build()?,
-    );
-    if prefix < 31 {
-        let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-        let bcast = (u32::from(addr) & mask) | !mask;
-        attrs.push(
-            RtattrBuilder::default()
-                .rta_type(Ifa::Broadcast)
-                .rta_payload(bcast.to_be())
-                .build()?,
-        );
-    }
-    if !label.is_empty() {
-        attrs.push(
-            RtattrBuilder::default()
-                .rta_type(Ifa::Label)
-                .rta_payload(label)
-                .build()?,
-        );
-    }
+    let (family, flags) = match addr {
+        IpAddr::V4(v4) => {
+            // Payloads are written in host order; addresses go in network order.
+            let be = u32::from(v4).to_be();
+            attrs.push(
+                RtattrBuilder::default()
+                    .rta_type(Ifa::Local)
+                    .rta_payload(be)
+                    .build()?,
+            );
+            attrs.push(
+                RtattrBuilder::default()
+                    .rta_type(Ifa::Address)
+                    .rta_payload(be)
+                    .build()?,
+            );
+            if prefix < 31 {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                let bcast = (u32::from(v4) & mask) | !mask;
+                attrs.push(
+                    RtattrBuilder::default()
+                        .rta_type(Ifa::Broadcast)
+                        .rta_payload(bcast.to_be())
+                        .build()?,
+                );
+            }
+            if !label.is_empty() {
+                attrs.push(
+                    RtattrBuilder::default()
+                        .rta_type(Ifa::Label)
+                        .rta_payload(label)
+                        .build()?,
+                );
+            }
+            (RtAddrFamily::Inet, IfaF::empty())
+        }
+        IpAddr::V6(v6) => {
+            // IPv6 takes IFA_ADDRESS (IFA_LOCAL would do too) and no label:
+            // `inet6_rtm_newaddr` has no IFA_LABEL in its policy.
+            attrs.push(
+                RtattrBuilder::default()
+                    .rta_type(Ifa::Address)
+                    .rta_payload(Buffer::from(&v6.octets()[..]))
+                    .build()?,
+            );
+            (RtAddrFamily::Inet6, IfaF::NODAD)
+        }
+    };
     Ok(IfaddrmsgBuilder::default()
-        .ifa_family(RtAddrFamily::Inet)
+        .ifa_family(family)
         .ifa_prefixlen(prefix)
+        .ifa_flags(flags)
         .ifa_scope(RtScope::Universe)
         .ifa_index(ifindex)
         .rtattrs(attrs)
         .build()?)
 }
 
-/// A raw link-layer socket on one interface, for gratuitous ARP.
+/// A raw link-layer socket on one interface, for gratuitous ARP and unsolicited neighbour
+/// advertisements.
 pub struct ArpSender {
     ifname: String,
     mac: [u8; 6],
@@ -363,11 +395,23 @@ impl ArpSender {
         self.mac
     }
 
-    /// Announce `ip` at this interface's MAC: one gratuitous ARP reply, exactly as piranha's
-    /// `send_arp` frames it.
-    pub fn announce(&mut self, ip: Ipv4Addr) -> Result<(), SysError> {
-        let frame = pulse_proto::arp::gratuitous_reply(self.mac, ip);
-        match self.tx.send_to(&frame, None) {
+    /// Announce `ip` at this interface's MAC: for IPv4 one gratuitous ARP reply, exactly as
+    /// piranha's `send_arp` frames it; for IPv6 one unsolicited neighbour advertisement
+    /// (`pulse_proto::ndisc`).
+    pub fn announce(&mut self, ip: IpAddr) -> Result<(), SysError> {
+        let v4;
+        let v6;
+        let frame: &[u8] = match ip {
+            IpAddr::V4(ip) => {
+                v4 = pulse_proto::arp::gratuitous_reply(self.mac, ip);
+                &v4
+            }
+            IpAddr::V6(ip) => {
+                v6 = pulse_proto::ndisc::unsolicited_na(self.mac, ip);
+                &v6
+            }
+        };
+        match self.tx.send_to(frame, None) {
             Some(Ok(())) => Ok(()),
             Some(Err(source)) => Err(SysError::Arp {
                 ifname: self.ifname.clone(),

@@ -10,6 +10,10 @@ pub enum Routing {
     Direct,
     /// Masquerading: real servers on a subnet of their own behind the floating `nat_router`.
     Nat,
+    /// IP-in-IP tunnelling (LVS-TUN): real servers on a subnet of their own behind a router,
+    /// each with the VIP on its `tunl0` and `rp_filter` relaxed; they answer the client
+    /// directly, through the router.
+    Tunnel,
 }
 
 /// How lvsd checks the real servers.
@@ -103,6 +107,9 @@ pub struct PairConfig {
     pub reentry: u32,
     /// The health check.
     pub check: Check,
+    /// An IPv6 service: the VIP [`VIP6`] and real servers 2001:db8::21..23 (with
+    /// [`Routing::Direct`] only; heartbeats stay on IPv4).
+    pub ipv6: bool,
 }
 
 impl Default for PairConfig {
@@ -118,6 +125,7 @@ impl Default for PairConfig {
             timeout: 1,
             reentry: 1,
             check: Check::Web,
+            ipv6: false,
         }
     }
 }
@@ -126,8 +134,30 @@ impl PairConfig {
     /// The real servers' addresses.
     pub fn server_addrs(&self) -> [&'static str; 3] {
         match self.routing {
+            Routing::Direct if self.ipv6 => ["2001:db8::21", "2001:db8::22", "2001:db8::23"],
             Routing::Direct => ["10.0.0.21", "10.0.0.22", "10.0.0.23"],
             Routing::Nat => ["10.0.1.21", "10.0.1.22", "10.0.1.23"],
+            Routing::Tunnel => ["10.0.2.21", "10.0.2.22", "10.0.2.23"],
+        }
+    }
+
+    /// The virtual IP: [`VIP`], or [`VIP6`] for an IPv6 service.
+    pub fn vip(&self) -> &'static str {
+        if self.ipv6 { VIP6 } else { VIP }
+    }
+
+    /// The VIP and port as a socket address.
+    pub fn vip_port(&self) -> std::net::SocketAddr {
+        let ip: std::net::IpAddr = self.vip().parse().expect("VIP");
+        (ip, PORT).into()
+    }
+
+    /// A real server's `ADDR:PORT` as `ipvsadm -Ln` and lvsd print it (`[v6]:port`).
+    pub fn server_port(&self, addr: &str) -> String {
+        if addr.contains(':') {
+            format!("[{addr}]:{PORT}")
+        } else {
+            format!("{addr}:{PORT}")
         }
     }
 
@@ -153,6 +183,7 @@ impl PairConfig {
                 line("network = nat");
                 line(&format!("nat_router = {NAT_ROUTER} eth1:1"));
             }
+            Routing::Tunnel => line("network = tunnel"),
         }
         line(&format!("syncdaemon = {}", u8::from(self.syncdaemon)));
         if let Some(k) = key {
@@ -160,7 +191,7 @@ impl PairConfig {
         }
         line("virtual web {");
         line("     active = 1");
-        line(&format!("     address = {VIP} eth0:1"));
+        line(&format!("     address = {} eth0:1", self.vip()));
         line("     vip_nmask = 255.255.255.255");
         line(&format!("     port = {PORT}"));
         if self.check == Check::Web {

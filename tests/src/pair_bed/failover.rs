@@ -33,7 +33,7 @@ impl PairBed {
             n.push(format!("claimed VIP vip={NAT_ROUTER}"));
         }
         for a in self.config.server_addrs() {
-            n.push(format!("making {a}:{PORT} available"));
+            n.push(format!("making {} available", self.config.server_port(a)));
         }
         n
     }

@@ -44,6 +44,11 @@ use std::time::{Duration, SystemTime};
 
 /// The virtual IP the pair serves.
 pub const VIP: &str = "10.0.0.100";
+/// The virtual IP of an IPv6 pair ([`PairConfig::ipv6`]).
+pub const VIP6: &str = "2001:db8::100";
+/// The router between the client's subnet and the real servers' of [`Routing::Tunnel`]
+/// (its address on the client's subnet).
+pub const TUN_ROUTER: &str = "10.0.0.1";
 /// The virtual service's port.
 pub const PORT: u16 = 80;
 /// The floating NAT router address of [`Routing::Nat`] (on the real servers' subnet).
@@ -106,7 +111,7 @@ impl PairBed {
         let stdin = ipb.stdin.take().expect("piped stdin");
         bed.links = Some((ipb, stdin));
         for (i, name) in SERVERS.iter().enumerate() {
-            let server = serve_http(&bed.ns(&format!("rs{}", i + 1)), name);
+            let server = serve_http(&bed.ns(&format!("rs{}", i + 1)), name, bed.config.ipv6);
             bed.servers.push(Some(server));
         }
         let key = bed.config.heartbeat_key.then(|| {
@@ -136,10 +141,16 @@ impl PairBed {
     }
 
     fn build_network(&mut self) {
-        let nat = self.config.routing == Routing::Nat;
+        let routing = self.config.routing;
+        let nat = routing == Routing::Nat;
+        let tun = routing == Routing::Tunnel;
         let t = &mut self.topology;
         t.namespace("br");
-        let bridges: &[&str] = if nat { &["br0", "br1"] } else { &["br0"] };
+        let bridges: &[&str] = if nat || tun {
+            &["br0", "br1"]
+        } else {
+            &["br0"]
+        };
         for b in bridges {
             t.bridge("br", b);
         }
@@ -153,12 +164,21 @@ impl PairBed {
             ports.push(("d1", "eth1", "d1n", "br1", "10.0.1.11/24".to_string()));
             ports.push(("d2", "eth1", "d2n", "br1", "10.0.1.12/24".to_string()));
         }
-        let rs_bridge = if nat { "br1" } else { "br0" };
-        let rs_names = ["rs1", "rs2", "rs3"];
-        for (name, a) in rs_names.iter().zip(self.config.server_addrs()) {
-            ports.push((name, "eth0", name, rs_bridge, format!("{a}/24")));
+        if tun {
+            ports.push(("rt", "eth0", "rt", "br0", format!("{TUN_ROUTER}/24")));
+            ports.push(("rt", "eth1", "rtn", "br1", "10.0.2.1/24".to_string()));
         }
-        for s in ["d1", "d2", "cl", "rs1", "rs2", "rs3"] {
+        let rs_bridge = if nat || tun { "br1" } else { "br0" };
+        let rs_names = ["rs1", "rs2", "rs3"];
+        let prefix = if self.config.ipv6 { 64 } else { 24 };
+        for (name, a) in rs_names.iter().zip(self.config.server_addrs()) {
+            ports.push((name, "eth0", name, rs_bridge, format!("{a}/{prefix}")));
+        }
+        let mut hosts = vec!["d1", "d2", "cl", "rs1", "rs2", "rs3"];
+        if tun {
+            hosts.push("rt");
+        }
+        for s in hosts {
             t.namespace(s);
         }
         for (host, ifname, port, bridge, cidr) in ports {
@@ -167,12 +187,66 @@ impl PairBed {
                 ("d2", "eth0") => Some(Director::D2.mac()),
                 _ => None,
             };
-            t.plug(host, ifname, port, ("br", bridge), mac, &[&cidr]);
+            // An IPv6 real server gets no IPv4 address; the others are on IPv4.
+            let v6_rs = self.config.ipv6 && host.starts_with("rs");
+            let addrs: Vec<&str> = if v6_rs { vec![] } else { vec![&cidr] };
+            t.plug(host, ifname, port, ("br", bridge), mac, &addrs);
+            if v6_rs {
+                must(&[
+                    "-n",
+                    &t.ns(host),
+                    "-6",
+                    "addr",
+                    "add",
+                    &cidr,
+                    "dev",
+                    ifname,
+                    "nodad",
+                ]);
+            }
+        }
+        if self.config.ipv6 {
+            // The directors and the client on the IPv6 LAN too (nodad: usable at once).
+            for (host, a) in [
+                ("d1", "2001:db8::11"),
+                ("d2", "2001:db8::12"),
+                ("cl", "2001:db8::50"),
+            ] {
+                let cidr = format!("{a}/64");
+                must(&[
+                    "-n",
+                    &self.ns(host),
+                    "-6",
+                    "addr",
+                    "add",
+                    &cidr,
+                    "dev",
+                    "eth0",
+                    "nodad",
+                ]);
+            }
         }
         self.sysctl("cl", "net/ipv4/conf/all/arp_accept", "1");
         self.sysctl("cl", "net/ipv4/conf/eth0/arp_accept", "1");
         for rs in rs_names {
-            match self.config.routing {
+            match routing {
+                Routing::Direct if self.config.ipv6 => {
+                    // The ARP problem has no IPv6 twin: Linux answers a neighbour solicitation
+                    // only for addresses on the interface it arrived on (`ndisc_recv_ns`), so
+                    // the VIP on `lo` stays silent on `eth0` without any sysctl.
+                    let vip = format!("{VIP6}/128");
+                    must(&[
+                        "-n",
+                        &self.ns(rs),
+                        "-6",
+                        "addr",
+                        "add",
+                        &vip,
+                        "dev",
+                        "lo",
+                        "nodad",
+                    ]);
+                }
                 Routing::Direct => {
                     must(&[
                         "-n",
@@ -202,11 +276,59 @@ impl PairBed {
                     self.sysctl(rs, "net/ipv4/conf/all/arp_accept", "1");
                     self.sysctl(rs, "net/ipv4/conf/eth0/arp_accept", "1");
                 }
+                Routing::Tunnel => {
+                    // docs/lvs.cf.md "The real servers": the VIP on the IP-in-IP device (the
+                    // `ipip` module's catch-all `tunl0`), answers straight to the client via
+                    // the router, and reverse-path filtering off for the tunnel: a packet from
+                    // the client arrives on `tunl0`, while the route back to it leaves by
+                    // `eth0`, so strict `rp_filter` (1) would drop it (the kernel takes the
+                    // larger of `all` and the device's value, so both go to 0).
+                    let ns = self.ns(rs);
+                    let has_tunl0 = ip(&["-n", &ns, "link", "show", "tunl0"]).status.success();
+                    if !has_tunl0 {
+                        must(&["-n", &ns, "tunnel", "add", "tunl0", "mode", "ipip"]);
+                    }
+                    must(&["-n", &ns, "link", "set", "tunl0", "up"]);
+                    must(&[
+                        "-n",
+                        &ns,
+                        "addr",
+                        "add",
+                        &format!("{VIP}/32"),
+                        "dev",
+                        "tunl0",
+                    ]);
+                    must(&["-n", &ns, "route", "add", "default", "via", "10.0.2.1"]);
+                    for conf in ["all", "tunl0"] {
+                        self.sysctl(rs, &format!("net/ipv4/conf/{conf}/rp_filter"), "0");
+                    }
+                }
             }
         }
         if nat {
             for d in Director::BOTH {
                 self.sysctl(d.name(), "net/ipv4/ip_forward", "1");
+            }
+        }
+        if tun {
+            // The directors reach the real servers' subnet through the router; so do the
+            // servers' answers to the client, whose source is the VIP: the router must not
+            // drop them as spoofed (its rp_filter off; a real router's anti-spoofing filter
+            // must let the VIP out of the servers' network too).
+            for d in Director::BOTH {
+                must(&[
+                    "-n",
+                    &self.ns(d.name()),
+                    "route",
+                    "add",
+                    "10.0.2.0/24",
+                    "via",
+                    TUN_ROUTER,
+                ]);
+            }
+            self.sysctl("rt", "net/ipv4/ip_forward", "1");
+            for conf in ["all", "eth0", "eth1"] {
+                self.sysctl("rt", &format!("net/ipv4/conf/{conf}/rp_filter"), "0");
             }
         }
     }
@@ -309,13 +431,14 @@ impl PairBed {
     /// start, but only after the cable is in, when a stale ARP answer could already go out),
     /// then the cable, then pulse.
     pub fn revive(&mut self, d: Director) {
-        let mut vips = vec![VIP];
+        let mut vips = vec![self.config.vip()];
         if self.config.routing == Routing::Nat {
             vips.push(NAT_ROUTER);
         }
         for v in vips {
             for dev in ["eth0", "eth1"] {
-                let (ns, cidr) = (self.ns(d.name()), format!("{v}/32"));
+                let len = if v.contains(':') { 128 } else { 32 };
+                let (ns, cidr) = (self.ns(d.name()), format!("{v}/{len}"));
                 let _ = ip(&["-n", &ns, "addr", "del", &cidr, "dev", dev]);
             }
         }
@@ -330,7 +453,15 @@ impl PairBed {
 
     /// Does director `d` hold the VIP?
     pub fn has_vip(&self, d: Director) -> bool {
-        let o = ip(&["-n", &self.ns(d.name()), "-o", "addr", "show", "to", VIP]);
+        let o = ip(&[
+            "-n",
+            &self.ns(d.name()),
+            "-o",
+            "addr",
+            "show",
+            "to",
+            self.config.vip(),
+        ]);
         !String::from_utf8_lossy(&o.stdout).trim().is_empty()
     }
 
@@ -486,9 +617,9 @@ impl PairBed {
         );
     }
 
-    /// The client's neighbour-table MAC for the VIP, if any.
+    /// The client's neighbour-table MAC for the VIP (ARP, or IPv6 neighbour discovery), if any.
     pub fn client_vip_mac(&self) -> Option<String> {
-        let o = ip(&["-n", &self.ns("cl"), "neigh", "show", VIP]);
+        let o = ip(&["-n", &self.ns("cl"), "neigh", "show", self.config.vip()]);
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
         let mut words = text.split_whitespace();
         words.find(|w| *w == "lladdr")?;

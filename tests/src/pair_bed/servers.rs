@@ -1,22 +1,26 @@
 //! The real servers: a web server per namespace, and long-lived line sessions through the VIP.
 
-use super::{PORT, PairBed, VIP};
+use super::{PORT, PairBed};
 use crate::lvs_bed::{Server, in_ns, serve_connections};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-/// A web server in namespace `ns` on 0.0.0.0:80 answering every request with `name\n`. A
+/// A web server in namespace `ns` on 0.0.0.0:80 (`ipv6`: [::]:80) answering every request with `name\n`. A
 /// connection whose first bytes are not `GET` is a line session: on a thread of its own, every
 /// line (these first bytes included) gets `name\n`, until the client closes or the server
 /// stops.
-pub(super) fn serve_http(ns: &str, name: &str) -> Server {
+pub(super) fn serve_http(ns: &str, name: &str, ipv6: bool) -> Server {
     let body = format!("{name}\n");
     let reply = format!(
         "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let addr: SocketAddr = ([0, 0, 0, 0], PORT).into();
+    let addr: SocketAddr = if ipv6 {
+        (std::net::Ipv6Addr::UNSPECIFIED, PORT).into()
+    } else {
+        ([0, 0, 0, 0], PORT).into()
+    };
     serve_connections(ns, addr, move |mut s, stop| {
         let mut buf = [0u8; 512];
         // A connect-only check sends nothing and closes: read returns 0 at once.
@@ -74,8 +78,8 @@ impl Session {
     /// Opens `n` sessions from the bed's client (sequentially, each with a connect and first
     /// answer timeout of `timeout`); panics if one fails.
     pub fn open(bed: &PairBed, n: usize, timeout: Duration) -> Vec<Self> {
+        let to = bed.config.vip_port();
         in_ns(&bed.ns("cl"), move || {
-            let to: SocketAddr = (VIP.parse::<std::net::Ipv4Addr>().expect("VIP"), PORT).into();
             (0..n)
                 .map(|i| {
                     let stream = TcpStream::connect_timeout(&to, timeout)

@@ -1,6 +1,6 @@
 //! The client's traffic through the VIP and what it measured: outages, answers per server.
 
-use super::{PORT, PairBed, VIP};
+use super::PairBed;
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -33,8 +33,7 @@ impl Traffic {
 
     /// Starts sending from the bed's client.
     pub fn start(bed: &PairBed, interval: Duration) -> Self {
-        let to: SocketAddr = (VIP.parse::<std::net::Ipv4Addr>().expect("VIP"), PORT).into();
-        Self::start_to(&bed.ns("cl"), to, interval)
+        Self::start_to(&bed.ns("cl"), bed.config.vip_port(), interval)
     }
 
     /// Starts sending from namespace `client_ns` to `to` (any bed's client, any VIP).
