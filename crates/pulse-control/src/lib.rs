@@ -29,6 +29,10 @@ pub enum Request {
     Release,
     /// Ask `lvsd` for its virtual services and real servers.
     Lvs,
+    /// Re-read lvs.cf, as on SIGHUP (`pulsectl config push|receive` after writing the file).
+    /// pulse answers with its status before the new file is in use: a caller that waits for
+    /// the file watches `config.serial_no`/`digest` in later statuses.
+    Reload,
     /// pulse to its `lvsd` during a draining release: send new connections to the partner
     /// director at `to` (direct routing) while the real servers' own connections finish, or,
     /// with `None`, go back to the configured table. Idempotent: pulse repeats it to poll.

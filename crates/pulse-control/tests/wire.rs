@@ -139,3 +139,15 @@ fn every_value_keeps_its_name() {
         "names are case-sensitive"
     );
 }
+
+#[test]
+fn reload_request_is_pinned() {
+    // `pulsectl config push|receive` send this to pulse after writing lvs.cf.
+    let req = pulse_control::Request::Reload;
+    assert_eq!(
+        serde_json::to_string(&req).expect("json"),
+        r#"{"cmd":"reload"}"#
+    );
+    let back: pulse_control::Request = serde_json::from_str(r#"{"cmd":"reload"}"#).expect("parse");
+    assert_eq!(back, req);
+}

@@ -9,6 +9,7 @@
 pub mod ipvs;
 pub mod logging;
 pub mod process;
+pub mod resolve;
 
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{Ifa, RtAddrFamily, RtScope, Rtm};

@@ -68,7 +68,7 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
             match req {
                 Request::Takeover => eprintln!("takeover done"),
                 Request::Release => eprintln!("released; the partner took over"),
-                Request::Status | Request::Lvs | Request::Handoff { .. } => {}
+                Request::Status | Request::Reload | Request::Lvs | Request::Handoff { .. } => {}
             }
             out!("{}", render(&status));
         }
@@ -186,6 +186,17 @@ fn duration(secs: f64) -> String {
     }
 }
 
+/// Which director's lvs.cf is newer, and what to do about it (`pulsectl config push` from it).
+fn newer(partner: i64, ours: i64) -> &'static str {
+    match partner.cmp(&ours) {
+        std::cmp::Ordering::Greater => "the partner's is newer: push from the partner",
+        std::cmp::Ordering::Less => "ours is newer: `pulsectl config push`",
+        std::cmp::Ordering::Equal => {
+            "same serial_no, different content: bump the right one and push it"
+        }
+    }
+}
+
 /// The human table.
 fn render(st: &Status) -> String {
     let now = SystemTime::now()
@@ -216,10 +227,17 @@ fn render(st: &Status) -> String {
         };
         match (&p.config, p.config_mismatch) {
             (Some(c), true) => s.push_str(&format!(
-                "; lvs.cf DIFFERS: partner serial_no {} digest {}, ours {} digest {}",
-                c.serial_no, c.digest, st.config.serial_no, st.config.digest
+                "; lvs.cf DIFFERS: partner serial_no {} digest {}, ours {} digest {} ({})",
+                c.serial_no,
+                c.digest,
+                st.config.serial_no,
+                st.config.digest,
+                newer(c.serial_no, st.config.serial_no)
             )),
-            (Some(c), false) => s.push_str(&format!("; same lvs.cf (serial_no {})", c.serial_no)),
+            (Some(c), false) => s.push_str(&format!(
+                "; same lvs.cf (serial_no {} digest {})",
+                c.serial_no, c.digest
+            )),
             (None, _) => {}
         }
         s
@@ -338,7 +356,7 @@ mod tests {
         let expected = "\
 role:      primary
 state:     active for 3m12s
-partner:   alive, inactive; lvs.cf DIFFERS: partner serial_no 30 digest aa, ours 31 digest bb
+partner:   alive, inactive; lvs.cf DIFFERS: partner serial_no 30 digest aa, ours 31 digest bb (ours is newer: `pulsectl config push`)
 heartbeat: authenticated mode
 links:     192.0.2.11:539 -> 192.0.2.12:539  420 ms ago
            198.51.100.11:539 -> 198.51.100.12:539  never heard

@@ -25,6 +25,7 @@ macro_rules! outln {
 mod config;
 mod daemon;
 mod key;
+mod push;
 mod safe_write;
 
 /// Exit codes shared by every subcommand.
