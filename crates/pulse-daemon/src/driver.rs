@@ -231,7 +231,7 @@ impl Driver {
             }
             Request::Takeover => Some(pulse_director::HeartbeatCommand::Takeover),
             Request::Release => Some(pulse_director::HeartbeatCommand::Release),
-            Request::Lvs | Request::Handoff { .. } => {
+            Request::Lvs | Request::Handoff { .. } | Request::Server { .. } => {
                 return Response::Error {
                     message: "this is pulse; the LVS table is lvsd's (ask its socket)".into(),
                 };

@@ -133,16 +133,16 @@ pub(crate) enum Format {
 pub(crate) struct WriteOpts {
     /// Do not bump `serial_no`.
     #[arg(long)]
-    no_bump: bool,
+    pub(crate) no_bump: bool,
     /// Print a unified diff instead of writing.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// Also install the edited file on the partner (`config push`), then reload both: the
     /// file here is written only if the partner accepted it.
     #[arg(long)]
-    push: bool,
+    pub(crate) push: bool,
     #[command(flatten)]
-    partner: PartnerOpts,
+    pub(crate) partner: PartnerOpts,
 }
 
 pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
@@ -168,7 +168,9 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
                 no_bump: write.no_bump || (path.blocks.is_empty() && key == "serial_no"),
                 ..write
             };
-            edit_file(&file, &write, &what, |doc| edit::set(doc, &path, &value))
+            edit_file(&file, &write, &what, false, |doc| {
+                edit::set(doc, &path, &value)
+            })
         }
         ConfigCommand::Add {
             file,
@@ -179,13 +181,13 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
         } => {
             let (parent, kind) = collection(&kind)?;
             let what = format!("added `{} {name}`", kind.keyword());
-            edit_file(&file, &write, &what, |doc| {
+            edit_file(&file, &write, &what, false, |doc| {
                 add_with_settings(doc, &parent, kind, &name, &settings)
             })
         }
         ConfigCommand::Rm { file, key, write } => {
             let path = KeyPath::parse(&key)?;
-            edit_file(&file, &write, &format!("removed {key}"), |doc| {
+            edit_file(&file, &write, &format!("removed {key}"), false, |doc| {
                 edit::remove(doc, &path)
             })
         }
@@ -197,7 +199,7 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
                 push: false,
                 partner: PartnerOpts::default(),
             };
-            edit_file(&file, &opts, "bumped serial_no", edit::bump_serial)
+            edit_file(&file, &opts, "bumped serial_no", false, edit::bump_serial)
         }
         ConfigCommand::Diff { old, new, format } => diff_files(&old, &new, format),
         ConfigCommand::Push { file, partner } => push::push(&file, &partner),
@@ -366,11 +368,14 @@ fn add_with_settings(
     Ok(src)
 }
 
-/// Lock, read, edit, bump, validate, then write atomically (or print the diff).
-fn edit_file(
+/// Lock, read, edit, bump, validate, then write atomically (or print the diff); with
+/// `opts.push` the partner gets the file first, and with `reload` (or `push`) the local pulse
+/// reloads it.
+pub(crate) fn edit_file(
     file: &Path,
     opts: &WriteOpts,
     what: &str,
+    reload: bool,
     change: impl FnOnce(&Document) -> Result<String, EditError>,
 ) -> Result<u8> {
     let name = file.display().to_string();
@@ -441,6 +446,8 @@ fn edit_file(
     eprintln!("{name}: {what}{serial}");
     if opts.push {
         eprintln!("{name}: the partner has the same file");
+    }
+    if opts.push || reload {
         return push::reload(&opts.partner.socket, &after.config);
     }
     Ok(exit::OK)

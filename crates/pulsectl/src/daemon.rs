@@ -68,7 +68,11 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
             match req {
                 Request::Takeover => eprintln!("takeover done"),
                 Request::Release => eprintln!("released; the partner took over"),
-                Request::Status | Request::Reload | Request::Lvs | Request::Handoff { .. } => {}
+                Request::Status
+                | Request::Reload
+                | Request::Lvs
+                | Request::Handoff { .. }
+                | Request::Server { .. } => {}
             }
             out!("{}", render(&status));
         }
@@ -157,8 +161,13 @@ fn render_lvs(l: &LvsStatus) -> String {
                 .map_or("never checked".to_string(), |ms| {
                     format!("checked {}", ago(ms))
                 });
+            let admin = if s.admin == pulse_control::Admin::Enabled {
+                String::new()
+            } else {
+                format!("  OPERATOR: {}", s.admin)
+            };
             out.push_str(&format!(
-                "  {:<12} {:<22} {:<7}{since}  {kernel}  conns {}/{}  {checked}\n",
+                "  {:<12} {:<22} {:<7}{since}  {kernel}  conns {}/{}  {checked}{admin}\n",
                 s.name, s.address, s.health, s.active_conns, s.inactive_conns
             ));
             if let Some(e) = &s.last_error {
@@ -387,6 +396,11 @@ config:    serial_no 31 digest bb
                     .then(|| "CONNECT to 10.0.0.3:80 timed out".into()),
                 traffic: Default::default(),
                 checks: Default::default(),
+                admin: if name == "a" {
+                    pulse_control::Admin::Draining
+                } else {
+                    pulse_control::Admin::Enabled
+                },
             };
         let l = LvsStatus {
             config_path: "/etc/sysconfig/ha/lvs.cf".into(),
@@ -415,7 +429,7 @@ lvsd:      kernel mode, lvs.cf serial_no 7 loaded 10m00s ago; reloads 2 (refused
            last reload REFUSED: error parsing lvs.cf on line 9.
 virtual web: TCP 192.0.2.10:80 wlc
   check: tcp connect
-  a            10.0.0.2:80            up      for 1m15s  weight 3 (kernel 3)  conns 12/40  checked 250 ms ago
+  a            10.0.0.2:80            up      for 1m15s  weight 3 (kernel 3)  conns 12/40  checked 250 ms ago  OPERATOR: draining
   b            10.0.0.3:80            down    for 1m15s  weight 3 (not in kernel)  conns 12/40  checked 250 ms ago
                last error: CONNECT to 10.0.0.3:80 timed out
 ";

@@ -27,6 +27,7 @@ mod daemon;
 mod key;
 mod push;
 mod safe_write;
+mod server;
 
 /// Exit codes shared by every subcommand.
 pub(crate) mod exit {
@@ -81,6 +82,10 @@ enum Command {
         #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
         socket: std::path::PathBuf,
     },
+    /// Maintenance of a real server: drain, disable, enable (persistent in lvs.cf, pushed to the
+    /// partner, unless --runtime).
+    #[command(subcommand)]
+    Server(server::ServerCommand),
     /// Manage the heartbeat key.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Config(c) => config::run(c),
         Command::Key(c) => key::run(c),
+        Command::Server(c) => server::run(c),
         Command::Status {
             format,
             socket,
