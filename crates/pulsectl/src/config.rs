@@ -107,7 +107,7 @@ pub(crate) enum ConfigCommand {
         #[arg(long)]
         force: bool,
         /// pulse's control socket (asked to reload).
-        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        #[arg(long, env = "PULSE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
         socket: PathBuf,
     },
     /// Show what a reload from OLD to NEW would change, ignoring comments and formatting.

@@ -64,22 +64,22 @@ enum Command {
         #[arg(long, value_enum, default_value_t = daemon::Format::Text)]
         format: daemon::Format,
         /// pulse's control socket.
-        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        #[arg(long, env = "PULSE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
         socket: std::path::PathBuf,
         /// lvsd's control socket.
-        #[arg(long, default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
+        #[arg(long, env = "PULSE_LVSD_SOCKET", default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
         lvsd_socket: std::path::PathBuf,
     },
     /// Make this director active now (planned switchover).
     Takeover {
         /// pulse's control socket.
-        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        #[arg(long, env = "PULSE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
         socket: std::path::PathBuf,
     },
     /// Hand the service to the partner (planned switchover).
     Release {
         /// pulse's control socket.
-        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        #[arg(long, env = "PULSE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
         socket: std::path::PathBuf,
     },
     /// Maintenance of a real server: drain, disable, enable (persistent in lvs.cf, pushed to the

@@ -45,13 +45,13 @@ pub(crate) struct PartnerOpts {
     #[arg(long, value_name = "HOST")]
     pub(crate) to: Option<String>,
     /// The file on the partner (default: the same path as here).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "PULSE_REMOTE_FILE")]
     pub(crate) remote_file: Option<PathBuf>,
     /// pulse's control socket on the partner.
-    #[arg(long, value_name = "PATH", default_value = pulse_control::DEFAULT_SOCKET)]
+    #[arg(long, value_name = "PATH", env = "PULSE_REMOTE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
     pub(crate) remote_socket: PathBuf,
     /// pulse's control socket here (reloaded after an edit with `--push`).
-    #[arg(long, value_name = "PATH", default_value = pulse_control::DEFAULT_SOCKET)]
+    #[arg(long, value_name = "PATH", env = "PULSE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
     pub(crate) socket: PathBuf,
 }
 

@@ -48,10 +48,10 @@ pub(crate) struct Target {
     #[arg(long)]
     no_push: bool,
     /// lvs.cf.
-    #[arg(long, default_value = "/etc/sysconfig/ha/lvs.cf")]
+    #[arg(long, env = "PULSE_CONFIG", default_value = "/etc/sysconfig/ha/lvs.cf")]
     file: PathBuf,
     /// lvsd's control socket.
-    #[arg(long, default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
+    #[arg(long, env = "PULSE_LVSD_SOCKET", default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
     lvsd_socket: PathBuf,
     /// How long `drain` waits for the server's active connections to end, in seconds.
     #[arg(long, default_value_t = 300)]
