@@ -8,8 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # systemd-container, mmdebstrap: the real-init bed (tests/systemd/); lintian, rpmlint: the
-# packages' lint (packaging/check.sh).
-apt_packages=(iproute2 rpm systemd systemd-container mmdebstrap lintian rpmlint)
+# packages' lint (packaging/check.sh). cockpit-ws, cockpit-bridge, chromium, python3-websocket:
+# the web console's browser test (cockpit/test/browser.py: headless chromium over the DevTools
+# protocol against `cockpit-ws --local-session`).
+apt_packages=(iproute2 rpm systemd systemd-container mmdebstrap lintian rpmlint
+    cockpit-ws cockpit-bridge chromium python3-websocket)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

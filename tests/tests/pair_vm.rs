@@ -732,3 +732,231 @@ fn a_weight_edit_reloads_without_losing_a_request() {
         "{addr}'s counters were reset by the reload: {before:?} -> {after_active:?}"
     );
 }
+
+/// `pulsectl ARGS…` (the bed's binary), its output, and how long it ran.
+fn pulsectl_run(args: &[&str]) -> (std::process::Output, Duration) {
+    let bin = pulse_e2e::pair_bed::binary("PULSE_PULSECTL", "pulsectl");
+    let start = Instant::now();
+    let o = std::process::Command::new(&bin)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{bin}: {e}"));
+    (o, start.elapsed())
+}
+
+fn said(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}stderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh --pair runs it"]
+fn drain_under_traffic_loses_no_request_and_disable_enable_round_trip() {
+    skip_unless_vm!();
+    let _took = Took::new("drain_under_traffic_loses_no_request_and_disable_enable_round_trip");
+    let (bed, active) = started(PairConfig::default());
+    let (name, addr) = (
+        SERVERS[0],
+        format!("{}:{PORT}", bed.config.server_addrs()[0]),
+    );
+    let lvsd_socket = bed.lvsd_socket(active).display().to_string();
+    let file = bed.director_cf(active).display().to_string();
+    let socket = bed.socket(active).display().to_string();
+    // Long-lived connections, some on the server to drain (wlc spreads them over the three).
+    let mut sessions = Session::open(&bed, 9, Duration::from_secs(5));
+    let on_it = sessions.iter().filter(|s| s.server == name).count();
+    assert!(on_it >= 1, "no session landed on {name}: {sessions:?}");
+    let traffic = Traffic::start(&bed, TRAFFIC_INTERVAL);
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut timeline = Timeline::new();
+
+    // The drain waits in the background while the sessions stay open.
+    let bin = pulse_e2e::pair_bed::binary("PULSE_PULSECTL", "pulsectl");
+    let t_drain = timeline.add(format!(
+        "pulsectl server drain web {name} --runtime on {active}"
+    ));
+    let drain = std::process::Command::new(&bin)
+        .args(["server", "drain", "web", name, "--runtime", "--lvsd-socket"])
+        .arg(&lvsd_socket)
+        .args(["--timeout", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("pulsectl server drain");
+    let zero = wait_for(Duration::from_secs(10), || {
+        std::thread::sleep(Duration::from_millis(50));
+        dest_counters(&bed.ipvsadm(active), &addr).is_some_and(|c| c.0 == 0)
+    });
+    let t_zero = timeline.add(format!("{active}'s table: {addr} weight 0 (polled)"));
+    // The open sessions on the drained server still work.
+    for s in sessions.iter_mut().filter(|s| s.server == name) {
+        let answer = s.exchange(Duration::from_secs(5));
+        assert_eq!(answer.as_deref().ok(), Some(name), "{answer:?}");
+    }
+    let (_, active_conns, _) = dest_counters(&bed.ipvsadm(active), &addr).expect("listed");
+    timeline.add(format!(
+        "{addr}: {active_conns} active connections while draining"
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let t_close = timeline.add(format!("client closes its {on_it} sessions on {name}"));
+    sessions.retain(|s| s.server != name);
+    let mut drain = Some(drain);
+    let mut out = None;
+    let finished = wait_for(Duration::from_secs(30), || {
+        let done = drain
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_some());
+        if done {
+            out = drain.take().map(|c| c.wait_with_output().expect("output"));
+        }
+        done
+    });
+    let reported = timeline.add("pulsectl server drain exited");
+    std::thread::sleep(Duration::from_millis(500));
+    let records = traffic.stop();
+    if let Some(mut c) = drain {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let after_zero: Vec<_> = records
+        .iter()
+        .filter(|r| r.sent > t_zero + Duration::from_millis(100))
+        .collect();
+    let to_drained = after_zero
+        .iter()
+        .filter(|r| r.result.as_deref() == Ok(name))
+        .count();
+    println!("drain timeline:\n{timeline}");
+    println!(
+        "drain: {} requests, per server {:?}, failed {:?}; {on_it} sessions on {name}, \
+         {active_conns} active connections while draining; weight 0 {} ms after the command, \
+         reported {} ms after the sessions closed; {} requests after weight 0, {to_drained} to {name}",
+        records.len(),
+        per_server(&records),
+        failures(&records),
+        ms_between(t_drain, t_zero),
+        ms_between(t_close, reported),
+        after_zero.len()
+    );
+    assert!(zero.is_some(), "weight never 0:\n{}", bed.dump());
+    assert!(
+        active_conns >= 1,
+        "no active connection counted while draining"
+    );
+    assert!(
+        finished.is_some(),
+        "drain did not finish in 30 s after the sessions closed"
+    );
+    let out = out.expect("drain output");
+    assert!(out.status.success(), "{}", said(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{name} of web: drained: 0 active connections")),
+        "{}",
+        said(&out)
+    );
+    assert!(
+        failures(&records).is_empty(),
+        "requests failed: {:?}",
+        failures(&records)
+    );
+    assert_eq!(to_drained, 0, "new connections reached the drained server");
+    let (_, left, _) = dest_counters(&bed.ipvsadm(active), &addr).expect("listed");
+    assert_eq!(left, 0, "{addr} still has active connections");
+    // The runtime override shows in pulsectl status.
+    let st = bed.pulsectl(active, &["status"]);
+    let st_text = String::from_utf8_lossy(&st.stdout);
+    assert!(st_text.contains("OPERATOR: draining"), "{st_text}");
+
+    // Runtime enable, then disable/enable persistently (lvs.cf `active`, serial bump, reload;
+    // --no-push: the VM has no ssh between the directors, the push is covered by
+    // pulse-daemon's netns test).
+    let (o, _) = pulsectl_run(&[
+        "server",
+        "enable",
+        "web",
+        name,
+        "--runtime",
+        "--lvsd-socket",
+        &lvsd_socket,
+    ]);
+    assert!(o.status.success(), "{}", said(&o));
+    let back = wait_for(Duration::from_secs(10), || {
+        dest_counters(&bed.ipvsadm(active), &addr).is_some_and(|c| c.0 == 1)
+    });
+    assert!(
+        back.is_some(),
+        "runtime enable: weight not back:\n{}",
+        bed.ipvsadm(active)
+    );
+    let traffic = Traffic::start(&bed, TRAFFIC_INTERVAL);
+    std::thread::sleep(Duration::from_millis(500));
+    let (o, took) = pulsectl_run(&[
+        "server",
+        "disable",
+        "web",
+        name,
+        "--no-push",
+        "--file",
+        &file,
+        "--socket",
+        &socket,
+        "--lvsd-socket",
+        &lvsd_socket,
+    ]);
+    assert!(o.status.success(), "disable: {}", said(&o));
+    let text = std::fs::read_to_string(&file).expect("lvs.cf");
+    assert!(text.contains("serial_no = 2"), "{text}");
+    let gone = wait_for(Duration::from_secs(10), || {
+        dest_counters(&bed.ipvsadm(active), &addr).is_none()
+    });
+    println!(
+        "disable: pulsectl {} ms; {addr} out of the table: {gone:?}",
+        took.as_millis()
+    );
+    assert!(
+        gone.is_some(),
+        "disable: {addr} still in the table:\n{}",
+        bed.ipvsadm(active)
+    );
+    let (o, took) = pulsectl_run(&[
+        "server",
+        "enable",
+        "web",
+        name,
+        "--no-push",
+        "--file",
+        &file,
+        "--socket",
+        &socket,
+        "--lvsd-socket",
+        &lvsd_socket,
+    ]);
+    assert!(o.status.success(), "enable: {}", said(&o));
+    let text = std::fs::read_to_string(&file).expect("lvs.cf");
+    assert!(text.contains("serial_no = 3"), "{text}");
+    let back = wait_for(Duration::from_secs(10), || {
+        dest_counters(&bed.ipvsadm(active), &addr).is_some_and(|c| c.0 == 1)
+    });
+    println!(
+        "enable: pulsectl {} ms; {addr} back in the table: {back:?}",
+        took.as_millis()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let records = traffic.stop();
+    println!(
+        "disable/enable: {} requests, per server {:?}, failed {:?}",
+        records.len(),
+        per_server(&records),
+        failures(&records)
+    );
+    assert!(
+        back.is_some(),
+        "enable: {addr} not back:\n{}",
+        bed.ipvsadm(active)
+    );
+}

@@ -329,6 +329,57 @@ impl Lvsd {
                     (Response::Handoff { active_conns }, None)
                 }
             },
+            Request::Server {
+                virtual_name,
+                server,
+                admin,
+            } => {
+                let admin = match admin {
+                    pulse_control::Admin::Enabled => pulse_lvs::Admin::Enabled,
+                    pulse_control::Admin::Draining => pulse_lvs::Admin::Draining,
+                    pulse_control::Admin::Disabled => pulse_lvs::Admin::Disabled,
+                };
+                if let Err(e) = self
+                    .sup
+                    .handle_admin(Instant::now(), &virtual_name, &server, admin)
+                {
+                    return (
+                        Response::Error {
+                            message: e.to_string(),
+                        },
+                        None,
+                    );
+                }
+                // Applied before answering: the status shows the table as changed.
+                if let Err(e) = self.carry_out() {
+                    let message = format!("{e:#}");
+                    return (Response::Error { message }, Some(e));
+                }
+                let lvs = lvs_status(
+                    &self.sup,
+                    &self.loaded,
+                    &mut self.kernel,
+                    self.opts.config.display().to_string(),
+                    &self.reloads,
+                );
+                (Response::Lvs { lvs: Box::new(lvs) }, None)
+            }
+            Request::Reload => match self.reload() {
+                Ok(()) => {
+                    let lvs = lvs_status(
+                        &self.sup,
+                        &self.loaded,
+                        &mut self.kernel,
+                        self.opts.config.display().to_string(),
+                        &self.reloads,
+                    );
+                    (Response::Lvs { lvs: Box::new(lvs) }, None)
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    (Response::Error { message }, Some(e))
+                }
+            },
             _ => (
                 Response::Error {
                     message: "this is lvsd; takeover and release are pulse's".into(),

@@ -52,6 +52,21 @@ pub(crate) fn log(sup: &mut Supervisor, kernel: &mut Kernel) {
                     "handover done: back to the configured table"
                 );
             }
+            Event::AdminChanged {
+                virtual_name,
+                server_name,
+                server,
+                admin,
+            } => info!(
+                virtual_name = virtual_name.as_str(),
+                server_name = server_name.as_str(),
+                "operator: real server {server} of {virtual_name} {}",
+                match admin {
+                    pulse_lvs::Admin::Enabled => "enabled (in the table while its checks pass)",
+                    pulse_lvs::Admin::Draining => "draining (weight 0; open connections finish)",
+                    pulse_lvs::Admin::Disabled => "disabled (out of the table)",
+                }
+            ),
             Event::ServiceRemoved {
                 virtual_name,
                 service,

@@ -77,6 +77,11 @@ pub(crate) fn lvs_status(
                     last_error: h.last_error().map(str::to_string),
                     traffic: traffic(&c.stats),
                     checks: counters_of(rs.checks),
+                    admin: match rs.admin {
+                        pulse_lvs::Admin::Enabled => pulse_control::Admin::Enabled,
+                        pulse_lvs::Admin::Draining => pulse_control::Admin::Draining,
+                        pulse_lvs::Admin::Disabled => pulse_control::Admin::Disabled,
+                    },
                 }
             })
             .collect();

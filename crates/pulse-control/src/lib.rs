@@ -29,6 +29,21 @@ pub enum Request {
     Release,
     /// Ask `lvsd` for its virtual services and real servers.
     Lvs,
+    /// lvsd: drain, disable or enable one real server until lvsd exits (`pulsectl server …
+    /// --runtime`); answered with lvsd's status.
+    Server {
+        /// The `virtual` block's name.
+        #[serde(rename = "virtual")]
+        virtual_name: String,
+        /// The `server` block's name.
+        server: String,
+        /// The state to put it in.
+        admin: Admin,
+    },
+    /// Re-read lvs.cf, as on SIGHUP (`pulsectl config push|receive` after writing the file).
+    /// pulse answers with its status before the new file is in use: a caller that waits for
+    /// the file watches `config.serial_no`/`digest` in later statuses.
+    Reload,
     /// pulse to its `lvsd` during a draining release: send new connections to the partner
     /// director at `to` (direct routing) while the real servers' own connections finish, or,
     /// with `None`, go back to the configured table. Idempotent: pulse repeats it to poll.
@@ -269,6 +284,10 @@ pub struct ServerStatus {
     /// Its checks.
     #[serde(default)]
     pub checks: CheckCounters,
+    /// The operator's runtime override (`pulsectl server drain|disable|enable --runtime`).
+    /// Left out of the JSON while enabled, so the wire is byte-identical to before it existed.
+    #[serde(default, skip_serializing_if = "Admin::is_enabled")]
+    pub admin: Admin,
 }
 
 /// Defines a field's closed set of values, each with its name on the wire. The JSON is the name
@@ -315,6 +334,33 @@ macro_rules! wire_enum {
             }
         }
     };
+}
+
+wire_enum! {
+    /// An operator's runtime override of a real server.
+    Admin {
+        /// As its checks decide.
+        Enabled => "enabled",
+        /// Weight 0: no new connections; the open ones finish.
+        Draining => "draining",
+        /// Out of the table.
+        Disabled => "disabled",
+    }
+}
+
+impl Admin {
+    /// No override.
+    pub fn is_enabled(&self) -> bool {
+        *self == Self::Enabled
+    }
+}
+
+// Not derivable: the variants come from `wire_enum!`.
+#[allow(clippy::derivable_impls)]
+impl Default for Admin {
+    fn default() -> Self {
+        Self::Enabled
+    }
 }
 
 wire_enum! {

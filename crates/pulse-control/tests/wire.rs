@@ -71,6 +71,7 @@ fn lvs() -> Response {
         last_error: None,
         traffic: Traffic::default(),
         checks: CheckCounters::default(),
+        admin: Default::default(),
     };
     Response::Lvs {
         lvs: Box::new(LvsStatus {
@@ -137,5 +138,39 @@ fn every_value_keeps_its_name() {
     assert!(
         serde_json::from_str::<Health>(r#""Up""#).is_err(),
         "names are case-sensitive"
+    );
+}
+
+#[test]
+fn reload_request_is_pinned() {
+    // `pulsectl config push|receive` send this to pulse after writing lvs.cf.
+    let req = pulse_control::Request::Reload;
+    assert_eq!(
+        serde_json::to_string(&req).expect("json"),
+        r#"{"cmd":"reload"}"#
+    );
+    let back: pulse_control::Request = serde_json::from_str(r#"{"cmd":"reload"}"#).expect("parse");
+    assert_eq!(back, req);
+}
+
+#[test]
+fn a_server_override_is_on_the_wire_only_when_set() {
+    let Response::Lvs { mut lvs } = lvs() else {
+        unreachable!()
+    };
+    lvs.services[0].servers[0].admin = pulse_control::Admin::Draining;
+    let json = serde_json::to_string(&lvs).unwrap();
+    assert_eq!(json.matches(r#""admin":"draining""#).count(), 1, "{json}");
+    assert!(!json.contains(r#""admin":"enabled""#), "{json}");
+    let back: LvsStatus = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, *lvs);
+    let req = pulse_control::Request::Server {
+        virtual_name: "web".into(),
+        server: "a".into(),
+        admin: pulse_control::Admin::Disabled,
+    };
+    assert_eq!(
+        serde_json::to_string(&req).unwrap(),
+        r#"{"cmd":"server","virtual":"web","server":"a","admin":"disabled"}"#
     );
 }

@@ -245,9 +245,14 @@ impl Driver {
     fn control(&mut self, req: Request) -> Response {
         let cmd = match req {
             Request::Status => None,
+            Request::Reload => {
+                info!("reload asked on the control socket");
+                self.reload();
+                None
+            }
             Request::Takeover => Some(pulse_director::HeartbeatCommand::Takeover),
             Request::Release => Some(pulse_director::HeartbeatCommand::Release),
-            Request::Lvs | Request::Handoff { .. } => {
+            Request::Lvs | Request::Handoff { .. } | Request::Server { .. } => {
                 return Response::Error {
                     message: "this is pulse; the LVS table is lvsd's (ask its socket)".into(),
                 };

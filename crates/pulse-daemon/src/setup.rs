@@ -6,10 +6,10 @@ use crate::Options;
 use anyhow::{Context, Result, bail};
 use pulse_director::{Plan, Reload, Settings, plan};
 use pulse_lvscf::LvsConfig;
-use pulse_lvscf::model::Host;
 use pulse_proto::HeartbeatKey;
 use pulse_proto::fsm::WireMode;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use pulse_sys::resolve::{local_addresses, resolve, resolve_ip};
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
@@ -205,34 +205,6 @@ fn load_key(path: &Path) -> Result<HeartbeatKey> {
             HeartbeatKey::MIN_LEN
         )
     })
-}
-
-/// A host of lvs.cf as an address: a literal as written, a name as its first IPv4 address, or
-/// its first IPv6 one if it has none (heartbeat addresses and VIPs may be either family).
-fn resolve(h: &Host) -> Option<IpAddr> {
-    resolve_ip(h, true).or_else(|| resolve_ip(h, false))
-}
-
-/// A host of lvs.cf as an address of either family (`v4_only`: the first IPv4 one).
-fn resolve_ip(h: &Host, v4_only: bool) -> Option<IpAddr> {
-    match h {
-        Host::Ip(a) => Some(*a),
-        Host::Name(n) => (n.as_str(), 0)
-            .to_socket_addrs()
-            .ok()?
-            .map(|a| a.ip())
-            .find(|a| !v4_only || a.is_ipv4()),
-    }
-}
-
-fn local_addresses() -> Vec<IpAddr> {
-    pulse_sys::interfaces()
-        .into_iter()
-        .flat_map(|i| {
-            let v4 = i.ipv4.into_iter().map(IpAddr::V4);
-            v4.chain(i.ipv6.into_iter().map(IpAddr::V6))
-        })
-        .collect()
 }
 
 /// `monitor_links`: the interfaces carrying our heartbeat addresses, and whether each runs.

@@ -21,9 +21,9 @@ pub mod supervisor;
 pub mod table;
 
 pub use health::{Health, RealServerHealth, Transition};
-pub use plan::{Plan, PlanProblem, PlannedServer, PlannedService};
+pub use plan::{Admin, Plan, PlanProblem, PlannedServer, PlannedService};
 pub use supervisor::{
-    CheckChange, CheckKey, CheckStats, Event, HANDOFF_MAX, Reloaded, ServerSnapshot,
+    AdminError, CheckChange, CheckKey, CheckStats, Event, HANDOFF_MAX, Reloaded, ServerSnapshot,
     ServiceSnapshot, Supervisor, Unreadable,
 };
 pub use table::{Desired, DesiredDest, DesiredService, ObservedService, Table, reconcile};

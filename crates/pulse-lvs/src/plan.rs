@@ -12,6 +12,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
+/// An operator's runtime override of one real server (`pulsectl server drain|disable|enable
+/// --runtime`, through lvsd's control socket). The persistent form is lvs.cf's `active`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Admin {
+    /// As the checks decide.
+    #[default]
+    Enabled,
+    /// Weight 0: no new connections, the open ones finish.
+    Draining,
+    /// Out of the table (the checks go on, so `enable` brings it back as soon as they pass).
+    Disabled,
+}
+
 /// One real server of a planned service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedServer {
@@ -46,11 +59,35 @@ pub struct PlannedService {
 impl PlannedService {
     /// The desired state of this service given each server's health.
     pub fn desired(&self, health: &dyn Fn(&ServiceKey, &DestKey) -> Health) -> DesiredService {
+        self.desired_with(health, &|_, _| Admin::Enabled)
+    }
+
+    /// [`Self::desired`] with the operator's runtime overrides: a draining server keeps its
+    /// entry (if health would) with weight 0, so new connections go elsewhere while its own
+    /// finish (IPVS's quiescing, as `quiesce_server` does for a failed one); a disabled one has
+    /// no entry. Neither counts as alive for the sorry server.
+    pub fn desired_with(
+        &self,
+        health: &dyn Fn(&ServiceKey, &DestKey) -> Health,
+        admin: &dyn Fn(&ServiceKey, &DestKey) -> Admin,
+    ) -> DesiredService {
         let key = self.service.key;
         let mut dests = BTreeMap::new();
         let mut any_alive = false;
         for s in &self.servers {
+            let admin = admin(&key, &s.dest.key);
             let want = match health(&key, &s.dest.key) {
+                _ if admin == Admin::Disabled => None,
+                Health::Up if admin == Admin::Draining => Some(DesiredDest::Present(Dest {
+                    weight: 0,
+                    ..s.dest
+                })),
+                Health::Unknown if admin == Admin::Draining => {
+                    Some(DesiredDest::KeepIfPresent(Dest {
+                        weight: 0,
+                        ..s.dest
+                    }))
+                }
                 Health::Up => {
                     any_alive = true;
                     Some(DesiredDest::Present(s.dest))
@@ -247,11 +284,20 @@ impl Plan {
 
     /// The whole desired table.
     pub fn desired(&self, health: &dyn Fn(&ServiceKey, &DestKey) -> Health) -> Desired {
+        self.desired_with(health, &|_, _| Admin::Enabled)
+    }
+
+    /// [`Self::desired`] with runtime overrides ([`PlannedService::desired_with`]).
+    pub fn desired_with(
+        &self,
+        health: &dyn Fn(&ServiceKey, &DestKey) -> Health,
+        admin: &dyn Fn(&ServiceKey, &DestKey) -> Admin,
+    ) -> Desired {
         Desired {
             services: self
                 .services
                 .iter()
-                .map(|s| (s.service.key, s.desired(health)))
+                .map(|s| (s.service.key, s.desired_with(health, admin)))
                 .collect(),
         }
     }

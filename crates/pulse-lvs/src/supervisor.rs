@@ -3,7 +3,8 @@
 //! ```text
 //!   handle_result(now, check, result)   ──┐                  ┌──► poll_ops()            → the kernel
 //!   handle_reload(now, plan, probes)    ──┤                  ├──► poll_check_changes()  → check tasks
-//!   handle_handoff(now, partner)        ──┼──► Supervisor ───┼──► poll_event()          → log lines
+//!   handle_handoff(now, partner)        ──┤
+//!   handle_admin(now, virtual, server)  ──┼──► Supervisor ───┼──► poll_event()          → log lines
 //!   handle_timeout(now)                 ──┤                  ├──► poll_connection_timeouts()
 //!   handle_op_result / handle_table     ──┘                  └──► poll_timeout()        → one timer
 //! ```
@@ -18,7 +19,7 @@
 //! loop feeds it and carries out what it returns.
 
 use crate::health::{Health, RealServerHealth, Transition};
-use crate::plan::{Plan, PlannedService};
+use crate::plan::{Admin, Plan, PlannedService};
 use crate::table::{Table, reconcile, reconcile_service};
 use pulse_ipvs::{Dest, DestKey, IpvsOp, ServiceKey, Timeouts};
 use rustc_hash::FxHashMap as HashMap;
@@ -116,12 +117,39 @@ pub enum Event {
         /// pulse never ended it: [`HANDOFF_MAX`] passed.
         expired: bool,
     },
+    /// An operator drained, disabled or enabled a real server at runtime.
+    AdminChanged {
+        /// The `virtual` block's name.
+        virtual_name: String,
+        /// The `server` block's name.
+        server_name: String,
+        /// The real server.
+        server: DestKey,
+        /// The new state.
+        admin: Admin,
+    },
     /// A managed service is removed at shutdown.
     ServiceRemoved {
         /// The `virtual` block's name.
         virtual_name: String,
         /// The service.
         service: ServiceKey,
+    },
+}
+
+/// Why [`Supervisor::handle_admin`] refused: the names are not in the plan in force.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    /// No active virtual service of that name.
+    #[error("no active virtual service named {0:?} in the configuration lvsd runs")]
+    NoVirtual(String),
+    /// No active real server of that name in the service.
+    #[error("virtual service {virtual_name:?} has no active real server named {server:?}")]
+    NoServer {
+        /// The `virtual` block's name.
+        virtual_name: String,
+        /// The name asked for.
+        server: String,
     },
 }
 
@@ -157,6 +185,8 @@ pub struct ServerSnapshot<'a> {
     pub health: &'a RealServerHealth,
     /// Its check counters.
     pub checks: CheckStats,
+    /// The operator's runtime override.
+    pub admin: Admin,
 }
 
 /// One virtual service in a [`Supervisor::status`] snapshot.
@@ -179,6 +209,7 @@ struct Tracked {
     dest: DestKey,
     health: RealServerHealth,
     checks: CheckStats,
+    admin: Admin,
 }
 
 /// Which services the next [`Supervisor::poll_ops`] reconciles.
@@ -344,6 +375,60 @@ impl Supervisor {
         self.dirty = Dirty::All;
     }
 
+    /// `pulsectl server drain|disable|enable --runtime`: override one real server until lvsd
+    /// exits or the server leaves the configuration (a reload keeps the override of a server
+    /// that stays). Setting the state in force changes nothing.
+    pub fn handle_admin(
+        &mut self,
+        _now: Instant,
+        virtual_name: &str,
+        server_name: &str,
+        admin: Admin,
+    ) -> Result<(), AdminError> {
+        let s = self
+            .plan
+            .services
+            .iter()
+            .find(|s| s.name == virtual_name)
+            .ok_or_else(|| AdminError::NoVirtual(virtual_name.to_string()))?;
+        let rs = s
+            .servers
+            .iter()
+            .find(|r| r.name == server_name)
+            .ok_or_else(|| AdminError::NoServer {
+                virtual_name: virtual_name.to_string(),
+                server: server_name.to_string(),
+            })?;
+        let (service, server) = (s.service.key, rs.dest.key);
+        let Some(&i) = self.index.get(&(service, server)) else {
+            return Err(AdminError::NoServer {
+                virtual_name: virtual_name.to_string(),
+                server: server_name.to_string(),
+            });
+        };
+        if self.tracked[i].admin == admin || self.stopped {
+            return Ok(());
+        }
+        self.tracked[i].admin = admin;
+        self.events.push_back(Event::AdminChanged {
+            virtual_name: virtual_name.to_string(),
+            server_name: server_name.to_string(),
+            server,
+            admin,
+        });
+        if let Dirty::Services(set) = &mut self.dirty {
+            set.insert(service);
+        }
+        Ok(())
+    }
+
+    /// The operator's override of `server` of `service` (enabled if it is not planned).
+    pub fn admin_of(&self, service: &ServiceKey, server: &DestKey) -> Admin {
+        self.index
+            .get(&(*service, *server))
+            .map_or(Admin::Enabled, |&i| self.tracked[i].admin)
+    }
+
     /// Time passed: a handoff past its deadline ends.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some((partner, deadline)) = self.handoff
@@ -418,9 +503,10 @@ impl Supervisor {
             return ops;
         }
         let health = |k: &ServiceKey, d: &DestKey| self.health_of(k, d);
+        let admin = |k: &ServiceKey, d: &DestKey| self.admin_of(k, d);
         match dirty {
             Dirty::All => {
-                let mut desired = self.plan.desired(&health);
+                let mut desired = self.plan.desired_with(&health, &admin);
                 if let Some((partner, _)) = self.handoff {
                     desired.forward_new_to(partner);
                 }
@@ -434,7 +520,7 @@ impl Supervisor {
                     .iter()
                     .filter(|s| set.contains(&s.service.key))
                 {
-                    let mut want = s.desired(&health);
+                    let mut want = s.desired_with(&health, &admin);
                     if let Some((partner, _)) = self.handoff {
                         want.forward_new_to(partner);
                     }
@@ -524,6 +610,7 @@ impl Supervisor {
                                 .map(|d| d.weight),
                             health: &t.health,
                             checks: t.checks,
+                            admin: t.admin,
                         })
                     })
                     .collect();
@@ -549,14 +636,16 @@ impl Supervisor {
         for s in &self.plan.services {
             for rs in &s.servers {
                 let key = (s.service.key, rs.dest.key);
-                let (health, checks) = match old_index.get(&key).and_then(|&i| old[i].take()) {
+                let (health, checks, admin) = match old_index.get(&key).and_then(|&i| old[i].take())
+                {
                     Some(mut t) => {
                         t.health.retime(s.timeout, s.reentry);
-                        (t.health, t.checks)
+                        (t.health, t.checks, t.admin)
                     }
                     None => (
                         RealServerHealth::new(s.timeout, s.reentry),
                         CheckStats::default(),
+                        Admin::Enabled,
                     ),
                 };
                 self.index.insert(key, self.tracked.len());
@@ -565,6 +654,7 @@ impl Supervisor {
                     dest: key.1,
                     health,
                     checks,
+                    admin,
                 });
             }
         }

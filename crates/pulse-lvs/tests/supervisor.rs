@@ -3,8 +3,8 @@
 
 use pulse_ipvs::{Dest, DestKey, Forward, IpvsOp, Protocol, ServiceKey};
 use pulse_lvs::{
-    CheckChange, CheckKey, Event, HANDOFF_MAX, Health, ObservedService, Plan, Supervisor, Table,
-    Unreadable,
+    Admin, AdminError, CheckChange, CheckKey, Event, HANDOFF_MAX, Health, ObservedService, Plan,
+    Supervisor, Table, Unreadable,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -628,4 +628,93 @@ fn the_status_snapshot_shows_health_counters_and_kernel_weights() {
     );
     assert_eq!(b.health.last_error(), Some("connect: refused"));
     assert_eq!(b.checks.failed, 1);
+}
+
+#[test]
+fn drain_zeroes_the_weight_disable_removes_enable_restores_and_a_reload_keeps_the_override() {
+    let mut sim = Sim::new(&cf("    sorry_server = 10.0.0.99", ""));
+    sim.step();
+    sim.result("10.0.0.1", true);
+    sim.result("10.0.0.2", true);
+    sim.take_events();
+    // Drain: an edit to weight 0, the entry stays (its connections finish).
+    sim.sup
+        .handle_admin(sim.now, "web", "a", Admin::Draining)
+        .expect("drain");
+    assert_eq!(
+        sim.step(),
+        vec![IpvsOp::EditDest(web(), dest("10.0.0.1", 0))]
+    );
+    assert_eq!(
+        sim.take_events(),
+        vec![Event::AdminChanged {
+            virtual_name: "web".into(),
+            server_name: "a".into(),
+            server: dkey("10.0.0.1"),
+            admin: Admin::Draining,
+        }]
+    );
+    // Asking again changes nothing.
+    sim.sup
+        .handle_admin(sim.now, "web", "a", Admin::Draining)
+        .expect("drain again");
+    assert!(sim.step().is_empty());
+    assert!(sim.take_events().is_empty());
+    // Checks go on while drained: a failure and a recovery do not bring the weight back.
+    sim.result("10.0.0.1", false);
+    for _ in 0..3 {
+        sim.advance(Duration::from_secs(10));
+        sim.result("10.0.0.1", true);
+    }
+    assert_eq!(sim.weights(), weights(&[("10.0.0.1", 0), ("10.0.0.2", 2)]));
+    // A reload that keeps a carries the override over.
+    let (_, ops) =
+        sim.reload(&cf("    sorry_server = 10.0.0.99", "").replace("weight = 2", "weight = 4"));
+    assert_eq!(ops, vec![IpvsOp::EditDest(web(), dest("10.0.0.2", 4))]);
+    assert_eq!(sim.sup.admin_of(&web(), &dkey("10.0.0.1")), Admin::Draining);
+    // Disable: out of the table. With b disabled too, nothing is alive: the sorry server.
+    sim.sup
+        .handle_admin(sim.now, "web", "a", Admin::Disabled)
+        .expect("disable");
+    assert_eq!(
+        sim.step(),
+        vec![IpvsOp::DeleteDest(web(), dkey("10.0.0.1"))]
+    );
+    sim.sup
+        .handle_admin(sim.now, "web", "b", Admin::Disabled)
+        .expect("disable b");
+    sim.step();
+    assert_eq!(sim.weights(), weights(&[("10.0.0.99", 1)]));
+    // Enable: back at once, its checks having passed all along; the sorry server leaves.
+    sim.sup
+        .handle_admin(sim.now, "web", "a", Admin::Enabled)
+        .expect("enable");
+    sim.sup
+        .handle_admin(sim.now, "web", "b", Admin::Enabled)
+        .expect("enable b");
+    sim.step();
+    assert_eq!(sim.weights(), weights(&[("10.0.0.1", 3), ("10.0.0.2", 4)]));
+    // An enabled server that is down stays out until its checks pass.
+    sim.sup
+        .handle_admin(sim.now, "web", "b", Admin::Disabled)
+        .expect("disable b");
+    sim.step();
+    sim.result("10.0.0.2", false);
+    sim.sup
+        .handle_admin(sim.now, "web", "b", Admin::Enabled)
+        .expect("enable b");
+    sim.step();
+    assert_eq!(sim.weights(), weights(&[("10.0.0.1", 3)]));
+    // Unknown names are refused with the name.
+    assert_eq!(
+        sim.sup.handle_admin(sim.now, "mail", "a", Admin::Disabled),
+        Err(AdminError::NoVirtual("mail".into()))
+    );
+    assert_eq!(
+        sim.sup.handle_admin(sim.now, "web", "z", Admin::Disabled),
+        Err(AdminError::NoServer {
+            virtual_name: "web".into(),
+            server: "z".into()
+        })
+    );
 }

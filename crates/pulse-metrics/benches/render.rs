@@ -64,6 +64,7 @@ fn lvs(services: usize, per: usize) -> LvsStatus {
                             seconds_total: 1.5,
                             last_seconds: Some(0.001),
                         },
+                        admin: Default::default(),
                     })
                     .collect(),
             })

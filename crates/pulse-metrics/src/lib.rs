@@ -383,6 +383,19 @@ fn lvs_metrics(e: &mut DescriptorEncoder<'_>, l: &LvsStatus) -> fmt::Result {
             ConstGauge::new(flag(vs.1.health == state)).encode(m.encode_family(&labels)?)?;
         }
     }
+    let mut m = e.encode_descriptor(
+        "lvs_real_server_admin",
+        "1 for the operator's runtime override of the real server (enabled, draining, disabled)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for vs in servers(l) {
+        let [v, s, a] = server_labels(&vs);
+        for &state in pulse_control::Admin::ALL {
+            let labels = [v, s, a, ("state", state.as_str())];
+            ConstGauge::new(flag(vs.1.admin == state)).encode(m.encode_family(&labels)?)?;
+        }
+    }
     gauges(
         e,
         "lvs_real_server_weight",

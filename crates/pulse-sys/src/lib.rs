@@ -10,6 +10,7 @@ pub mod ipvs;
 pub mod logging;
 pub mod netcheck;
 pub mod process;
+pub mod resolve;
 
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{Ifa, IfaF, RtAddrFamily, RtScope, Rtm};

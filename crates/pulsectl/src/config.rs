@@ -1,6 +1,7 @@
 //! `pulsectl config`: check, get, set, add, rm, bump and diff lvs.cf.
 
 use crate::exit;
+use crate::push::{self, PartnerOpts};
 use crate::safe_write::LockedFile;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -86,6 +87,29 @@ pub(crate) enum ConfigCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Send this director's file to the partner (over lvs.cf's `rsh_command`, default `ssh`),
+    /// which validates it, refuses it if its own `serial_no` is newer (or equal with other
+    /// content) unless `--force`, writes it atomically and reloads. Nothing changes here.
+    Push {
+        /// The file to send.
+        #[arg(default_value = DEFAULT_CONFIG)]
+        file: PathBuf,
+        #[command(flatten)]
+        partner: PartnerOpts,
+    },
+    /// The partner's half of `push` (run by it over `rsh_command`): read a file on stdin,
+    /// validate it for this director, refuse an older one, write it atomically, reload pulse.
+    Receive {
+        /// The file to replace.
+        #[arg(default_value = DEFAULT_CONFIG)]
+        file: PathBuf,
+        /// Accept the file even if ours has a newer (or equal) `serial_no`.
+        #[arg(long)]
+        force: bool,
+        /// pulse's control socket (asked to reload).
+        #[arg(long, env = "PULSE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
     /// Show what a reload from OLD to NEW would change, ignoring comments and formatting.
     /// Exit 0 if nothing, 1 if something would change.
     Diff {
@@ -109,10 +133,16 @@ pub(crate) enum Format {
 pub(crate) struct WriteOpts {
     /// Do not bump `serial_no`.
     #[arg(long)]
-    no_bump: bool,
+    pub(crate) no_bump: bool,
     /// Print a unified diff instead of writing.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
+    /// Also install the edited file on the partner (`config push`), then reload both: the
+    /// file here is written only if the partner accepted it.
+    #[arg(long)]
+    pub(crate) push: bool,
+    #[command(flatten)]
+    pub(crate) partner: PartnerOpts,
 }
 
 pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
@@ -138,7 +168,9 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
                 no_bump: write.no_bump || (path.blocks.is_empty() && key == "serial_no"),
                 ..write
             };
-            edit_file(&file, &write, &what, |doc| edit::set(doc, &path, &value))
+            edit_file(&file, &write, &what, false, |doc| {
+                edit::set(doc, &path, &value)
+            })
         }
         ConfigCommand::Add {
             file,
@@ -149,13 +181,13 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
         } => {
             let (parent, kind) = collection(&kind)?;
             let what = format!("added `{} {name}`", kind.keyword());
-            edit_file(&file, &write, &what, |doc| {
+            edit_file(&file, &write, &what, false, |doc| {
                 add_with_settings(doc, &parent, kind, &name, &settings)
             })
         }
         ConfigCommand::Rm { file, key, write } => {
             let path = KeyPath::parse(&key)?;
-            edit_file(&file, &write, &format!("removed {key}"), |doc| {
+            edit_file(&file, &write, &format!("removed {key}"), false, |doc| {
                 edit::remove(doc, &path)
             })
         }
@@ -164,10 +196,18 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
             let opts = WriteOpts {
                 no_bump: true,
                 dry_run,
+                push: false,
+                partner: PartnerOpts::default(),
             };
-            edit_file(&file, &opts, "bumped serial_no", edit::bump_serial)
+            edit_file(&file, &opts, "bumped serial_no", false, edit::bump_serial)
         }
         ConfigCommand::Diff { old, new, format } => diff_files(&old, &new, format),
+        ConfigCommand::Push { file, partner } => push::push(&file, &partner),
+        ConfigCommand::Receive {
+            file,
+            force,
+            socket,
+        } => push::receive(&file, force, &socket),
     }
 }
 
@@ -177,7 +217,7 @@ fn load(path: &Path) -> Result<(String, Parsed)> {
     Ok((loaded.src, loaded.parsed))
 }
 
-fn print_diagnostics(name: &str, src: &str, diags: &Diagnostics) {
+pub(crate) fn print_diagnostics(name: &str, src: &str, diags: &Diagnostics) {
     for d in diags.iter().take(MAX_SHOWN) {
         eprint!("{}", d.render(name, src));
     }
@@ -328,11 +368,14 @@ fn add_with_settings(
     Ok(src)
 }
 
-/// Lock, read, edit, bump, validate, then write atomically (or print the diff).
-fn edit_file(
+/// Lock, read, edit, bump, validate, then write atomically (or print the diff); with
+/// `opts.push` the partner gets the file first, and with `reload` (or `push`) the local pulse
+/// reloads it.
+pub(crate) fn edit_file(
     file: &Path,
     opts: &WriteOpts,
     what: &str,
+    reload: bool,
     change: impl FnOnce(&Document) -> Result<String, EditError>,
 ) -> Result<u8> {
     let name = file.display().to_string();
@@ -379,7 +422,19 @@ fn edit_file(
         );
         return Ok(exit::OK);
     }
-    locked.replace(&pulse_lvscf::encode(&new_src))?;
+    let new_bytes = pulse_lvscf::encode(&new_src);
+    if opts.push {
+        // The partner first: if it refuses, neither file changes. Its address and the
+        // transport come from the file in use (a broken one: from the edited file).
+        let via = if before.is_valid() { &before } else { &after };
+        if !push::send(&new_bytes, file, via, &opts.partner)? {
+            eprintln!(
+                "{name}: not changed: the partner refused the edited file; nothing changed on either director"
+            );
+            return Ok(exit::INVALID);
+        }
+    }
+    locked.replace(&new_bytes)?;
     let serial = if before.config.serial_no == after.config.serial_no {
         String::new()
     } else {
@@ -389,6 +444,12 @@ fn edit_file(
         )
     };
     eprintln!("{name}: {what}{serial}");
+    if opts.push {
+        eprintln!("{name}: the partner has the same file");
+    }
+    if opts.push || reload {
+        return push::reload(&opts.partner.socket, &after.config);
+    }
     Ok(exit::OK)
 }
 

@@ -68,7 +68,11 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
             match req {
                 Request::Takeover => eprintln!("takeover done"),
                 Request::Release => eprintln!("released; the partner took over"),
-                Request::Status | Request::Lvs | Request::Handoff { .. } => {}
+                Request::Status
+                | Request::Reload
+                | Request::Lvs
+                | Request::Handoff { .. }
+                | Request::Server { .. } => {}
             }
             out!("{}", render(&status));
         }
@@ -157,8 +161,13 @@ fn render_lvs(l: &LvsStatus) -> String {
                 .map_or("never checked".to_string(), |ms| {
                     format!("checked {}", ago(ms))
                 });
+            let admin = if s.admin == pulse_control::Admin::Enabled {
+                String::new()
+            } else {
+                format!("  OPERATOR: {}", s.admin)
+            };
             out.push_str(&format!(
-                "  {:<12} {:<22} {:<7}{since}  {kernel}  conns {}/{}  {checked}\n",
+                "  {:<12} {:<22} {:<7}{since}  {kernel}  conns {}/{}  {checked}{admin}\n",
                 s.name, s.address, s.health, s.active_conns, s.inactive_conns
             ));
             if let Some(e) = &s.last_error {
@@ -183,6 +192,17 @@ fn duration(secs: f64) -> String {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Which director's lvs.cf is newer, and what to do about it (`pulsectl config push` from it).
+fn newer(partner: i64, ours: i64) -> &'static str {
+    match partner.cmp(&ours) {
+        std::cmp::Ordering::Greater => "the partner's is newer: push from the partner",
+        std::cmp::Ordering::Less => "ours is newer: `pulsectl config push`",
+        std::cmp::Ordering::Equal => {
+            "same serial_no, different content: bump the right one and push it"
+        }
     }
 }
 
@@ -216,10 +236,17 @@ fn render(st: &Status) -> String {
         };
         match (&p.config, p.config_mismatch) {
             (Some(c), true) => s.push_str(&format!(
-                "; lvs.cf DIFFERS: partner serial_no {} digest {}, ours {} digest {}",
-                c.serial_no, c.digest, st.config.serial_no, st.config.digest
+                "; lvs.cf DIFFERS: partner serial_no {} digest {}, ours {} digest {} ({})",
+                c.serial_no,
+                c.digest,
+                st.config.serial_no,
+                st.config.digest,
+                newer(c.serial_no, st.config.serial_no)
             )),
-            (Some(c), false) => s.push_str(&format!("; same lvs.cf (serial_no {})", c.serial_no)),
+            (Some(c), false) => s.push_str(&format!(
+                "; same lvs.cf (serial_no {} digest {})",
+                c.serial_no, c.digest
+            )),
             (None, _) => {}
         }
         s
@@ -338,7 +365,7 @@ mod tests {
         let expected = "\
 role:      primary
 state:     active for 3m12s
-partner:   alive, inactive; lvs.cf DIFFERS: partner serial_no 30 digest aa, ours 31 digest bb
+partner:   alive, inactive; lvs.cf DIFFERS: partner serial_no 30 digest aa, ours 31 digest bb (ours is newer: `pulsectl config push`)
 heartbeat: authenticated mode
 links:     192.0.2.11:539 -> 192.0.2.12:539  420 ms ago
            198.51.100.11:539 -> 198.51.100.12:539  never heard
@@ -369,6 +396,11 @@ config:    serial_no 31 digest bb
                     .then(|| "CONNECT to 10.0.0.3:80 timed out".into()),
                 traffic: Default::default(),
                 checks: Default::default(),
+                admin: if name == "a" {
+                    pulse_control::Admin::Draining
+                } else {
+                    pulse_control::Admin::Enabled
+                },
             };
         let l = LvsStatus {
             config_path: "/etc/sysconfig/ha/lvs.cf".into(),
@@ -397,7 +429,7 @@ lvsd:      kernel mode, lvs.cf serial_no 7 loaded 10m00s ago; reloads 2 (refused
            last reload REFUSED: error parsing lvs.cf on line 9.
 virtual web: TCP 192.0.2.10:80 wlc
   check: tcp connect
-  a            10.0.0.2:80            up      for 1m15s  weight 3 (kernel 3)  conns 12/40  checked 250 ms ago
+  a            10.0.0.2:80            up      for 1m15s  weight 3 (kernel 3)  conns 12/40  checked 250 ms ago  OPERATOR: draining
   b            10.0.0.3:80            down    for 1m15s  weight 3 (not in kernel)  conns 12/40  checked 250 ms ago
                last error: CONNECT to 10.0.0.3:80 timed out
 ";

@@ -25,7 +25,9 @@ macro_rules! outln {
 mod config;
 mod daemon;
 mod key;
+mod push;
 mod safe_write;
+mod server;
 
 /// Exit codes shared by every subcommand.
 pub(crate) mod exit {
@@ -62,24 +64,28 @@ enum Command {
         #[arg(long, value_enum, default_value_t = daemon::Format::Text)]
         format: daemon::Format,
         /// pulse's control socket.
-        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        #[arg(long, env = "PULSE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
         socket: std::path::PathBuf,
         /// lvsd's control socket.
-        #[arg(long, default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
+        #[arg(long, env = "PULSE_LVSD_SOCKET", default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
         lvsd_socket: std::path::PathBuf,
     },
     /// Make this director active now (planned switchover).
     Takeover {
         /// pulse's control socket.
-        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        #[arg(long, env = "PULSE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
         socket: std::path::PathBuf,
     },
     /// Hand the service to the partner (planned switchover).
     Release {
         /// pulse's control socket.
-        #[arg(long, default_value = pulse_control::DEFAULT_SOCKET)]
+        #[arg(long, env = "PULSE_SOCKET", default_value = pulse_control::DEFAULT_SOCKET)]
         socket: std::path::PathBuf,
     },
+    /// Maintenance of a real server: drain, disable, enable (persistent in lvs.cf, pushed to the
+    /// partner, unless --runtime).
+    #[command(subcommand)]
+    Server(server::ServerCommand),
     /// Manage the heartbeat key.
     #[command(subcommand)]
     Key(key::KeyCommand),
@@ -90,6 +96,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Config(c) => config::run(c),
         Command::Key(c) => key::run(c),
+        Command::Server(c) => server::run(c),
         Command::Status {
             format,
             socket,
