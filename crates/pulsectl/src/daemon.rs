@@ -363,6 +363,7 @@ links:     192.0.2.11:539 -> 192.0.2.12:539  420 ms ago
 VIPs held: 192.0.2.100/32 eth0:1
 counters:  heartbeats sent 3 received 2 rejected 1; takeovers 1 releases 0; ARPs sent 5
 config:    serial_no 31 digest bb
+failover:  web 192.0.2.100:80  running  restarts 1 (3 since start); last error: CONNECT to 192.0.2.100:80 refused
 ";
         assert_eq!(text, expected);
     }
