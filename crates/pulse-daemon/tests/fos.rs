@@ -530,10 +530,7 @@ fn the_corpus_sample_with_two_failover_blocks_runs_in_fos_mode() {
         p.logs()
     );
     let t = std::time::Instant::now();
-    let pidf = p
-        .dir
-        .path()
-        .join(format!("{}-1010.pid", p.bed.ns(active)));
+    let pidf = p.dir.path().join(format!("{}-1010.pid", p.bed.ns(active)));
     let pid = std::fs::read_to_string(&pidf).expect("pid file");
     let _ = std::process::Command::new("kill")
         .args(["-9", pid.trim()])
