@@ -5,7 +5,7 @@
 //! check pings). Root only; every wait is bounded; the namespaces and every process started in
 //! them go away with the test, pass or fail.
 
-use pulse_e2e::netns::{Bed, Host, holds_throughout, require_netns, wait_for};
+use pulse_e2e::netns::{Bed, HTTP_SERVICE_SH, Host, holds_throughout, require_netns, wait_for};
 use pulse_e2e::pair_bed::{Record, Traffic, longest_outage, outages};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,30 +18,6 @@ const KEEPALIVE: &str = "0.2";
 const DEADTIME: Duration = Duration::from_secs(1);
 const TIMEOUT: Duration = Duration::from_secs(1);
 const RESTARTS: u32 = 1;
-
-/// A failover service: busybox httpd on `0.0.0.0:PORT` whose page names the namespace and
-/// port; `start` fails while `fail-NS` exists in the bed's directory (a broken restart).
-const SERVICE: &str = r#"#!/bin/bash
-D=$(dirname "$0"); P=$2
-NS=$(/usr/sbin/ip netns identify $$)
-PIDF=$D/$NS-$P.pid; ROOT=$D/www-$NS-$P
-case $1 in
-start)
-    [ -e "$D/fail-$NS" ] && { echo "refusing to start: $D/fail-$NS"; exit 1; }
-    mkdir -p "$ROOT"; echo "$NS $P" > "$ROOT/index.html"
-    setsid /bin/busybox httpd -f -p "0.0.0.0:$P" -h "$ROOT" </dev/null >/dev/null 2>&1 &
-    echo $! > "$PIDF"
-    for _ in $(seq 100); do
-        (: </dev/tcp/127.0.0.1/$P) 2>/dev/null && { echo "listening on $P"; exit 0; }
-        sleep 0.01
-    done
-    exit 1 ;;
-stop)
-    [ -e "$PIDF" ] && kill "$(cat "$PIDF")" 2>/dev/null
-    rm -f "$PIDF"; exit 0 ;;
-esac
-exit 2
-"#;
 
 fn lvs_cf(dir: &std::path::Path) -> String {
     let svc = dir.join("svc.sh");
@@ -87,7 +63,7 @@ impl FosPair {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let svc = dir.path().join("svc.sh");
-        std::fs::write(&svc, SERVICE).expect("svc.sh");
+        std::fs::write(&svc, HTTP_SERVICE_SH).expect("svc.sh");
         std::fs::set_permissions(&svc, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
         let cf_text = cf;
