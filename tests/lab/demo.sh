@@ -8,7 +8,8 @@
 #
 # Where the running kernel has IPVS the lab runs right here; otherwise (this machine kind has
 # none) in the project's VM (tests/vm/: QEMU with a Debian kernel, installed and fetched on first
-# use). Needs root. `tests/lab/demo.sh --nat` runs it with network = nat.
+# use). Needs root. `tests/lab/demo.sh --nat` runs it with network = nat; `tests/lab/demo.sh --fos`
+# runs service = fos (failover services: a small HTTP server on each director, no IPVS) here.
 # Exits with the lab's status: 0 when the survivor serves with the same table.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,6 +23,12 @@ target=$(cargo metadata --no-deps --format-version 1 --locked | grep -o '"target
 bin=$target/debug
 env=(PULSE_PULSE="$bin/pulse" PULSE_LVSD="$bin/lvsd" PULSE_PULSECTL="$bin/pulsectl" RUST_BACKTRACE=1)
 
+# --fos: failover services need no IPVS; the lab runs on this host.
+for a in "$@"; do
+    if [ "$a" = --fos ]; then
+        exec env "${env[@]}" "$bin/pulse-lab" "$@"
+    fi
+done
 if modprobe -q ip_vs 2>/dev/null && [ -e /proc/net/ip_vs ]; then
     echo "(this kernel has IPVS: the lab runs on this host)"
     exec env "${env[@]}" "$bin/pulse-lab" "$@"

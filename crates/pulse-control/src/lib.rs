@@ -121,6 +121,45 @@ pub struct Status {
     pub releasing: bool,
     /// Our configuration.
     pub config: ConfigIdentity,
+    /// `service = fos`: each failover service (absent in LVS mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failover: Vec<FailoverStatus>,
+}
+
+/// One failover service (`service = fos`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverStatus {
+    /// The `failover` block's name.
+    pub name: String,
+    /// Its VIP and port (`ADDR:PORT`).
+    pub address: String,
+    /// `idle`, `stopping`, `waiting_for_vips`, `starting`, `running`, `failed`, `gave_up`
+    /// (this node runs it, or did), `partner_up`, `partner_down` (the inactive node's view of
+    /// the partner's copy).
+    pub state: String,
+    /// Restarts in the current run of failures (bounded by `fos_restarts`).
+    pub restarts: u32,
+    /// Restarts since pulse started.
+    pub restarts_total: u64,
+    /// The last failure of a check or a command.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+impl FailoverStatus {
+    /// Every state, in the metrics' order (`pulse_director::FosState::ALL`'s names; a test of
+    /// pulse's status translation keeps the two equal).
+    pub const STATES: [&'static str; 9] = [
+        "idle",
+        "stopping",
+        "waiting_for_vips",
+        "starting",
+        "running",
+        "failed",
+        "gave_up",
+        "partner_up",
+        "partner_down",
+    ];
 }
 
 /// The partner as we see it.

@@ -52,6 +52,7 @@ fn status() -> Response {
             rejected_by_reason: [("malformed".to_string(), 1)].into(),
             lvsd_running: true,
             releasing: false,
+            failover: Vec::new(),
             config: identity,
         }),
     }

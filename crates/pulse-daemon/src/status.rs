@@ -96,5 +96,27 @@ pub(crate) fn render(d: &DirectorStatus, arps_sent: u64) -> Status {
         lvsd_running: d.lvsd_running,
         releasing: st.releasing,
         config: ours,
+        failover: d
+            .failover
+            .iter()
+            .map(|f| pulse_control::FailoverStatus {
+                name: f.name.clone(),
+                address: format!("{}:{}", f.vip, f.port),
+                state: f.state.name().to_string(),
+                restarts: f.restarts,
+                restarts_total: f.restarts_total,
+                last_error: f.last_error.clone(),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The control protocol's list of failover states is the director's.
+    #[test]
+    fn failover_states_match_the_director() {
+        let names = pulse_director::FosState::ALL.map(pulse_director::FosState::name);
+        assert_eq!(names, pulse_control::FailoverStatus::STATES);
     }
 }

@@ -5,7 +5,7 @@
 //! check pings). Root only; every wait is bounded; the namespaces and every process started in
 //! them go away with the test, pass or fail.
 
-use pulse_e2e::netns::{Bed, Host, holds_throughout, require_netns, wait_for};
+use pulse_e2e::netns::{Bed, HTTP_SERVICE_SH, Host, holds_throughout, require_netns, wait_for};
 use pulse_e2e::pair_bed::{Record, Traffic, longest_outage, outages};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,30 +18,6 @@ const KEEPALIVE: &str = "0.2";
 const DEADTIME: Duration = Duration::from_secs(1);
 const TIMEOUT: Duration = Duration::from_secs(1);
 const RESTARTS: u32 = 1;
-
-/// A failover service: busybox httpd on `0.0.0.0:PORT` whose page names the namespace and
-/// port; `start` fails while `fail-NS` exists in the bed's directory (a broken restart).
-const SERVICE: &str = r#"#!/bin/bash
-D=$(dirname "$0"); P=$2
-NS=$(/usr/sbin/ip netns identify $$)
-PIDF=$D/$NS-$P.pid; ROOT=$D/www-$NS-$P
-case $1 in
-start)
-    [ -e "$D/fail-$NS" ] && { echo "refusing to start: $D/fail-$NS"; exit 1; }
-    mkdir -p "$ROOT"; echo "$NS $P" > "$ROOT/index.html"
-    setsid /bin/busybox httpd -f -p "0.0.0.0:$P" -h "$ROOT" </dev/null >/dev/null 2>&1 &
-    echo $! > "$PIDF"
-    for _ in $(seq 100); do
-        (: </dev/tcp/127.0.0.1/$P) 2>/dev/null && { echo "listening on $P"; exit 0; }
-        sleep 0.01
-    done
-    exit 1 ;;
-stop)
-    [ -e "$PIDF" ] && kill "$(cat "$PIDF")" 2>/dev/null
-    rm -f "$PIDF"; exit 0 ;;
-esac
-exit 2
-"#;
 
 fn lvs_cf(dir: &std::path::Path) -> String {
     let svc = dir.join("svc.sh");
@@ -72,6 +48,11 @@ struct FosPair {
 
 impl FosPair {
     fn new() -> Self {
+        Self::with_cf(lvs_cf)
+    }
+
+    /// The bed with the lvs.cf `cf` makes (given the directory of `svc.sh`).
+    fn with_cf(cf: impl FnOnce(&std::path::Path) -> String) -> Self {
         require_netns();
         let bed = Bed::new(&[Host::D1, Host::D2, Host::Client]);
         bed.add_second_lan(&[Host::D1, Host::D2]);
@@ -82,11 +63,12 @@ impl FosPair {
         }
         let dir = tempfile::tempdir().expect("tempdir");
         let svc = dir.path().join("svc.sh");
-        std::fs::write(&svc, SERVICE).expect("svc.sh");
+        std::fs::write(&svc, HTTP_SERVICE_SH).expect("svc.sh");
         std::fs::set_permissions(&svc, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
+        let cf_text = cf;
         let cf = dir.path().join("lvs.cf");
-        std::fs::write(&cf, lvs_cf(dir.path())).expect("lvs.cf");
+        std::fs::write(&cf, cf_text(dir.path())).expect("lvs.cf");
         Self { bed, dir, cf }
     }
 
@@ -95,6 +77,19 @@ impl FosPair {
             let cf = self.cf.clone();
             self.bed
                 .spawn_pulse(env!("CARGO_BIN_EXE_pulse"), h, &cf, self.dir.path(), &[]);
+        }
+    }
+
+    /// `pulsectl status|release|takeover` over the control socket.
+    fn call(&self, h: Host, req: pulse_control::Request) -> pulse_control::Response {
+        let sock = self.dir.path().join(format!("{h:?}.sock"));
+        pulse_control::call(&sock, &req, Duration::from_secs(5)).expect("control socket")
+    }
+
+    fn status(&self, h: Host) -> pulse_control::Status {
+        match self.call(h, pulse_control::Request::Status) {
+            pulse_control::Response::Ok { status } => *status,
+            other => panic!("status: {other:?}"),
         }
     }
 
@@ -165,22 +160,7 @@ impl FosPair {
             PORTS[i],
         )
             .into();
-        pulse_e2e::lvs_bed::in_ns(&self.bed.ns(Host::Client), move || {
-            use std::io::{Read, Write};
-            let get = || -> std::io::Result<String> {
-                let t = Duration::from_millis(500);
-                let mut s = std::net::TcpStream::connect_timeout(&to, t)?;
-                s.set_read_timeout(Some(t))?;
-                s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-                let mut buf = Vec::new();
-                s.read_to_end(&mut buf)?;
-                let text = String::from_utf8_lossy(&buf).into_owned();
-                Ok(text
-                    .split_once("\r\n\r\n")
-                    .map_or(text.clone(), |(_, b)| b.trim().to_string()))
-            };
-            get().unwrap_or_else(|e| format!("error: {e}"))
-        })
+        fetch(&self.bed.ns(Host::Client), to)
     }
 
     fn traffic(&self) -> [Traffic; 2] {
@@ -270,6 +250,62 @@ fn a_killed_service_is_restarted_on_the_active_node() {
         "{}",
         p.logs()
     );
+    // pulsectl status on both nodes: the restart, and the partner's view through the VIPs.
+    let st = p.status(active);
+    assert_eq!(
+        (st.failover[0].state.as_str(), st.failover[0].restarts_total),
+        ("running", 1),
+        "{st:?}"
+    );
+    assert_eq!(st.failover[1].restarts_total, 0);
+    let ok = wait_for(Duration::from_secs(3), || {
+        p.status(inactive)
+            .failover
+            .iter()
+            .all(|f| f.state == "partner_up")
+    });
+    assert!(ok.is_some(), "{:?}", p.status(inactive).failover);
+}
+
+/// `pulsectl release` works in fos mode: the partner starts the services and takes the VIPs,
+/// then this node stops its own; and back.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn release_hands_the_failover_services_over_and_back() {
+    let mut p = FosPair::new();
+    p.start();
+    let (active, inactive) = p.settled();
+    for (from, to) in [(active, inactive), (inactive, active)] {
+        let traffic = p.traffic();
+        std::thread::sleep(Duration::from_millis(300));
+        let at = SystemTime::now();
+        match p.call(from, pulse_control::Request::Release) {
+            pulse_control::Response::Ok { .. } => {}
+            other => panic!("release on {from:?}: {other:?}\n{}", p.logs()),
+        }
+        let moved = wait_for(Duration::from_secs(5), || {
+            p.holds_all(to) && !p.holds_any(from) && p.serves(to)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let [t0, t1] = traffic;
+        let (r0, r1) = (t0.stop(), t1.stop());
+        assert!(
+            moved.is_some(),
+            "release {from:?} -> {to:?} failed\n{}",
+            p.logs()
+        );
+        let (o0, _) = outage_after(&r0, at);
+        let (o1, _) = outage_after(&r1, at);
+        eprintln!("fos release {from:?} -> {to:?}: outages {o0:?} {o1:?}");
+        assert!(p.status(from).failover.iter().all(|f| f.state != "running"));
+        // Held until the partner serves (make before break); the service itself restarts.
+        assert!(
+            o0 < Duration::from_secs(1) && o1 < Duration::from_secs(1),
+            "{o0:?} {o1:?}"
+        );
+        // The release's hold-off (deadtime) passes before the next one.
+        std::thread::sleep(DEADTIME + Duration::from_millis(200));
+    }
 }
 
 /// Must show: when the restart fails too, the node gives up and the partner serves both VIPs
@@ -388,4 +424,120 @@ fn an_inactive_node_cut_off_from_its_uplink_does_not_take_over() {
         "clients saw outages {o0:?} {o1:?}"
     );
     eprintln!("fos cut-off inactive node: no takeover over {watch:?}; outages {o0:?} {o1:?}");
+}
+
+/// Must show: the corpus's `ssocopsacc__piranha__sample.cf` (piranha's own sample, two
+/// `failover` blocks, one active) runs in fos mode, unchanged but for `service = fos` and its
+/// init-script commands replaced by the test service; its addresses are given to the bed's
+/// hosts. The active director starts `web1` (and not the inactive `ftp`), the client reaches it at its
+/// VIP, and a killed `web1` is restarted within its `timeout` (10 s) plus the restart.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn the_corpus_sample_with_two_failover_blocks_runs_in_fos_mode() {
+    let sample = pulse_e2e::corpus_dir().join("ssocopsacc__piranha__sample.cf");
+    let text =
+        std::fs::read_to_string(&sample).unwrap_or_else(|e| panic!("{}: {e}", sample.display()));
+    let mut p = FosPair::with_cf(|dir| {
+        let svc = dir.join("svc.sh");
+        let svc = svc.display();
+        let out = text
+            .replace("service = lvs", "service = fos")
+            .replace("/etc/rc.d/init.d/httpd start", &format!("{svc} start 1010"))
+            .replace("/etc/rc.d/init.d/httpd stop", &format!("{svc} stop 1010"))
+            .replace("/etc/rc.d/init.d/inet start", &format!("{svc} start 21"))
+            .replace("/etc/rc.d/init.d/inet stop", &format!("{svc} stop 21"));
+        assert_eq!(
+            out.matches(&*svc.to_string()).count(),
+            4,
+            "four commands replaced"
+        );
+        out
+    });
+    // The sample's addresses: primary .150, backup .196, private 10.11.12.1/.2.
+    for (h, public, private) in [
+        (Host::D1, "207.175.44.150/24", "10.11.12.1/24"),
+        (Host::D2, "207.175.44.196/24", "10.11.12.2/24"),
+    ] {
+        p.bed.ip(h, &["addr", "add", public, "dev", "eth0"]);
+        p.bed.ip(h, &["addr", "add", private, "dev", "eth1"]);
+    }
+    p.bed.ip(
+        Host::Client,
+        &["addr", "add", "207.175.44.50/24", "dev", "eth0"],
+    );
+    p.start();
+    let web1: SocketAddr = "207.175.44.242:1010".parse().expect("addr");
+    let page = |p: &FosPair| fetch(&p.bed.ns(Host::Client), web1);
+    // keepalive = 6: the first heartbeats go out after 6 s. Whichever director hears the
+    // other's STOPPED first activates (piranha: no preemption), usually the primary.
+    let holder = |p: &FosPair| {
+        [Host::D1, Host::D2]
+            .into_iter()
+            .find(|h| p.bed.has_addr(*h, "207.175.44.242"))
+    };
+    let mut serving = None;
+    let up = wait_for(Duration::from_secs(30), || {
+        serving = holder(&p).filter(|h| page(&p) == format!("{} 1010", p.bed.ns(*h)));
+        serving.is_some()
+    });
+    assert!(
+        up.is_some(),
+        "web1 not served: {:?}\n{}",
+        page(&p),
+        p.logs()
+    );
+    let active = serving.expect("serving");
+    let other = if active == Host::D1 {
+        Host::D2
+    } else {
+        Host::D1
+    };
+    let active_page = format!("{} 1010", p.bed.ns(active));
+    assert!(!p.bed.has_addr(other, "207.175.44.242"));
+    let log = p.log(active);
+    assert!(
+        log.contains("Starting local service 207.175.44.242:1010"),
+        "{}",
+        p.logs()
+    );
+    assert!(
+        !log.contains(":21 ..."),
+        "the inactive ftp block was started\n{}",
+        p.logs()
+    );
+    let t = std::time::Instant::now();
+    let pidf = p.dir.path().join(format!("{}-1010.pid", p.bed.ns(active)));
+    let pid = std::fs::read_to_string(&pidf).expect("pid file");
+    let _ = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .output();
+    let down = wait_for(Duration::from_secs(2), || page(&p) != active_page);
+    assert!(down.is_some(), "the kill did not stop web1");
+    let back = wait_for(Duration::from_secs(15), || page(&p) == active_page);
+    assert!(back.is_some(), "web1 was not restarted\n{}", p.logs());
+    eprintln!(
+        "corpus sample: web1 restarted {:?} after the kill (timeout = 10)",
+        t.elapsed()
+    );
+    assert!(t.elapsed() <= Duration::from_secs(12), "{:?}", t.elapsed());
+}
+
+/// One GET from namespace `ns`: the page's body, or the error.
+fn fetch(ns: &str, to: SocketAddr) -> String {
+    pulse_e2e::lvs_bed::in_ns(ns, move || {
+        use std::io::{Read, Write};
+        let get = || -> std::io::Result<String> {
+            let t = Duration::from_millis(500);
+            let mut s = std::net::TcpStream::connect_timeout(&to, t)?;
+            s.set_read_timeout(Some(t))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf)?;
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            Ok(text
+                .split_once("\r\n\r\n")
+                .map_or(text.clone(), |(_, b)| b.trim().to_string()))
+        };
+        get().unwrap_or_else(|e| format!("error: {e}"))
+    })
 }

@@ -501,6 +501,7 @@ impl Failover {
                 (Which::Start, Ok(())) => {
                     info!(service = %p.name, "failover service started");
                     s.phase = Phase::Up;
+                    s.last_ok = None;
                     s.next_check = timeout.map(|t| now + t);
                 }
                 (Which::Start, Err(_)) => {

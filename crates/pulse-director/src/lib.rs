@@ -689,7 +689,7 @@ impl Director {
     /// A reload was read and planned, or failed (the message says why): a bad file changes
     /// nothing.
     pub fn handle_reload(&mut self, now: Instant, result: Result<Reload, String>) {
-        let Reload { plan, settings } = match result {
+        let Reload { mut plan, settings } = match result {
             Ok(r) => r,
             Err(e) => {
                 error!("reload failed, keeping the running configuration: {e}");
@@ -697,8 +697,10 @@ impl Director {
             }
         };
         if plan.fos != self.plan.fos {
+            // The running services, their VIPs and the mode stay; the rest applies.
             warn!("failover services or service mode changed; restart pulse to apply them");
-            return;
+            plan.fos = self.plan.fos.clone();
+            plan.vips = self.plan.vips.clone();
         }
         if plan.links != self.plan.links || plan.primary != self.plan.primary {
             warn!("heartbeat addresses or role changed; restart pulse to apply them");

@@ -207,6 +207,26 @@ impl Scrape {
             "1 if lvsd answered this scrape (its lvs_* metrics follow)",
             flag(matches!(self.lvsd, Lvsd::Status(_))),
         )?;
+        // `service = fos`: one series per failover service and state, 1 for its state now.
+        let states = pulse_control::FailoverStatus::STATES;
+        gauges(
+            e,
+            "pulse_failover_state",
+            "service = fos: 1 for each failover service's current state",
+            st.failover
+                .iter()
+                .flat_map(|f| states.iter().map(move |s| (f, *s))),
+            |(f, s)| [("service", f.name.clone()), ("state", (*s).to_string())],
+            |(f, s)| Some(flag(f.state == *s)),
+        )?;
+        counters(
+            e,
+            "pulse_failover_restarts",
+            "service = fos: restarts of each failover service on this director",
+            &st.failover,
+            |f| [("service", f.name.clone())],
+            |f| f.restarts_total,
+        )?;
         gauge(
             e,
             "pulse_vips_held",

@@ -186,3 +186,34 @@ fn label_values_are_escaped() {
     // Every sample line still splits into one series and one number.
     samples(&text);
 }
+
+#[test]
+fn failover_services_have_a_state_and_restarts() {
+    let mut st = status();
+    st.failover = vec![pulse_control::FailoverStatus {
+        name: "web".into(),
+        address: "192.0.2.100:80".into(),
+        state: "running".into(),
+        restarts: 1,
+        restarts_total: 4,
+        last_error: None,
+    }];
+    let text = render(st, Lvsd::NotRunning);
+    let s = samples(&text);
+    assert_eq!(
+        s.get("pulse_failover_state{service=\"web\",state=\"running\"}"),
+        Some(&1.0),
+        "{text}"
+    );
+    assert_eq!(
+        s.get("pulse_failover_state{service=\"web\",state=\"gave_up\"}"),
+        Some(&0.0)
+    );
+    assert_eq!(
+        s.get("pulse_failover_restarts_total{service=\"web\"}"),
+        Some(&4.0)
+    );
+    // LVS mode: no failover series.
+    let lvs = render(status(), Lvsd::NotRunning);
+    assert!(!lvs.contains("pulse_failover_state{"), "{lvs}");
+}

@@ -291,6 +291,16 @@ fn render(st: &Status) -> String {
             st.config.serial_no, st.config.digest
         ),
     );
+    for (i, f) in st.failover.iter().enumerate() {
+        let mut line = format!(
+            "{} {}  {}  restarts {} ({} since start)",
+            f.name, f.address, f.state, f.restarts, f.restarts_total
+        );
+        if let Some(e) = &f.last_error {
+            line.push_str(&format!("; last error: {e}"));
+        }
+        row(if i == 0 { "failover:" } else { "" }, line);
+    }
     out
 }
 
@@ -356,6 +366,14 @@ mod tests {
             rejected_by_reason: [("bad_mac".to_string(), 1)].into(),
             lvsd_running: true,
             releasing: false,
+            failover: vec![pulse_control::FailoverStatus {
+                name: "web".into(),
+                address: "192.0.2.100:80".into(),
+                state: "running".into(),
+                restarts: 1,
+                restarts_total: 3,
+                last_error: Some("CONNECT to 192.0.2.100:80 refused".into()),
+            }],
             config: ConfigIdentity {
                 serial_no: 31,
                 digest: "bb".into(),
@@ -372,6 +390,7 @@ links:     192.0.2.11:539 -> 192.0.2.12:539  420 ms ago
 VIPs held: 192.0.2.100/32 eth0:1
 counters:  heartbeats sent 3 received 2 rejected 1; takeovers 1 releases 0; ARPs sent 5
 config:    serial_no 31 digest bb
+failover:  web 192.0.2.100:80  running  restarts 1 (3 since start); last error: CONNECT to 192.0.2.100:80 refused
 ";
         assert_eq!(text, expected);
     }

@@ -6,7 +6,11 @@
 //! it with `pulsectl release` under the same traffic (a draining release), with its timeline.
 //! Exits 1 with a message when the failover or the switchover does not happen. `pulse-lab
 //! --nat` runs the same with `network = nat` (the real servers behind the floating
-//! `nat_router`; the switchover is then make-before-break without the drain).
+//! `nat_router`; the switchover is then make-before-break without the drain). `pulse-lab --fos`
+//! runs `service = fos` instead (no IPVS): two directors, a small HTTP server behind the VIP
+//! started and stopped by its `start_cmd`/`stop_cmd`; it kills the service on the active
+//! director under traffic (restarted in place), then makes its restart fail (the partner takes
+//! over), and prints each timeline.
 
 use pulse_e2e::netns::wait_for;
 use pulse_e2e::pair_bed::{
@@ -28,6 +32,9 @@ fn main() -> ExitCode {
     if let Some(why) = pulse_e2e::netns::unavailable() {
         eprintln!("pulse-lab: {why}");
         return ExitCode::FAILURE;
+    }
+    if std::env::args().skip(1).any(|a| a == "--fos") {
+        return fos_lab();
     }
     let nat = std::env::args().skip(1).any(|a| a == "--nat");
     let config = PairConfig {
@@ -191,4 +198,151 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// `--fos`: the failover-services lab (see the crate documentation).
+fn fos_lab() -> ExitCode {
+    use pulse_e2e::netns::{Bed, HTTP_SERVICE_SH, Host};
+    use pulse_e2e::pair_bed::binary;
+    const VIP: &str = "192.0.2.100";
+    const PORT: u16 = 8081;
+    let pulse = binary("PULSE_PULSE", "pulse");
+    let pulsectl = binary("PULSE_PULSECTL", "pulsectl");
+    let mut bed = Bed::new(&[Host::D1, Host::D2, Host::Client]);
+    bed.accept_gratuitous_arp(Host::Client);
+    let dir = std::env::temp_dir().join(format!("pulse-lab-fos-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_err() {
+        eprintln!("pulse-lab: cannot make {}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    let d = dir.clone();
+    let svc = dir.join("svc.sh");
+    let _ = std::fs::write(&svc, HTTP_SERVICE_SH);
+    let _ = std::fs::set_permissions(&svc, std::os::unix::fs::PermissionsExt::from_mode(0o755));
+    let cf = dir.join("lvs.cf");
+    let text = format!(
+        "serial_no = 1\nservice = fos\nprimary = 192.0.2.11\nbackup = 192.0.2.12\nbackup_active = 1\n\
+         keepalive = 0.2\ndeadtime = 1\nfos_restarts = 1\n\n\
+         failover web {{\n     active = 1\n     address = {VIP} eth0:1\n     port = {PORT}\n\
+         \x20    send = \"GET / HTTP/1.0\\r\\n\\r\\n\"\n     expect = \"HTTP\"\n     timeout = 1\n\
+         \x20    start_cmd = \"{s} start {PORT}\"\n     stop_cmd = \"{s} stop {PORT}\"\n}}\n",
+        s = svc.display()
+    );
+    let _ = std::fs::write(&cf, &text);
+    say(
+        "lvs.cf of both directors (service = fos: busybox httpd behind the VIP, checked every second)",
+    );
+    print!("{text}");
+    say("both directors start pulse");
+    for h in [Host::D1, Host::D2] {
+        bed.spawn_pulse(&pulse, h, &cf, &dir, &[]);
+    }
+    let pid_file = |h: Host| d.join(format!("{}-{PORT}.pid", bed.ns(h)));
+    let mut active = None;
+    wait_for(Duration::from_secs(15), || {
+        active = [Host::D1, Host::D2]
+            .into_iter()
+            .find(|h| bed.has_addr(*h, VIP) && pid_file(*h).exists());
+        active.is_some()
+    });
+    let Some(active) = active else {
+        eprintln!("pulse-lab: nobody started the service");
+        return ExitCode::FAILURE;
+    };
+    let log = |h: Host| std::fs::read_to_string(d.join(format!("{h:?}.log"))).unwrap_or_default();
+    std::thread::sleep(Duration::from_secs(2));
+    for h in [Host::D1, Host::D2] {
+        say(&format!("pulsectl status on {h:?}"));
+        let sock = d.join(format!("{h:?}.sock"));
+        if let Ok(out) = std::process::Command::new(&pulsectl)
+            .args(["status", "--socket"])
+            .arg(&sock)
+            .output()
+        {
+            show(&out);
+        }
+    }
+    let to = (VIP.parse::<std::net::Ipv4Addr>().expect("vip"), PORT).into();
+    let mut ok = true;
+    for (title, fail_restart) in [
+        (
+            "kill the service on the active director: restarted in place",
+            false,
+        ),
+        (
+            "kill it again with a restart that fails: the partner takes over",
+            true,
+        ),
+    ] {
+        let holder = [Host::D1, Host::D2]
+            .into_iter()
+            .find(|h| bed.has_addr(*h, VIP))
+            .unwrap_or(active);
+        let other = if holder == Host::D1 {
+            Host::D2
+        } else {
+            Host::D1
+        };
+        say(&format!(
+            "{title} ({holder:?} serves; a request every 10 ms)"
+        ));
+        if fail_restart {
+            let _ = std::fs::write(d.join(format!("fail-{}", bed.ns(holder))), "");
+        }
+        let traffic = Traffic::start_to(&bed.ns(Host::Client), to, Duration::from_millis(10));
+        std::thread::sleep(Duration::from_secs(1));
+        let mut timeline = Timeline::new();
+        let pid = std::fs::read_to_string(pid_file(holder)).unwrap_or_default();
+        let t0 = timeline.add(format!("SIGKILL of the service on {holder:?}"));
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status();
+        std::thread::sleep(Duration::from_secs(4));
+        let records = traffic.stop();
+        for h in [Host::D1, Host::D2] {
+            timeline.add_log_events(
+                &format!("{h:?}"),
+                &log(h),
+                t0,
+                &[
+                    "restart condition",
+                    "restarting failover service",
+                    "giving up",
+                    "deactivating",
+                    ": activating failover services",
+                    "Starting local service",
+                    "failover service started",
+                ],
+            );
+        }
+        let after: Vec<_> = records.iter().filter(|r| r.sent >= t0).cloned().collect();
+        let first_failure = after.iter().find(|r| r.result.is_err()).map(|r| r.sent);
+        if let Some(r) =
+            first_failure.and_then(|f| after.iter().find(|r| r.sent > f && r.result.is_ok()))
+        {
+            timeline.add_at(r.sent, format!("client served again ({:?})", r.result));
+        }
+        print!("{timeline}");
+        println!(
+            "\n{} requests after the kill: {:?}, failed: {:?}",
+            after.len(),
+            per_server(&after),
+            failures(&after)
+        );
+        ok &= after.last().is_some_and(|r| r.result.is_ok());
+        if fail_restart {
+            ok &= bed.has_addr(other, VIP);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "pulse-lab: the service was not served again\n{}\n{}",
+            log(Host::D1),
+            log(Host::D2)
+        );
+        ExitCode::FAILURE
+    }
 }

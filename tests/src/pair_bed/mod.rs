@@ -28,7 +28,7 @@ pub use config::{Check, Director, PairConfig, Routing, binary};
 pub use failover::Failover;
 pub use servers::Session;
 pub use table::{dest_counters, normalize_table};
-pub use timeline::{Timeline, parse_rfc3339};
+pub use timeline::{Timeline, log_lines, parse_rfc3339};
 pub use traffic::{
     Outage, Record, Traffic, failures, first_ok_after, longest_outage, ms_between, outages,
     per_server,
@@ -629,14 +629,7 @@ impl PairBed {
     /// The lines of director `d`'s log containing `needle` with their timestamps (lines
     /// without one are skipped).
     pub fn log_lines(&self, d: Director, needle: &str) -> Vec<(SystemTime, String)> {
-        self.log(d)
-            .lines()
-            .filter(|l| l.contains(needle))
-            .filter_map(|l| {
-                let (stamp, rest) = l.split_once(' ')?;
-                Some((parse_rfc3339(stamp)?, rest.trim().to_string()))
-            })
-            .collect()
+        timeline::log_lines(&self.log(d), needle)
     }
 
     /// Adds to `timeline` the first line of director `d`'s log at or after `since` containing
@@ -648,12 +641,7 @@ impl PairBed {
         since: SystemTime,
         needles: &[&str],
     ) {
-        for n in needles {
-            if let Some((t, line)) = self.log_lines(d, n).into_iter().find(|(t, _)| *t >= since) {
-                let line = line.trim_start_matches("INFO").trim();
-                timeline.add_at(t, format!("{d} log: {line}"));
-            }
-        }
+        timeline.add_log_events(&d.to_string(), &self.log(d), since, needles);
     }
 
     /// Both directors' logs and tables, for failure messages.

@@ -33,7 +33,30 @@ pub struct Timeline {
     events: Vec<(SystemTime, String)>,
 }
 
+/// The lines of a daemon's log containing `needle`, with their timestamps (lines without one
+/// are skipped).
+pub fn log_lines(log: &str, needle: &str) -> Vec<(SystemTime, String)> {
+    log.lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| {
+            let (stamp, rest) = l.split_once(' ')?;
+            Some((parse_rfc3339(stamp)?, rest.trim().to_string()))
+        })
+        .collect()
+}
+
 impl Timeline {
+    /// Adds the first line of `log` at or after `since` containing each needle, labelled
+    /// `WHO log: LINE`.
+    pub fn add_log_events(&mut self, who: &str, log: &str, since: SystemTime, needles: &[&str]) {
+        for n in needles {
+            if let Some((t, line)) = log_lines(log, n).into_iter().find(|(t, _)| *t >= since) {
+                let line = line.trim_start_matches("INFO").trim();
+                self.add_at(t, format!("{who} log: {line}"));
+            }
+        }
+    }
+
     /// An empty timeline.
     pub fn new() -> Self {
         Self::default()
