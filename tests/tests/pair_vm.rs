@@ -400,6 +400,18 @@ fn planned_release(config: PairConfig) {
             ),
         );
     }
+    // Each failure with how long it took: a timeout is a request still unanswered after
+    // Traffic::TIMEOUT (lost or only slow), a reset or an early end came from a host.
+    for r in records.iter().filter(|r| r.result.is_err()).take(20) {
+        timeline.add_at(
+            r.sent,
+            format!(
+                "client: request failed after {} ms: {:?}",
+                r.took.as_millis(),
+                r.result
+            ),
+        );
+    }
     println!("release timeline:\n{timeline}");
     println!(
         "{} requests: {:?}, failed: {:?}",
