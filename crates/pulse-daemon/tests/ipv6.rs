@@ -192,6 +192,20 @@ fn crash_moves_the_clients_neighbour_entry_within_deadtime_and_a_restart_cleans_
 fn sigterm_hands_the_ipv6_vip_over_and_leaves_none_behind() {
     let p = Pair::new();
     let (active, other) = p.wait_settled();
+    // Added `nodad` (usable at once) and deprecated (never the source of the director's own
+    // connections, such as lvsd's health checks).
+    let o = p
+        .bed
+        .exec(active, "ip", &["-6", "-o", "addr", "show", "dev", "eth0"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!("{VIP6}/128")))
+        .unwrap_or_else(|| panic!("no {VIP6}/128 on {active:?}: {text}"));
+    assert!(
+        line.contains("nodad") && line.contains("deprecated"),
+        "{line}"
+    );
     p.client_learns(active);
     let t0 = Instant::now();
     signal(p.pid(active), "TERM");

@@ -211,3 +211,49 @@ pub fn literal(h: &Host) -> Option<IpAddr> {
         Host::Name(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mixed(src: &str) -> Vec<String> {
+        let cfg = crate::parse(src).config;
+        mixed_families(&cfg, &mut literal)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    const V6_WITH_V4_SERVER: &str = "virtual w {\n active = 1\n address = 2001:db8::100 eth0\n sorry_server = 192.0.2.99\n\
+                                     server a {\n address = 192.0.2.21\n active = 1\n }\n}\n";
+
+    #[test]
+    fn a_v4_server_under_a_v6_vip_only_with_tunnel() {
+        for network in ["direct", "nat"] {
+            let m = mixed(&format!("network = {network}\n{V6_WITH_V4_SERVER}"));
+            assert_eq!(m.len(), 2, "{m:?}");
+            assert!(m[0].contains("`server a` (192.0.2.21, IPv4) cannot serve the IPv6 VIP"));
+            assert!(
+                m[1].starts_with("`sorry_server` 192.0.2.99 (IPv4)"),
+                "{}",
+                m[1]
+            );
+        }
+        assert!(mixed(&format!("network = tunnel\n{V6_WITH_V4_SERVER}")).is_empty());
+    }
+
+    #[test]
+    fn heartbeat_ends_and_inactive_blocks() {
+        let m = mixed(
+            "primary = 2001:db8::11\nbackup = 2001:db8::12\nprimary_private = 198.51.100.11\n\
+             backup_private = 2001:db8:1::12\nheartbeat_link = 203.0.113.11 203.0.113.12\n\
+             virtual w {\n active = 0\n address = 2001:db8::100 eth0\n\
+             server a {\n address = 192.0.2.21\n active = 1\n }\n}\n",
+        );
+        assert_eq!(
+            m,
+            ["`primary_private` 198.51.100.11 is IPv4 but `backup_private` 2001:db8:1::12 is IPv6"],
+            "an inactive virtual is not checked"
+        );
+    }
+}

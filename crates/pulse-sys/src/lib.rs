@@ -158,7 +158,9 @@ impl Rtnl {
     /// names; `ip addr` shows them; IPv4 only, the kernel has no labels for IPv6). An IPv6
     /// address is added with `IFA_F_NODAD` (`ip addr add … nodad`): without it the kernel
     /// holds it tentative for `dad_transmits` × `retrans_time` (1 s by default) before it may
-    /// be used, and a takeover must not wait; the pair, not DAD, decides who holds a VIP.
+    /// be used, and a takeover must not wait; the pair, not DAD, decides who holds a VIP. It
+    /// is added deprecated (`preferred_lft 0`), so it is never the source of the host's own
+    /// connections.
     /// Returns `false` if the address was already there.
     pub fn add_address(
         &self,
@@ -328,6 +330,22 @@ fn address_msg(
                 RtattrBuilder::default()
                     .rta_type(Ifa::Address)
                     .rta_payload(Buffer::from(&v6.octets()[..]))
+                    .build()?,
+            );
+            // `preferred_lft 0, valid_lft forever` (struct ifa_cacheinfo: preferred, valid,
+            // cstamp, tstamp): a deprecated address, which the kernel never picks as the
+            // source of our own connections (RFC 6724 rule 3). Without it the /128 VIP wins
+            // rule 8 (longest match) against the host's /64, so lvsd's health checks left
+            // from the VIP and the real servers, which hold the VIP themselves, answered
+            // to themselves. It still receives, answers neighbour solicitations and serves.
+            let mut cacheinfo = Vec::with_capacity(16);
+            for v in [0u32, u32::MAX, 0, 0] {
+                cacheinfo.extend_from_slice(&v.to_ne_bytes());
+            }
+            attrs.push(
+                RtattrBuilder::default()
+                    .rta_type(Ifa::Cacheinfo)
+                    .rta_payload(Buffer::from(cacheinfo))
                     .build()?,
             );
             (RtAddrFamily::Inet6, IfaF::NODAD)
