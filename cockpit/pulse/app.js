@@ -20,6 +20,7 @@ const state = {
     status: null,
     previous: null, // the services' traffic counters at the last poll, for rates
     ready: {}, // page -> ms after navigation start when it first showed data (tests read it)
+    timings: [], // per status read: when pulsectl was started, answered, was parsed (ms)
     config: null, // { file, model, text }
     changes: new Map(), // dotted key -> new value ("" = back to the default)
     reviewed: false,
@@ -40,9 +41,13 @@ function showError(text) {
 
 async function readStatus() {
     // pulsectl prints the JSON even when pulse does not answer (then `pulse` is null) and exits 2.
-    const out = await run(["sh", "-c", "pulsectl status --format json 2>/dev/null; exit 0"], { err: "ignore" });
+    const t0 = performance.now();
+    const out = await run(["sh", "-c", "pulsectl status --format json-compact 2>/dev/null; exit 0"], { err: "ignore" });
+    const t1 = performance.now();
     try {
-        return JSON.parse(out);
+        const st = JSON.parse(out);
+        state.timings.push({ spawn: t0, output: t1, parsed: performance.now(), bytes: out.length });
+        return st;
     } catch (e) {
         return { pulse: null, lvs: null, unreadable: out.slice(0, 200) };
     }
