@@ -191,12 +191,13 @@ async function loadConfig() {
     const file = (st.lvs && st.lvs.config_path) || "/etc/sysconfig/ha/lvs.cf";
     $("config-file").textContent = file;
     try {
-        const [json, text] = await Promise.all([
+        const [json, text, kw] = await Promise.all([
             run(["pulsectl", "config", "show", file]),
             run(["cat", file]),
+            run(["pulsectl", "config", "keywords", "--format", "json"]),
         ]);
         const model = JSON.parse(json);
-        state.config = { file, model, text };
+        state.config = { file, model, text, keywords: JSON.parse(kw) };
         $("config-serial").textContent = `serial_no ${model.serial_no}`;
         $("config-text").textContent = text;
         renderForms(model);
@@ -211,10 +212,10 @@ function renderForms(model) {
         `<details${open ? " open" : ""}><summary>${esc(title)}</summary><div class="kv">` +
         rows.map(r =>
             `<label for="k-${esc(r.key)}" class="mono">${esc(r.label)}</label>` +
-            `<input id="k-${esc(r.key)}" data-key="${esc(r.key)}" value="${esc(r.value)}" data-old="${esc(r.value)}" placeholder="(default)">` +
+            `<input id="k-${esc(r.key)}" data-key="${esc(r.key)}" value="${esc(r.value)}" data-old="${esc(r.value)}" placeholder="${esc(r.placeholder)}">` +
             `<span class="muted">${esc(r.help)}</span>`).join("") +
         `</div></details>`;
-    const { global, virtuals } = configRows(model);
+    const { global, virtuals } = configRows(model, state.config.keywords);
     let html = group("Global settings", global, true);
     for (const v of virtuals) {
         html += `<fieldset><legend>virtual ${esc(v.name)}</legend>` + group("settings", v.rows, false);

@@ -88,8 +88,10 @@ export function servicesHtml(l, previous, now) {
     return { html: parts.join(""), servers, current };
 }
 
-/// lvs.cf's model (`pulsectl config show`) as form rows keyed by `pulsectl config` paths.
-export function configRows(model) {
+/// lvs.cf's model (`pulsectl config show`) as form rows keyed by `pulsectl config` paths: one
+/// row per keyword of lvs.cf(5) for each scope (`pulsectl config keywords`), with its value in
+/// this file, its default and how it is written.
+export function configRows(model, keywords) {
     const value = v => {
         if (v === null || v === undefined) return "";
         if (typeof v === "boolean") return v ? "1" : "0";
@@ -97,18 +99,24 @@ export function configRows(model) {
         if (typeof v === "object") return JSON.stringify(v);
         return String(v);
     };
-    const scalar = v => v === null || typeof v !== "object" || "addr" in v;
-    const rows = (obj, prefix, skip) => Object.entries(obj)
-        .filter(([k, v]) => !skip.includes(k) && scalar(v))
-        .map(([k, v]) => ({ key: prefix + k, label: k, value: value(v), help: k === "serial_no" ? "bumped by every change" : "" }));
+    const rows = (obj, prefix, scope) => keywords
+        .filter(k => k.scope === scope)
+        .map(k => ({
+            key: prefix + k.name,
+            label: k.name,
+            value: value(obj[k.name]),
+            placeholder: k.default === "" ? "(not set)" : k.default,
+            help: `default ${k.default === "" ? "none" : k.default}; ${k.value}; ${k.origin}` +
+                (k.ignored ? "; read by nobody" : "") + (k.name === "serial_no" ? "; bumped by every change" : ""),
+        }));
     return {
-        global: rows(model, "", ["virtuals", "failovers", "heartbeat_links"]),
+        global: rows(model, "", "global"),
         virtuals: (model.virtuals || []).map(v => ({
             name: v.name,
-            rows: rows(v, `virtual.${v.name}.`, ["name", "servers"]),
+            rows: rows(v, `virtual.${v.name}.`, "virtual"),
             servers: (v.servers || []).map(s => ({
                 name: s.name,
-                rows: rows(s, `virtual.${v.name}.server.${s.name}.`, ["name"]),
+                rows: rows(s, `virtual.${v.name}.server.${s.name}.`, "server"),
             })),
         })),
     };
