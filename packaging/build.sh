@@ -3,6 +3,8 @@
 #
 #   packaging/build.sh rpm     # pulse-VERSION-1.x86_64.rpm   (rpmbuild; Debian's `rpm` package has it)
 #   packaging/build.sh deb     # pulse_VERSION_amd64.deb      (dpkg-deb)
+#   (each also builds cockpit-pulse, the web console: cockpit-pulse-VERSION-1.noarch.rpm,
+#   cockpit-pulse_VERSION_all.deb)
 #   packaging/build.sh all     # both (the default)
 #
 # Both packages carry the same files, staged once by `stage` below (release binaries, the
@@ -80,11 +82,20 @@ stage() {
     install -m 0644 packaging/grafana/pulse.json "$d/usr/share/pulse/grafana/pulse.json"
 }
 
+# stage_cockpit DIR: the web console (cockpit-pulse, its own package): plain files, no build.
+stage_cockpit() {
+    local d=$1
+    install -d -m 0755 "$d/usr/share/cockpit/pulse"
+    install -m 0644 cockpit/pulse/manifest.json cockpit/pulse/index.html cockpit/pulse/*.js \
+        cockpit/pulse/*.css "$d/usr/share/cockpit/pulse/"
+}
+
 if [ "$what" = rpm ] || [ "$what" = all ]; then
     command -v rpmbuild >/dev/null || { echo "build.sh: rpmbuild missing (apt-get install rpm)" >&2; exit 1; }
     echo "==> rpm"
     stage "$work/rpm-root" /etc/rc.d/init.d
     cp -a "$debugroot/." "$work/rpm-root/"
+    stage_cockpit "$work/rpm-root"
     rpmbuild -bb --quiet \
         --define "_topdir $work/rpmbuild" \
         --define "_rpmdir $out" \
@@ -95,6 +106,7 @@ if [ "$what" = rpm ] || [ "$what" = all ]; then
         packaging/rpm/pulse.spec
     echo "$out/pulse-${version//-/_}-1.x86_64.rpm"
     echo "$out/pulse-debuginfo-${version//-/_}-1.x86_64.rpm"
+    echo "$out/cockpit-pulse-${version//-/_}-1.noarch.rpm"
 fi
 
 if [ "$what" = deb ] || [ "$what" = all ]; then
@@ -153,4 +165,22 @@ CONTROL
         >"$g/DEBIAN/md5sums"
     dpkg-deb --root-owner-group -Zxz --build "$g" "$out/pulse-dbgsym_${version}_amd64.deb" >/dev/null
     echo "$out/pulse-dbgsym_${version}_amd64.deb"
+
+    # cockpit-pulse: the web console, architecture-independent, its own package.
+    c=$work/cockpit-root
+    stage_cockpit "$c"
+    install -d -m 0755 "$c/usr/share/doc/cockpit-pulse" "$c/DEBIAN"
+    install -m 0644 packaging/copyright "$c/usr/share/doc/cockpit-pulse/copyright"
+    printf 'cockpit-pulse (%s) unstable; urgency=medium\n\n  * Built from the Pulse repository.\n\n -- %s  %s\n' \
+        "$version" "Pulse developers <pulse@example.invalid>" \
+        "$(date -R -u -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}")" |
+        gzip -9n >"$c/usr/share/doc/cockpit-pulse/changelog.gz"
+    chmod 0644 "$c/usr/share/doc/cockpit-pulse/changelog.gz"
+    csize=$(du -sk --exclude=DEBIAN "$c" | cut -f1)
+    sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$csize/" packaging/deb/cockpit-pulse.control \
+        >"$c/DEBIAN/control"
+    (cd "$c" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) \
+        >"$c/DEBIAN/md5sums"
+    dpkg-deb --root-owner-group -Zxz --build "$c" "$out/cockpit-pulse_${version}_all.deb" >/dev/null
+    echo "$out/cockpit-pulse_${version}_all.deb"
 fi

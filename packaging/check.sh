@@ -110,4 +110,17 @@ if command -v rpmlint >/dev/null; then
 fi
 
 bash packaging/check-units.sh
+# cockpit-pulse: the console's files, in both formats, depending on its pulse and on Cockpit.
+# shellcheck disable=SC2012
+cockpit_rpm=$(ls -t target/packages/cockpit-pulse-[0-9]*.noarch.rpm | head -1)
+# shellcheck disable=SC2012
+cockpit_deb=$(ls -t target/packages/cockpit-pulse_*_all.deb | head -1)
+for f in manifest.json index.html app.js render.js pulse.css; do
+    rpm -qlp "$cockpit_rpm" | grep -qx "/usr/share/cockpit/pulse/$f" || fail "$f is not in $cockpit_rpm"
+    dpkg-deb -c "$cockpit_deb" | grep -q " \./usr/share/cockpit/pulse/$f\$" || fail "$f is not in $cockpit_deb"
+done
+rpm -qp --requires "$cockpit_rpm" | grep -q '^cockpit-bridge' || fail "cockpit-pulse (RPM) does not require cockpit-bridge"
+dpkg-deb -f "$cockpit_deb" Depends | grep -q 'cockpit-bridge' || fail "cockpit-pulse (deb) does not depend on cockpit-bridge"
+echo "cockpit-pulse: $(basename "$cockpit_rpm") and $(basename "$cockpit_deb") carry the console"
+
 echo "packages OK: $rpm_file $deb_file"

@@ -87,6 +87,13 @@ pub(crate) enum ConfigCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// List every lvs.cf keyword: name, scope, default, piranha's or a Pulse extension (for
+    /// tools such as the web console's forms; lvs.cf(5) explains each).
+    Keywords {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Send this director's file to the partner (over lvs.cf's `rsh_command`, default `ssh`),
     /// which validates it, refuses it if its own `serial_no` is newer (or equal with other
     /// content) unless `--force`, writes it atomically and reloads. Nothing changes here.
@@ -202,6 +209,7 @@ pub(crate) fn run(cmd: ConfigCommand) -> Result<u8> {
             edit_file(&file, &opts, "bumped serial_no", false, edit::bump_serial)
         }
         ConfigCommand::Diff { old, new, format } => diff_files(&old, &new, format),
+        ConfigCommand::Keywords { format } => keywords(format),
         ConfigCommand::Push { file, partner } => push::push(&file, &partner),
         ConfigCommand::Receive {
             file,
@@ -449,6 +457,65 @@ pub(crate) fn edit_file(
     }
     if opts.push || reload {
         return push::reload(&opts.partner.socket, &after.config);
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct KeywordRow {
+    name: &'static str,
+    scope: &'static str,
+    default: String,
+    value: &'static str,
+    origin: &'static str,
+    ignored: bool,
+}
+
+/// `config keywords`: the keyword table, the one list the parser and the man page use.
+fn keywords(format: Format) -> Result<u8> {
+    use pulse_lvscf::keywords::{Form, KEYWORDS, Scope};
+    let rows: Vec<KeywordRow> = KEYWORDS
+        .iter()
+        .map(|k| KeywordRow {
+            name: k.name,
+            scope: match k.scope {
+                Scope::Global => "global",
+                Scope::Virtual => "virtual",
+                Scope::Server => "server",
+            },
+            default: k.default().into_owned(),
+            value: match k.form {
+                Form::Word => "one word",
+                Form::Quoted => "a double-quoted string",
+                Form::TwoWords => "address and device",
+                Form::List => "a [ list ]",
+            },
+            origin: if k.piranha {
+                "piranha"
+            } else {
+                "Pulse extension"
+            },
+            ignored: k.ignored,
+        })
+        .collect();
+    match format {
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Text => {
+            for r in &rows {
+                outln!(
+                    "{:<8} {:<28} default {:<20} {}{}",
+                    r.scope,
+                    r.name,
+                    if r.default.is_empty() {
+                        "(none)"
+                    } else {
+                        &r.default
+                    },
+                    r.origin,
+                    if r.ignored { ", read by nobody" } else { "" }
+                );
+            }
+        }
     }
     Ok(exit::OK)
 }

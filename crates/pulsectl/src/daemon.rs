@@ -14,6 +14,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) enum Format {
     Text,
     Json,
+    /// JSON on one line (for programs: the web console reads thousands of servers).
+    JsonCompact,
 }
 
 fn call(socket: &Path, req: &Request) -> Result<Response> {
@@ -63,7 +65,7 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
         status = wait_released(socket, status)?;
     }
     match format {
-        Format::Json => outln!("{}", serde_json::to_string_pretty(&status)?),
+        Format::Json | Format::JsonCompact => outln!("{}", serde_json::to_string_pretty(&status)?),
         Format::Text => {
             match req {
                 Request::Takeover => eprintln!("takeover done"),
@@ -101,12 +103,16 @@ pub(crate) fn status(socket: &Path, lvsd_socket: &Path, format: Format) -> Resul
         Ok(None)
     };
     match format {
-        Format::Json => {
+        Format::Json | Format::JsonCompact => {
             let doc = serde_json::json!({
                 "pulse": pulse.as_ref().ok(),
                 "lvs": lvs.as_ref().ok().and_then(|l| l.as_ref()),
             });
-            outln!("{}", serde_json::to_string_pretty(&doc)?);
+            if format == Format::Json {
+                outln!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                outln!("{}", serde_json::to_string(&doc)?);
+            }
         }
         Format::Text => {
             if let Ok(st) = &pulse {

@@ -686,3 +686,21 @@ fn serial_no_limits_are_out_of_range_not_not_a_number() {
         stderr(&o)
     );
 }
+
+#[test]
+fn keywords_lists_the_table_with_defaults_and_origins() {
+    let o = run(&["config", "keywords", "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).expect("json");
+    let find = |scope: &str, name: &str| {
+        rows.iter()
+            .find(|r| r["scope"] == scope && r["name"] == name)
+            .unwrap_or_else(|| panic!("{scope} {name} missing"))
+            .clone()
+    };
+    assert_eq!(find("server", "weight")["default"], "1");
+    assert_eq!(find("global", "keepalive")["origin"], "piranha");
+    assert_eq!(find("global", "heartbeat_key")["origin"], "Pulse extension");
+    assert_eq!(find("virtual", "send")["value"], "a double-quoted string");
+    assert!(rows.len() > 50, "{} keywords", rows.len());
+}
