@@ -280,9 +280,9 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
     };
     set(&mut b, "5");
     b.wait(
-        "!document.getElementById('apply').disabled && document.getElementById('preview').innerText.includes('weight = 5')",
+        "!document.getElementById('apply').disabled && document.getElementById('preview').innerText.includes('weight = 5') && document.getElementById('preview').innerText.includes('~ virtual.web.server.rs1.weight: 2 -> 5')",
         10_000,
-        "the reviewed diff",
+        "the reviewed diff (the patch and what a reload would change)",
     );
     b.screenshot("console-configuration.png");
     let before_apply = Instant::now();
