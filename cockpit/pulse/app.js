@@ -177,7 +177,10 @@ function wireServices() {
             disable: `Disable ${s} of ${v}: out of the table now, \`active = 0\` in lvs.cf on both directors.`,
             enable: `Enable ${s} of ${v}: \`active = 1\` in lvs.cf on both directors; back in the table once its checks pass.`,
         }[action];
-        confirmAction(what, ["pulsectl", "server", action, v, s], $("services-result"));
+        // The file lvsd runs (the persistent change is written there and pushed).
+        const l = state.status && state.status.lvs;
+        const file = l && l.config_path ? ["--file", l.config_path] : [];
+        confirmAction(what, ["pulsectl", "server", action, v, s, ...file], $("services-result"));
         // The confirmation lives on the Pair section's markup; show it here too.
         $("services").prepend($("confirm"));
     });
