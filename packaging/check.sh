@@ -115,9 +115,11 @@ bash packaging/check-units.sh
 cockpit_rpm=$(ls -t target/packages/cockpit-pulse-[0-9]*.noarch.rpm | head -1)
 # shellcheck disable=SC2012
 cockpit_deb=$(ls -t target/packages/cockpit-pulse_*_all.deb | head -1)
+cockpit_rpm_list=$(rpm -qlp "$cockpit_rpm")
+cockpit_deb_list=$(dpkg-deb -c "$cockpit_deb")
 for f in manifest.json index.html app.js render.js pulse.css; do
-    rpm -qlp "$cockpit_rpm" | grep -qx "/usr/share/cockpit/pulse/$f" || fail "$f is not in $cockpit_rpm"
-    dpkg-deb -c "$cockpit_deb" | grep -q " \./usr/share/cockpit/pulse/$f\$" || fail "$f is not in $cockpit_deb"
+    grep -qx "/usr/share/cockpit/pulse/$f" <<<"$cockpit_rpm_list" || fail "$f is not in $cockpit_rpm"
+    grep -q " \./usr/share/cockpit/pulse/$f\$" <<<"$cockpit_deb_list" || fail "$f is not in $cockpit_deb"
 done
 rpm -qp --requires "$cockpit_rpm" | grep -q '^cockpit-bridge' || fail "cockpit-pulse (RPM) does not require cockpit-bridge"
 dpkg-deb -f "$cockpit_deb" Depends | grep -q 'cockpit-bridge' || fail "cockpit-pulse (deb) does not depend on cockpit-bridge"

@@ -177,7 +177,10 @@ function wireServices() {
             disable: `Disable ${s} of ${v}: out of the table now, \`active = 0\` in lvs.cf on both directors.`,
             enable: `Enable ${s} of ${v}: \`active = 1\` in lvs.cf on both directors; back in the table once its checks pass.`,
         }[action];
-        confirmAction(what, ["pulsectl", "server", action, v, s], $("services-result"));
+        // The file lvsd runs (the persistent change is written there and pushed).
+        const l = state.status && state.status.lvs;
+        const file = l && l.config_path ? ["--file", l.config_path] : [];
+        confirmAction(what, ["pulsectl", "server", action, v, s, ...file], $("services-result"));
         // The confirmation lives on the Pair section's markup; show it here too.
         $("services").prepend($("confirm"));
     });
@@ -251,12 +254,18 @@ async function review() {
     let ok = true;
     let html = "";
     for (const [key, value] of state.changes) {
-        try {
-            const diff = await run(editArgs(file, key, value, ["--dry-run"]));
-            html += `<div data-key="${esc(key)}" class="ok"><b class="mono">${esc(key)} = ${esc(value || "(default)")}</b><pre>${esc(diff)}</pre></div>`;
-        } catch (e) {
+        // stdout (the patch) and stderr (what a reload would change, or the diagnostics) together,
+        // with the exit status on the last line.
+        const out = await run(["sh", "-c", 'pulsectl "$@" 2>&1; echo "exit=$?"', "sh",
+            ...editArgs(file, key, value, ["--dry-run"]).slice(1)], { err: "out" });
+        const lines = out.trimEnd().split("\n");
+        const status = lines.pop();
+        const said = lines.join("\n");
+        if (status === "exit=0") {
+            html += `<div data-key="${esc(key)}" class="ok"><b class="mono">${esc(key)} = ${esc(value || "(default)")}</b><pre>${esc(said)}</pre></div>`;
+        } else {
             ok = false;
-            html += `<div data-key="${esc(key)}" class="diag"><b class="mono">${esc(key)} = ${esc(value)}</b>: refused, nothing would be written<pre>${esc(e.message || String(e))}</pre></div>`;
+            html += `<div data-key="${esc(key)}" class="diag"><b class="mono">${esc(key)} = ${esc(value)}</b>: refused, nothing would be written<pre>${esc(said)}</pre></div>`;
         }
     }
     $("preview").innerHTML = html;

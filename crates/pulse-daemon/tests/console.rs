@@ -280,9 +280,9 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
     };
     set(&mut b, "5");
     b.wait(
-        "!document.getElementById('apply').disabled && document.getElementById('preview').innerText.includes('weight = 5')",
+        "!document.getElementById('apply').disabled && document.getElementById('preview').innerText.includes('weight = 5') && document.getElementById('preview').innerText.includes('~ virtual.web.server.rs1.weight: 2 -> 5')",
         10_000,
-        "the reviewed diff",
+        "the reviewed diff (the patch and what a reload would change)",
     );
     b.screenshot("console-configuration.png");
     let before_apply = Instant::now();
@@ -324,6 +324,63 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(p.bytes(Host::D2), d2, "d2 written by an invalid value");
     assert_eq!(p.bytes(Host::D1), d2, "d1 written by an invalid value");
+
+    // Services: disable rs1 (confirmed), then enable it: lvs.cf `active` on both directors.
+    b.ok(json!({"op": "navigate", "url": url(9090, "services")}));
+    let click = |b: &mut Browser, action: &str| {
+        b.wait(
+            &format!(
+                "document.querySelector('tr[data-server=\"web/rs1\"] button[data-action={action}]')"
+            ),
+            10_000,
+            "the server's buttons",
+        );
+        b.eval(&format!(
+            "document.querySelector('tr[data-server=\"web/rs1\"] button[data-action={action}]').click(), true"
+        ));
+        b.wait(
+            "!document.getElementById('confirm').hidden",
+            5_000,
+            "the confirmation",
+        );
+        b.eval("document.getElementById('confirm-yes').click(), true");
+    };
+    click(&mut b, "disable");
+    b.wait(
+        "document.getElementById('services-result').textContent.includes('pulse reloaded: serial_no 3')",
+        30_000,
+        "disable applied",
+    );
+    let d2 = p.bytes(Host::D2);
+    let text = String::from_utf8_lossy(&d2).into_owned();
+    assert!(
+        text.contains("serial_no = 3\n") && text.contains("          active = 0\n"),
+        "{text}"
+    );
+    assert_eq!(p.bytes(Host::D1), d2, "d1's lvs.cf differs after disable");
+    let gone = wait_for(Duration::from_secs(10), || {
+        [Host::D1, Host::D2].iter().all(|h| {
+            p.lvs(*h)
+                .is_some_and(|l| l.serial_no == 3 && pair_files::rs1(&l).is_none())
+        })
+    });
+    assert!(
+        gone.is_some(),
+        "rs1 still in an lvsd after disable\n{}",
+        p.logs()
+    );
+    click(&mut b, "enable");
+    b.wait(
+        "document.getElementById('services-result').textContent.includes('pulse reloaded: serial_no 4')",
+        30_000,
+        "enable applied",
+    );
+    p.wait_in_use(4, 5);
+    let d2 = p.bytes(Host::D2);
+    assert_eq!(p.bytes(Host::D1), d2, "d1's lvs.cf differs after enable");
+    println!(
+        "Services page: disable and enable of rs1 reached both files and both lvsds (serial_no 3, 4)"
+    );
 
     // A crash of d1: the open Pair page shows d2 active, without a reload.
     b.ok(json!({"op": "navigate", "url": url(9090, "pair")}));

@@ -423,11 +423,22 @@ pub(crate) fn edit_file(
         return Ok(exit::INVALID);
     }
     if opts.dry_run {
-        let diff = similar::TextDiff::from_lines(&old_src, &new_src);
+        let patch = similar::TextDiff::from_lines(&old_src, &new_src);
         out!(
             "{}",
-            diff.unified_diff().context_radius(3).header(&name, &name)
+            patch.unified_diff().context_radius(3).header(&name, &name)
         );
+        // What a reload would do with it (`config diff`), on stderr: stdout stays a patch.
+        if before.is_valid() {
+            let changes = diff(&before.config, &after.config);
+            eprintln!("{name}: what a reload would change:");
+            for line in change_lines(&changes) {
+                eprintln!("  {line}");
+            }
+            if changes.is_empty() {
+                eprintln!("  nothing (comments or formatting only)");
+            }
+        }
         return Ok(exit::OK);
     }
     let new_bytes = pulse_lvscf::encode(&new_src);
@@ -520,6 +531,19 @@ fn keywords(format: Format) -> Result<u8> {
     Ok(exit::OK)
 }
 
+/// `config diff`'s text lines: `+ added (value)`, `- removed (value)`, `~ path: old -> new`.
+fn change_lines(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .filter_map(|c| match (&c.old, &c.new) {
+            (None, Some(n)) => Some(format!("+ {} ({n})", c.path)),
+            (Some(o), None) => Some(format!("- {} ({o})", c.path)),
+            (Some(o), Some(n)) => Some(format!("~ {}: {o} -> {n}", c.path)),
+            (None, None) => None,
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 struct DiffReport<'a> {
     old: String,
@@ -549,13 +573,8 @@ fn diff_files(old: &Path, new: &Path, format: Format) -> Result<u8> {
             outln!("{}", serde_json::to_string_pretty(&r)?);
         }
         Format::Text => {
-            for c in &changes {
-                match (&c.old, &c.new) {
-                    (None, Some(n)) => outln!("+ {} ({n})", c.path),
-                    (Some(o), None) => outln!("- {} ({o})", c.path),
-                    (Some(o), Some(n)) => outln!("~ {}: {o} -> {n}", c.path),
-                    (None, None) => {}
-                }
+            for line in change_lines(&changes) {
+                outln!("{line}");
             }
             if changes.is_empty() {
                 eprintln!("no differences");

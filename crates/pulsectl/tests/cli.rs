@@ -168,6 +168,12 @@ fn no_bump_and_dry_run() {
             && diff.contains("-keepalive = 2\n+keepalive = 1\n"),
         "{diff}"
     );
+    // The reload's view of it, as `config diff` says it.
+    assert!(
+        stderr(&o).contains("what a reload would change:\n  ~ keepalive: 2 -> 1\n"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["config", "set", "--no-bump", p(&f), "keepalive", "1"]);
     assert_eq!(code(&o), 0);
     assert_eq!(
