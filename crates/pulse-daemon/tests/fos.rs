@@ -541,3 +541,76 @@ fn fetch(ns: &str, to: SocketAddr) -> String {
         get().unwrap_or_else(|e| format!("error: {e}"))
     })
 }
+
+/// The partner's services fail as seen from the inactive node while the partner still
+/// heartbeats (here: the active node cannot answer the inactive one on the public LAN; the
+/// private LAN carries the heartbeats): the inactive node checks its gateway, takes over and
+/// tells the partner to stop (authenticated heartbeats: STOPME is flag bit 7), which stops its
+/// services and releases the VIPs.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn a_remote_failure_while_the_partner_heartbeats_takes_over_and_stops_the_partner() {
+    let mut p = FosPair::with_cf(|dir| {
+        let key = dir.join("heartbeat.key");
+        std::fs::write(
+            &key,
+            "3f9a0c4e7b1d2a5f6e8c9b0a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e\n",
+        )
+        .expect("key");
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
+        format!("heartbeat_key = {}\n{}", key.display(), lvs_cf(dir))
+    });
+    p.start();
+    let (active, inactive) = p.settled();
+    let peer = if inactive == Host::D1 {
+        "192.0.2.11"
+    } else {
+        "192.0.2.12"
+    };
+    // Replies from the active node to the inactive one's public address vanish.
+    p.bed.ip(
+        active,
+        &["route", "add", "blackhole", &format!("{peer}/32")],
+    );
+    // RESTARTS + 2 failed checks, the ping, the takeover.
+    let limit = TIMEOUT * (RESTARTS + 2) + Duration::from_secs(4);
+    let moved = wait_for(limit, || p.holds_all(inactive) && p.serves(inactive));
+    assert!(
+        moved.is_some(),
+        "no takeover within {limit:?}\n{}",
+        p.logs()
+    );
+    let released = wait_for(Duration::from_secs(3), || !p.holds_any(active));
+    assert!(
+        released.is_some(),
+        "the partner kept the VIPs\n{}",
+        p.logs()
+    );
+    let (la, li) = (p.log(active), p.log(inactive));
+    assert!(li.contains("performing service failover"), "{}", p.logs());
+    assert!(
+        la.contains("PARTNER HAS TOLD US TO GO INACTIVE"),
+        "{}",
+        p.logs()
+    );
+    assert!(
+        !std::fs::read_dir(p.dir.path())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .any(|e| e
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&p.bed.ns(active))
+                && e.file_name().to_string_lossy().ends_with(".pid")),
+        "the partner's services still run"
+    );
+    // Stays so: the old active node does not take the service back.
+    assert!(
+        holds_throughout(Duration::from_secs(3), || p.holds_all(inactive)
+            && !p.holds_any(active))
+        .is_ok(),
+        "{}",
+        p.logs()
+    );
+}
