@@ -1229,3 +1229,30 @@ fn fos_shutdown_stops_the_services_and_the_partner_starts_them() {
     assert_eq!(w.nodes[1].fos_running, [true, true]);
     assert!(!w.d(0).fos_busy());
 }
+
+#[test]
+fn fos_release_and_takeover_move_the_services() {
+    let mut w = World::fos_settled(Auth::Key);
+    let now = w.now;
+    w.d(0)
+        .handle_command(now, Command::Release)
+        .expect("release");
+    w.pump(0);
+    w.run_until(w.elapsed() + Duration::from_secs(2), |w| {
+        assert!(w.holders() >= 1, "nobody held the VIP at {:?}", w.elapsed());
+    });
+    assert!(w.holds(1) && !w.holds(0));
+    assert_eq!(w.nodes[1].fos_running, [true, true]);
+    assert_eq!(w.nodes[0].fos_running, [false, false]);
+    // The primary takes it back: the backup yields to its RUNNING and stops its services.
+    w.run_for(DEADTIME);
+    let now = w.now;
+    w.d(0)
+        .handle_command(now, Command::Takeover)
+        .expect("takeover");
+    w.pump(0);
+    w.run_for(Duration::from_secs(2));
+    assert!(w.holds(0) && !w.holds(1));
+    assert_eq!(w.nodes[0].fos_running, [true, true]);
+    assert_eq!(w.nodes[1].fos_running, [false, false]);
+}
