@@ -370,6 +370,19 @@ impl Failover {
         }
     }
 
+    /// At start, inactive: every `stop_cmd` once, so a service left running by a pulse that was
+    /// killed does not serve beside the partner's (as stale VIPs are removed at start).
+    pub fn stop_stale(&mut self, now: Instant) {
+        if self.mode != Mode::Standby {
+            return;
+        }
+        info!("stopping failover services left by a previous run (if any)");
+        for s in &mut self.svcs {
+            s.stop_after = true;
+        }
+        self.converge(now);
+    }
+
     /// This node became active: stop then start every service (the starts wait for
     /// [`Self::set_vips_ready`]).
     pub fn activate(&mut self, now: Instant) {

@@ -1041,6 +1041,14 @@ fn fos_start_runs_stop_then_start_on_the_primary_only_after_the_vips() {
         .position(|c| c.1 == Which::Start)
         .expect("a start");
     assert!(cmds[..first_start].contains(&(0, Which::Stop)));
+    // Both ran every stop_cmd at start (a service left by a killed pulse must not serve).
+    for n in 0..2 {
+        let first: Vec<(usize, Which)> = w.nodes[n].fos_commands[..2]
+            .iter()
+            .map(|c| (c.0, c.1))
+            .collect();
+        assert_eq!(first, [(0, Which::Stop), (1, Which::Stop)], "node {n}");
+    }
     assert_eq!(w.nodes[0].lvsds, 0, "fos runs no lvsd");
     assert_eq!(w.nodes[1].lvsds, 0);
 }
