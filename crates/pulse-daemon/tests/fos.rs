@@ -40,6 +40,19 @@ fn lvs_cf(dir: &std::path::Path) -> String {
     cf
 }
 
+/// [`lvs_cf`] with a `heartbeat_key` (written next to it, mode 0600).
+fn authenticated_cf(dir: &std::path::Path) -> String {
+    let key = dir.join("heartbeat.key");
+    std::fs::write(
+        &key,
+        "3f9a0c4e7b1d2a5f6e8c9b0a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e\n",
+    )
+    .expect("key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    format!("heartbeat_key = {}\n{}", key.display(), lvs_cf(dir))
+}
+
 struct FosPair {
     bed: Bed,
     dir: tempfile::TempDir,
@@ -267,12 +280,12 @@ fn a_killed_service_is_restarted_on_the_active_node() {
     assert!(ok.is_some(), "{:?}", p.status(inactive).failover);
 }
 
-/// `pulsectl release` works in fos mode: the partner starts the services and takes the VIPs,
-/// then this node stops its own; and back.
+/// `pulsectl release` works in fos mode (authenticated heartbeats): the partner starts the
+/// services and takes the VIPs, then this node stops its own; and back.
 #[test]
 #[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
 fn release_hands_the_failover_services_over_and_back() {
-    let mut p = FosPair::new();
+    let mut p = FosPair::with_cf(authenticated_cf);
     p.start();
     let (active, inactive) = p.settled();
     for (from, to) in [(active, inactive), (inactive, active)] {
@@ -550,17 +563,7 @@ fn fetch(ns: &str, to: SocketAddr) -> String {
 #[test]
 #[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
 fn a_remote_failure_while_the_partner_heartbeats_takes_over_and_stops_the_partner() {
-    let mut p = FosPair::with_cf(|dir| {
-        let key = dir.join("heartbeat.key");
-        std::fs::write(
-            &key,
-            "3f9a0c4e7b1d2a5f6e8c9b0a1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e\n",
-        )
-        .expect("key");
-        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .expect("chmod");
-        format!("heartbeat_key = {}\n{}", key.display(), lvs_cf(dir))
-    });
+    let mut p = FosPair::with_cf(authenticated_cf);
     p.start();
     let (active, inactive) = p.settled();
     let peer = if inactive == Host::D1 {
