@@ -51,7 +51,10 @@ impl Loaded {
         // The lossless tree is not needed any more: free its 200,000 allocations off this thread.
         dispose(parsed.doc);
         if cfg.service != pulse_lvscf::model::ServiceMode::Lvs {
-            bail!("{}: service = fos is not lvsd's (use fos)", path.display());
+            bail!(
+                "{}: service = fos is not lvsd's (pulse runs the failover services itself)",
+                path.display()
+            );
         }
         let (plan, problems) = Plan::new(&cfg, &mut resolve);
         let mut warnings: Vec<String> = problems.iter().map(|p| format!("left out: {p}")).collect();

@@ -243,3 +243,117 @@ async fn log_output(
         info!(service = %service, command, stream, "{}", String::from_utf8_lossy(&line));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).expect("script");
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        p.display().to_string()
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn a_hanging_command_is_killed_with_its_group_and_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidf = dir.path().join("child.pid");
+        // The script starts a grandchild in its group, then hangs.
+        let s = script(
+            dir.path(),
+            "hang.sh",
+            &format!("sleep 30 & echo $! > {}\nsleep 30", pidf.display()),
+        );
+        let t = Instant::now();
+        let r = rt().block_on(run_command(
+            "web",
+            Which::Start,
+            &s,
+            Duration::from_millis(300),
+        ));
+        let e = r.expect_err("a hanging start_cmd fails");
+        assert!(
+            e.contains("still running after") && e.contains("killed"),
+            "{e}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        let pid: i32 = std::fs::read_to_string(&pidf)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("pid");
+        // The grandchild went with the group (a zombie until init reaps it at most).
+        std::thread::sleep(Duration::from_millis(200));
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(
+            state.is_empty() || state.contains(") Z "),
+            "grandchild still running: {state}"
+        );
+    }
+
+    #[test]
+    fn the_exit_status_is_reported_and_output_is_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = script(
+            dir.path(),
+            "fail.sh",
+            "i=0; while [ $i -lt 5000 ]; do echo line $i; i=$((i+1)); done; exit 3",
+        );
+        let r = rt().block_on(run_command("web", Which::Stop, &s, Duration::from_secs(10)));
+        assert!(r.expect_err("exit 3").contains("exit status: 3"));
+        let r = rt().block_on(run_command(
+            "web",
+            Which::Start,
+            "/nonexistent/start",
+            Duration::from_secs(1),
+        ));
+        assert!(
+            r.expect_err("missing")
+                .contains("cannot run /nonexistent/start")
+        );
+        let r = rt().block_on(run_command(
+            "web",
+            Which::Start,
+            "  ",
+            Duration::from_secs(1),
+        ));
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn a_daemon_left_holding_stdout_does_not_delay_the_result() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pidf = dir.path().join("daemon.pid");
+        // An init script's shape: the daemon keeps stdout open, the script returns.
+        let s = script(
+            dir.path(),
+            "start.sh",
+            &format!(
+                "sleep 5 & echo $! > {}\necho started\nexit 0",
+                pidf.display()
+            ),
+        );
+        let t = Instant::now();
+        let r = rt().block_on(run_command(
+            "web",
+            Which::Start,
+            &s,
+            Duration::from_secs(10),
+        ));
+        assert_eq!(r, Ok(()));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        if let Ok(pid) = std::fs::read_to_string(&pidf) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}

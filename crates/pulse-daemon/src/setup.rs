@@ -152,8 +152,11 @@ pub(crate) fn heartbeat_config(
         },
         // Forwarding new connections to the partner while ours finish needs its lvsd running
         // (warm standby) and a forwarding method that passes the VIP through untouched; with
-        // NAT the real servers answer through our nat_router.
-        drain_on_release: cfg.warm_standby && cfg.network != pulse_lvscf::model::Network::Nat,
+        // NAT the real servers answer through our nat_router. `service = fos` has no lvsd to
+        // drain: its release is make-before-break.
+        drain_on_release: plan.fos.is_none()
+            && cfg.warm_standby
+            && cfg.network != pulse_lvscf::model::Network::Nat,
     }
 }
 

@@ -231,6 +231,9 @@ struct Svc {
     stop_after: bool,
     next_check: Option<Instant>,
     check_in_flight: Option<u64>,
+    /// When the check in flight was asked for: the next one is due `timeout` after it, so a
+    /// check that times out does not stretch the period (nanny's fixed cadence).
+    check_started: Option<Instant>,
     last_ok: Option<bool>,
     restarts: u32,
     restarts_total: u64,
@@ -250,6 +253,7 @@ impl Svc {
             stop_after: false,
             next_check: None,
             check_in_flight: None,
+            check_started: None,
             last_ok: None,
             restarts: 0,
             restarts_total: 0,
@@ -368,6 +372,19 @@ impl Failover {
             }
             _ => FosState::Idle,
         }
+    }
+
+    /// At start, inactive: every `stop_cmd` once, so a service left running by a pulse that was
+    /// killed does not serve beside the partner's (as stale VIPs are removed at start).
+    pub fn stop_stale(&mut self, now: Instant) {
+        if self.mode != Mode::Standby {
+            return;
+        }
+        info!("stopping failover services left by a previous run (if any)");
+        for s in &mut self.svcs {
+            s.stop_after = true;
+        }
+        self.converge(now);
     }
 
     /// This node became active: stop then start every service (the starts wait for
@@ -538,11 +555,15 @@ impl Failover {
             return;
         }
         s.check_in_flight = None;
+        let due = s
+            .check_started
+            .take()
+            .map_or(now + p.timeout, |t| (t + p.timeout).max(now));
         let ok = result.is_ok();
         let was = s.last_ok.replace(ok);
         match mode {
             Mode::Active if s.phase == Phase::Up && s.running.is_none() => {
-                s.next_check = Some(now + p.timeout);
+                s.next_check = Some(due);
                 match result {
                     Ok(()) => {
                         if was == Some(false) {
@@ -569,7 +590,7 @@ impl Failover {
                 }
             }
             Mode::Standby if partner_serving => {
-                s.next_check = Some(now + p.timeout);
+                s.next_check = Some(due);
                 match result {
                     Ok(()) => {
                         if was == Some(false) {
@@ -728,6 +749,7 @@ impl Failover {
         if s.check_in_flight.is_none() && s.next_check.is_some_and(|t| now >= t) {
             *next_id += 1;
             s.check_in_flight = Some(*next_id);
+            s.check_started = Some(now);
             s.next_check = None;
             actions.push_back(FosAction::Check {
                 service: i,

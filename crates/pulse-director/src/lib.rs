@@ -343,6 +343,9 @@ impl Director {
             }
             d.run_cmd("inactive_cmd");
             d.set_sync_role(SyncRole::Backup);
+            if let Some(f) = &mut d.fos {
+                f.stop_stale(now);
+            }
         }
         d.ensure_lvsd(now);
         d.process(now);

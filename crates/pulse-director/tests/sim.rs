@@ -1079,6 +1079,14 @@ fn fos_start_runs_stop_then_start_on_the_primary_only_after_the_vips() {
         .position(|c| c.1 == Which::Start)
         .expect("a start");
     assert!(cmds[..first_start].contains(&(0, Which::Stop)));
+    // Both ran every stop_cmd at start (a service left by a killed pulse must not serve).
+    for n in 0..2 {
+        let first: Vec<(usize, Which)> = w.nodes[n].fos_commands[..2]
+            .iter()
+            .map(|c| (c.0, c.1))
+            .collect();
+        assert_eq!(first, [(0, Which::Stop), (1, Which::Stop)], "node {n}");
+    }
     assert_eq!(w.nodes[0].lvsds, 0, "fos runs no lvsd");
     assert_eq!(w.nodes[1].lvsds, 0);
 }
@@ -1266,4 +1274,122 @@ fn fos_shutdown_stops_the_services_and_the_partner_starts_them() {
     assert_eq!(w.nodes[0].fos_running, [false, false]);
     assert_eq!(w.nodes[1].fos_running, [true, true]);
     assert!(!w.d(0).fos_busy());
+}
+
+#[test]
+fn fos_release_and_takeover_move_the_services() {
+    let mut w = World::fos_settled(Auth::Key);
+    let now = w.now;
+    w.d(0)
+        .handle_command(now, Command::Release)
+        .expect("release");
+    w.pump(0);
+    w.run_until(w.elapsed() + Duration::from_secs(2), |w| {
+        assert!(w.holders() >= 1, "nobody held the VIP at {:?}", w.elapsed());
+    });
+    assert!(w.holds(1) && !w.holds(0));
+    assert_eq!(w.nodes[1].fos_running, [true, true]);
+    assert_eq!(w.nodes[0].fos_running, [false, false]);
+    // The primary takes it back: the backup yields to its RUNNING and stops its services.
+    w.run_for(DEADTIME);
+    let now = w.now;
+    w.d(0)
+        .handle_command(now, Command::Takeover)
+        .expect("takeover");
+    w.pump(0);
+    w.run_for(Duration::from_secs(2));
+    assert!(w.holds(0) && !w.holds(1));
+    assert_eq!(w.nodes[0].fos_running, [true, true]);
+    assert_eq!(w.nodes[1].fos_running, [false, false]);
+}
+
+#[derive(Clone, Debug)]
+enum FosFault {
+    Crash(usize),
+    Restart(usize),
+    Cut(usize, bool),
+    KillService(usize, usize),
+    Broken(usize, bool),
+    UplinkCut(usize, bool),
+    Unreachable(usize, bool),
+    Release(usize),
+    Takeover(usize),
+    Wait(u16),
+}
+
+fn fos_fault() -> impl Strategy<Value = FosFault> {
+    let n = 0usize..2;
+    prop_oneof![
+        n.clone().prop_map(FosFault::Crash),
+        n.clone().prop_map(FosFault::Restart),
+        (n.clone(), any::<bool>()).prop_map(|(n, b)| FosFault::Cut(n, b)),
+        (n.clone(), 0usize..2).prop_map(|(n, s)| FosFault::KillService(n, s)),
+        (n.clone(), any::<bool>()).prop_map(|(n, b)| FosFault::Broken(n, b)),
+        (n.clone(), any::<bool>()).prop_map(|(n, b)| FosFault::UplinkCut(n, b)),
+        (n.clone(), any::<bool>()).prop_map(|(n, b)| FosFault::Unreachable(n, b)),
+        n.clone().prop_map(FosFault::Release),
+        n.prop_map(FosFault::Takeover),
+        (1u16..4000).prop_map(FosFault::Wait),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// `service = fos`: from any reachable state (crashes, partitions, killed and broken
+    /// services, cut uplinks, releases, takeovers), once everything is healthy again the pair
+    /// settles with one node holding both VIPs and running both services, and the other
+    /// running none.
+    #[test]
+    fn fos_after_any_faults_one_node_serves_both_services(
+        faults in proptest::collection::vec(fos_fault(), 0..20),
+        auth in prop_oneof![Just(Auth::Legacy), Just(Auth::Key)],
+    ) {
+        let mut w = World::with_mode(auth, true);
+        w.run_for(Duration::from_secs(3));
+        for f in faults {
+            match f {
+                FosFault::Crash(n) => w.crash(n),
+                FosFault::Restart(n) => {
+                    if w.nodes[n].director.is_none() {
+                        w.start(n);
+                    }
+                }
+                FosFault::Cut(n, b) => w.nodes[n].cable_cut = b,
+                FosFault::KillService(n, s) => w.nodes[n].fos_running[s] = false,
+                FosFault::Broken(n, b) => w.nodes[n].fos_broken = b,
+                FosFault::UplinkCut(n, b) => w.nodes[n].uplink_cut = b,
+                FosFault::Unreachable(n, b) => w.nodes[n].unreachable_from_outside = b,
+                FosFault::Release(n) | FosFault::Takeover(n) if w.nodes[n].director.is_some() => {
+                    let cmd = if matches!(f, FosFault::Release(_)) { Command::Release } else { Command::Takeover };
+                    let now = w.now;
+                    let _ = w.d(n).handle_command(now, cmd);
+                    w.pump(n);
+                }
+                FosFault::Release(_) | FosFault::Takeover(_) => {}
+                FosFault::Wait(ms) => w.run_for(Duration::from_millis(u64::from(ms))),
+            }
+        }
+        for n in 0..2 {
+            let node = &mut w.nodes[n];
+            node.cable_cut = false;
+            node.fos_broken = false;
+            node.uplink_cut = false;
+            node.unreachable_from_outside = false;
+            if node.director.is_none() {
+                w.start(n);
+            }
+        }
+        // Long enough for the slowest recovery: a node that gave up retries after deadtime
+        // doubling (at most 64 × 0.6 s) when nobody serves.
+        w.run_for(Duration::from_secs(60));
+        let holder = (0..2).find(|&n| w.holds(n));
+        prop_assert!(holder.is_some(), "nobody holds the VIP");
+        let h = holder.unwrap_or(0);
+        let other = 1 - h;
+        prop_assert!(w.nodes[h].held.contains(&VIP2), "split VIPs");
+        prop_assert!(!w.holds(other) && !w.nodes[other].held.contains(&VIP2), "both hold VIPs");
+        prop_assert_eq!(w.nodes[h].fos_running, [true, true]);
+        prop_assert_eq!(w.nodes[other].fos_running, [false, false]);
+    }
 }

@@ -278,7 +278,16 @@ fn check(file: &Path, format: Format, piranha: bool) -> Result<u8> {
         }
         Format::Text => {
             print_diagnostics(&name, &src, &parsed.diagnostics);
-            if valid {
+            if valid && parsed.config.service == pulse_lvscf::model::ServiceMode::Fos {
+                let c = &parsed.config;
+                outln!(
+                    "{name}: valid: serial_no {}, service = fos, {} of {} failover services active, {}",
+                    c.serial_no,
+                    c.failovers.iter().filter(|f| f.active).count(),
+                    c.failovers.len(),
+                    plural(warnings, "warning"),
+                );
+            } else if valid {
                 let c = &parsed.config;
                 let servers: Vec<_> = c.virtuals.iter().flat_map(|v| &v.servers).collect();
                 outln!(

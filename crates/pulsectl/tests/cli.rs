@@ -710,3 +710,24 @@ fn keywords_lists_the_table_with_defaults_and_origins() {
     assert_eq!(find("virtual", "send")["value"], "a double-quoted string");
     assert!(rows.len() > 50, "{} keywords", rows.len());
 }
+
+#[test]
+fn check_summarises_failover_services_with_service_fos() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cf = dir.path().join("lvs.cf");
+    fs::write(
+        &cf,
+        "service = fos\nprimary = 192.0.2.11\nbackup = 192.0.2.12\nbackup_active = 1\n\
+         failover web {\n active = 1\n address = 192.0.2.100 eth0:1\n port = 80\n\
+         \x20start_cmd = \"/usr/bin/systemctl start haproxy\"\n stop_cmd = \"/usr/bin/systemctl stop haproxy\"\n}\n\
+         failover dns {\n active = 0\n address = 192.0.2.101 eth0:2\n port = 53\n}\n",
+    )
+    .expect("write");
+    let o = run(&["config", "check", p(&cf)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("service = fos, 1 of 2 failover services active"),
+        "{}",
+        stdout(&o)
+    );
+}
