@@ -8,6 +8,13 @@
 //! second check is placed at a random phase between half a period and one and a half periods
 //! later, and every later one a period after that, so that a large table settles into an even
 //! spread instead of a burst every period (piranha's nannies all started together).
+//!
+//! TLS checks (`check_tls`) take one of [`TLS_IN_FLIGHT`] slots for the whole probe, waiting
+//! for it before the probe's own timeout starts: a handshake costs about 200 µs of CPU where a
+//! TCP check costs 20, and at start 40,000 first checks fall within one second. Without the
+//! cap they all connected at once, overflowed the servers' accept queues and lvsd's descriptor
+//! limit and held 500 MB of TLS buffers, and most timed out (docs/benchmarks.md, issue 14).
+//! Waiting is not failing: a slow turn delays a check, it never counts against the server.
 
 use pulse_check::CheckSpec;
 use pulse_lvs::CheckKey;
@@ -18,6 +25,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+/// TLS probes running at once, at most. Each holds a socket and rustls's buffers (≈ 25 KB);
+/// at ≈ 200 µs of CPU per handshake, 1,024 in flight is far more than two threads can keep busy
+/// against servers that answer, and leaves room for as many that hang until their timeout.
+pub(crate) const TLS_IN_FLIGHT: usize = 1024;
 
 /// One finished check.
 #[derive(Debug)]
@@ -35,6 +47,7 @@ pub(crate) struct Checks {
     tasks: HashMap<CheckKey, JoinHandle<()>>,
     tx: mpsc::Sender<CheckResult>,
     jitter: std::hash::RandomState,
+    tls_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Checks {
@@ -43,6 +56,7 @@ impl Checks {
             tasks: HashMap::default(),
             tx,
             jitter: std::hash::RandomState::new(),
+            tls_slots: Arc::new(tokio::sync::Semaphore::new(TLS_IN_FLIGHT)),
         }
     }
 
@@ -53,7 +67,8 @@ impl Checks {
             return;
         }
         let (first, phase) = self.delays(&key);
-        let handle = tokio::spawn(run(key, spec, first, phase, self.tx.clone()));
+        let slots = spec.tls().is_some().then(|| self.tls_slots.clone());
+        let handle = tokio::spawn(run(key, spec, first, phase, self.tx.clone(), slots));
         self.tasks.insert(key, handle);
     }
 
@@ -90,6 +105,7 @@ async fn run(
     first: Duration,
     phase: Duration,
     tx: mpsc::Sender<CheckResult>,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
 ) {
     let CheckKey { target, period, .. } = key;
     let start = Instant::now();
@@ -101,6 +117,11 @@ async fn run(
         // The probe's own timeout is the period (docs/reference/piranha.md §6.3: `timeout` is both). Boxed:
         // a probe's future holds its read buffers (kilobytes), which an idle task between
         // checks should not (40,000 tasks).
+        // (never closed, so acquiring only waits)
+        let slot = match &slots {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
         let began = Instant::now();
         let result = Box::pin(pulse_check::probe::run_resuming(
             &spec,
@@ -111,6 +132,7 @@ async fn run(
         .await
         .map_err(|e| e.to_string());
         let took = began.elapsed();
+        drop(slot);
         if tx.send(CheckResult { key, result, took }).await.is_err() {
             return; // the daemon is gone
         }
