@@ -144,3 +144,66 @@ async fn run(
         next += period;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// More TLS checks than slots, against a server that accepts and never answers: exactly
+    /// `TLS_IN_FLIGHT` connections are open at once, and none of the waiting checks fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_probes_in_flight_are_capped() {
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(AtomicUsize::new(0));
+        let counter = open.clone();
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::Relaxed);
+                held.push(s);
+            }
+        });
+        let src = "serial_no = 1\nprimary = 192.0.2.1\nvirtual w {\n active = 1\n \
+                   address = 192.0.2.9 eth0:1\n port = 443\n check_tls = 1\n \
+                   check_tls_verify = 0\n}\n";
+        let parsed = pulse_lvscf::parse(src);
+        let mut spec = CheckSpec::from_virtual(&parsed.config.virtuals[0]).unwrap();
+        pulse_check::prepare(&mut spec, "w").unwrap();
+        let spec = Arc::new(spec);
+        let (tx, mut rx) = mpsc::channel(4096);
+        let mut checks = Checks::new(tx);
+        let n = TLS_IN_FLIGHT + 200;
+        for i in 0..n {
+            // 127.0.x.y: all of 127/8 reaches the one listener, each a target of its own.
+            let ip = std::net::Ipv4Addr::new(127, 0, (i / 250) as u8, (i % 250 + 1) as u8);
+            let key = CheckKey {
+                probe: 1,
+                target: (ip, port).into(),
+                period: Duration::from_secs(30),
+            };
+            checks.start(key, spec.clone());
+        }
+        // First checks start within a second; give the connects time to land.
+        let settled = tokio::time::timeout(Duration::from_secs(20), async {
+            while open.load(Ordering::Relaxed) < TLS_IN_FLIGHT {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(
+            settled.is_ok(),
+            "only {} connected",
+            open.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(open.load(Ordering::Relaxed), TLS_IN_FLIGHT);
+        assert!(
+            rx.try_recv().is_err(),
+            "a check finished (failed) while waiting"
+        );
+        checks.stop_all();
+        server.abort();
+    }
+}
