@@ -154,6 +154,13 @@ mod tests {
     /// `TLS_IN_FLIGHT` connections are open at once, and none of the waiting checks fails.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn tls_probes_in_flight_are_capped() {
+        // About 2,300 descriptors (both ends of 1,024 connections, the waiting checks' none):
+        // raise a 1,024 soft limit as far as the hard one allows.
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        if soft < 4096 {
+            setrlimit(Resource::RLIMIT_NOFILE, hard.min(4096), hard).unwrap();
+        }
         let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let open = Arc::new(AtomicUsize::new(0));
