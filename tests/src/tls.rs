@@ -66,7 +66,12 @@ impl TestCa {
 /// rustls's server configuration for `leaf` (*ring*, as lvsd).
 #[allow(deprecated)] // ring: see pulse_check::tls
 pub fn server_config(leaf: &Leaf) -> Arc<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // X25519 first, as common servers (and lvsd's checks, pulse_check::tls::provider) prefer.
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .kx_groups
+        .sort_by_key(|g| g.name() != rustls::NamedGroup::X25519);
+    let provider = Arc::new(provider);
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
@@ -104,4 +109,140 @@ pub fn serve_tls_in(
         tls.conn.send_close_notify();
         let _ = tls.flush();
     })
+}
+
+/// `config` made for many clients: with `resumption`, stateless TLS 1.3 session tickets (one
+/// per handshake; a server-side session cache would hold only 256); without, no tickets and no
+/// session cache, so every handshake is a full one.
+pub fn for_load(config: &rustls::ServerConfig, resumption: bool) -> Arc<rustls::ServerConfig> {
+    let mut c = config.clone();
+    if resumption {
+        c.ticketer = rustls::crypto::ring::Ticketer::new().expect("ticketer");
+        c.send_tls13_tickets = 1;
+    } else {
+        c.send_tls13_tickets = 0;
+        c.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    }
+    Arc::new(c)
+}
+
+/// Handshakes a [`LoadServer`] completed, and how many resumed a session.
+#[derive(Debug, Default)]
+pub struct LoadCounts {
+    /// Completed handshakes.
+    pub handshakes: std::sync::atomic::AtomicU64,
+    /// Of which resumed.
+    pub resumed: std::sync::atomic::AtomicU64,
+}
+
+/// A TLS server for load tests (the 40,000-server check benchmark): tokio-rustls on a
+/// multi-thread runtime of its own, `listeners` `SO_REUSEPORT` sockets on `addr` (the kernel
+/// spreads connections over them) with deep accept queues, each connection answered with
+/// `response` after the request head. Runs in namespace `ns` (a `/var/run/netns` name) or the
+/// current one; stops when dropped.
+#[derive(Debug)]
+pub struct LoadServer {
+    /// What it served.
+    pub counts: Arc<LoadCounts>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LoadServer {
+    /// Start it; returns once every listener is bound.
+    pub fn start(
+        ns: Option<&str>,
+        addr: SocketAddr,
+        listeners: usize,
+        workers: usize,
+        config: Arc<rustls::ServerConfig>,
+        response: &'static [u8],
+    ) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let counts = Arc::new(LoadCounts::default());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let ns = ns.map(|n| format!("/var/run/netns/{n}"));
+        let c = counts.clone();
+        let thread = std::thread::spawn(move || {
+            if let Some(path) = ns {
+                crate::lvs_bed::enter(&path);
+            }
+            // Worker threads are created from this thread: they share its namespace.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                for _ in 0..listeners {
+                    let sock = match addr {
+                        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+                        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+                    }
+                    .expect("socket");
+                    sock.set_reuseport(true).expect("SO_REUSEPORT");
+                    sock.set_reuseaddr(true).expect("SO_REUSEADDR");
+                    sock.bind(addr).expect("bind");
+                    let listener = sock.listen(8192).expect("listen");
+                    let (acceptor, c) = (acceptor.clone(), c.clone());
+                    tokio::spawn(async move {
+                        loop {
+                            let Ok((tcp, _)) = listener.accept().await else {
+                                continue;
+                            };
+                            let (acceptor, c) = (acceptor.clone(), c.clone());
+                            tokio::spawn(async move {
+                                let Ok(mut s) = acceptor.accept(tcp).await else {
+                                    return;
+                                };
+                                c.handshakes.fetch_add(1, Relaxed);
+                                if s.get_ref().1.handshake_kind()
+                                    == Some(rustls::HandshakeKind::Resumed)
+                                {
+                                    c.resumed.fetch_add(1, Relaxed);
+                                }
+                                let mut req = [0u8; 2048];
+                                let mut got = 0;
+                                while !req[..got].windows(4).any(|w| w == b"\r\n\r\n")
+                                    && got < req.len()
+                                {
+                                    match s.read(&mut req[got..]).await {
+                                        Ok(0) | Err(_) => return,
+                                        Ok(n) => got += n,
+                                    }
+                                }
+                                let _ = s.write_all(response).await;
+                                let _ = s.shutdown().await;
+                            });
+                        }
+                    });
+                }
+                let _ = ready_tx.send(());
+                let _ = stop_rx.await;
+            });
+            rt.shutdown_background();
+        });
+        ready_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("TLS load server did not start");
+        Self {
+            counts,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LoadServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

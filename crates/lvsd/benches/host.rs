@@ -5,7 +5,13 @@
 //! 1. reloads of a 2,277-service / 37,205-server lvs.cf: without changes, and with one line
 //!    changed (time from SIGHUP to "configuration reloaded", as lvsd logs it);
 //! 2. 10,000 virtual services × 4 = 40,000 real servers with piranha's HTTP check
-//!    (`GET / HTTP/1.0`, expect `HTTP`) every 10 s: lvsd's CPU time per wall second.
+//!    (`GET / HTTP/1.0`, expect `HTTP`) every 10 s: lvsd's CPU time per wall second;
+//! 3. the same 40,000 with HTTPS checks (`check_tls`, certificate verified against a CA file,
+//!    `check_http`: `GET /`, status 200-299) against a tokio-rustls server
+//!    (`pulse_e2e::tls::LoadServer`), once with TLS session tickets and once without, so the
+//!    difference is what session resumption saves lvsd.
+//!
+//! Arguments filter the sections: `reload`, `checks`, `https` (none: all).
 //!
 //! Everything runs in a network namespace of its own where all of 10.0.0.0/8 is local, so one
 //! listener answers every real server and no packet leaves it. Needs root; skips otherwise.
@@ -14,6 +20,7 @@
 use pulse_e2e::big_config::Shape;
 use pulse_e2e::lvsd_log::{large_reload_rows, updates};
 use pulse_e2e::netns::wait_for;
+use pulse_e2e::tls::{LoadServer, TestCa, for_load, server_config};
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,6 +29,8 @@ use std::time::{Duration, Instant};
 
 const WARMUP: Duration = Duration::from_secs(25);
 const MEASURE: Duration = Duration::from_secs(30);
+const TLS_NAME: &str = "www.example.test";
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n";
 
 fn ip(args: &[&str]) {
     let o = Command::new("ip").args(args).output().expect("ip");
@@ -142,7 +151,9 @@ fn main() {
     // large file uses), answering every connection at once.
     let path = format!("/var/run/netns/{}", ns.0);
     let (tx, rx) = std::sync::mpsc::channel();
-    for port in [80u16, 443, 8080, 25] {
+    // (443 is the HTTPS section's own TLS server; the reload file's port-443 checks are plain
+    // TCP checks that any accepting listener passes, so the TLS server answers them too.)
+    for port in [80u16, 8080, 25] {
         let (path, tx) = (path.clone(), tx.clone());
         std::thread::spawn(move || {
             let f = std::fs::File::open(&path).unwrap();
@@ -154,12 +165,41 @@ fn main() {
             }
         });
     }
-    for _ in 0..4 {
+    for _ in 0..3 {
         rx.recv_timeout(Duration::from_secs(5)).expect("listener");
     }
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |s: &str| args.is_empty() || args.iter().any(|a| a == s);
+    let ca = TestCa::new("Pulse bench CA");
+    let leaf = ca.leaf(&[TLS_NAME], 2020, 2090);
+    let tls = server_config(&leaf);
     let mut rows = Vec::new();
-    reloads(&ns, &mut rows);
-    checks(&ns, &mut rows);
+    if want("reload") || want("checks") {
+        let _plain443 = LoadServer::start(
+            Some(&ns.0),
+            "0.0.0.0:443".parse().unwrap(),
+            1,
+            1,
+            for_load(&tls, false),
+            OK,
+        );
+        if want("reload") {
+            reloads(&ns, &mut rows);
+        }
+        if want("checks") {
+            checks(&ns, &mut rows);
+        }
+    }
+    if want("https") {
+        for servers in [40_000, 10_000] {
+            for resumption in [true, false] {
+                https_checks(&ns, &ca, &tls, servers, resumption, &mut rows);
+            }
+        }
+    }
     println!("\n| case | result | notes |\n|---|---:|---|");
     for r in rows {
         println!("{r}");
@@ -235,4 +275,129 @@ fn checks(ns: &Ns, rows: &mut Vec<String>) {
         servers.len(),
         peak_rss(pid)
     ));
+}
+
+/// CPU seconds (user + system) of this process: the bench's TLS server.
+fn own_cpu_seconds() -> f64 {
+    cpu_seconds(std::process::id())
+}
+
+fn https_checks(
+    ns: &Ns,
+    ca: &TestCa,
+    tls: &rustls::ServerConfig,
+    servers: usize,
+    resumption: bool,
+    rows: &mut Vec<String>,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca_file = tmp.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let cfg = tmp.path().join("lvs.cf");
+    let shape = Shape {
+        virtuals: servers / 4,
+        servers,
+        ports: vec![443],
+        timeout: 10,
+        pool: None,
+        vip_offset: 0,
+    };
+    let check = format!(
+        "     check_tls = 1\n     check_tls_ca = \"{}\"\n     check_tls_sni = {TLS_NAME}\n     check_http = 1\n",
+        ca_file.display()
+    );
+    let text = shape.generate().replace(
+        "     send = \"GET / HTTP/1.0\\r\\n\\r\\n\"\n     expect = \"HTTP\"\n",
+        &check,
+    );
+    assert!(text.contains("check_tls = 1"), "no check replaced");
+    std::fs::write(&cfg, text).unwrap();
+    // The TLS side: 4 SO_REUSEPORT listeners, 2 worker threads (the machine's cores).
+    let server = LoadServer::start(
+        Some(&ns.0),
+        "0.0.0.0:443".parse().unwrap(),
+        4,
+        2,
+        for_load(tls, resumption),
+        OK,
+    );
+    let lvsd = Lvsd::start(ns, &cfg, tmp.path());
+    let pid = lvsd.pid();
+    std::thread::sleep(WARMUP);
+    let counts = &server.counts;
+    let (c0, s0, t0) = (cpu_seconds(pid), own_cpu_seconds(), Instant::now());
+    let (h0, r0) = (
+        counts.handshakes.load(std::sync::atomic::Ordering::Relaxed),
+        counts.resumed.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    std::thread::sleep(MEASURE);
+    let (c1, s1, wall) = (cpu_seconds(pid), own_cpu_seconds(), t0.elapsed());
+    let (h1, r1) = (
+        counts.handshakes.load(std::sync::atomic::Ordering::Relaxed),
+        counts.resumed.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    // Which servers are up: from lvsd's log (the last "making … available" or "shutting down"
+    // of each). lvsd's status answer (6 MB of JSON for 40,000 servers) does not get out within
+    // the control socket's 5 s write deadline while 40,000 TLS checks share its two threads.
+    let (up, seen) = up_from_log(&lvsd.log());
+    let total = shape.servers;
+    let _ = seen;
+    let servers = format!("{},{:03}", servers / 1000, servers % 1000);
+    let pct = 100.0 * (c1 - c0) / wall.as_secs_f64();
+    let server_pct = 100.0 * (s1 - s0) / wall.as_secs_f64();
+    let secs = wall.as_secs_f64();
+    rows.push(format!(
+        "| {servers} real servers, HTTPS check every 10 s, {}: lvsd CPU (host, `-t`) | {pct:.1} % of one core | \
+         {:.1} s CPU over {secs:.0} s after {:.0} s warm-up; {up} of {total} up (lvsd's log); \
+         {:.0} handshakes/s, {:.0} % resumed, {:.0} µs of lvsd CPU per handshake; {}; the TLS server used {server_pct:.0} % of one core |",
+        if resumption { "sessions resumed" } else { "full handshakes" },
+        c1 - c0,
+        WARMUP.as_secs_f64(),
+        (h1 - h0) as f64 / secs,
+        if h1 > h0 { 100.0 * (r1 - r0) as f64 / (h1 - h0) as f64 } else { 0.0 },
+        if h1 > h0 { (c1 - c0) * 1e6 / (h1 - h0) as f64 } else { 0.0 },
+        peak_rss(pid)
+    ));
+    eprintln!("{}", rows.last().unwrap());
+    eprintln!(
+        "check failures by reason: {:?}",
+        failure_reasons(&lvsd.log())
+    );
+    drop(lvsd);
+    drop(server);
+}
+
+/// The reasons of the failed checks in lvsd's log, addresses left out, most frequent first.
+fn failure_reasons(log: &str) -> Vec<(String, usize)> {
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in log.lines() {
+        let Some(e) = line.split("error=\"").nth(1) else {
+            continue;
+        };
+        let e = e.trim_end_matches('"');
+        let words: Vec<&str> = e.split(' ').filter(|w| !w.starts_with("10.")).collect();
+        *by.entry(words.join(" ")).or_default() += 1;
+    }
+    let mut v: Vec<_> = by.into_iter().collect();
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
+    v.truncate(6);
+    v
+}
+
+/// Servers whose last health event in lvsd's log is "making … available", and how many
+/// servers have any event.
+fn up_from_log(log: &str) -> (usize, usize) {
+    let mut last: std::collections::HashMap<&str, bool> = Default::default();
+    for line in log.lines() {
+        if let Some(rest) = line.split("making ").nth(1) {
+            if let Some(server) = rest.split(' ').next() {
+                last.insert(server, true);
+            }
+        } else if let Some(rest) = line.split("shutting down ").nth(1)
+            && let Some(server) = rest.split(' ').next()
+        {
+            last.insert(server, false);
+        }
+    }
+    (last.values().filter(|&&up| up).count(), last.len())
 }

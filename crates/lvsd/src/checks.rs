@@ -8,6 +8,13 @@
 //! second check is placed at a random phase between half a period and one and a half periods
 //! later, and every later one a period after that, so that a large table settles into an even
 //! spread instead of a burst every period (piranha's nannies all started together).
+//!
+//! TLS checks (`check_tls`) take one of [`TLS_IN_FLIGHT`] slots for the whole probe, waiting
+//! for it before the probe's own timeout starts: a handshake costs about 200 µs of CPU where a
+//! TCP check costs 20, and at start 40,000 first checks fall within one second. Without the
+//! cap they all connected at once, overflowed the servers' accept queues and lvsd's descriptor
+//! limit and held 500 MB of TLS buffers, and most timed out (docs/benchmarks.md, issue 14).
+//! Waiting is not failing: a slow turn delays a check, it never counts against the server.
 
 use pulse_check::CheckSpec;
 use pulse_lvs::CheckKey;
@@ -18,6 +25,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+/// TLS probes running at once, at most. Each holds a socket and rustls's buffers (≈ 25 KB);
+/// at ≈ 200 µs of CPU per handshake, 1,024 in flight is far more than two threads can keep busy
+/// against servers that answer, and leaves room for as many that hang until their timeout.
+pub(crate) const TLS_IN_FLIGHT: usize = 1024;
 
 /// One finished check.
 #[derive(Debug)]
@@ -35,6 +47,7 @@ pub(crate) struct Checks {
     tasks: HashMap<CheckKey, JoinHandle<()>>,
     tx: mpsc::Sender<CheckResult>,
     jitter: std::hash::RandomState,
+    tls_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Checks {
@@ -43,6 +56,7 @@ impl Checks {
             tasks: HashMap::default(),
             tx,
             jitter: std::hash::RandomState::new(),
+            tls_slots: Arc::new(tokio::sync::Semaphore::new(TLS_IN_FLIGHT)),
         }
     }
 
@@ -53,7 +67,8 @@ impl Checks {
             return;
         }
         let (first, phase) = self.delays(&key);
-        let handle = tokio::spawn(run(key, spec, first, phase, self.tx.clone()));
+        let slots = spec.tls().is_some().then(|| self.tls_slots.clone());
+        let handle = tokio::spawn(run(key, spec, first, phase, self.tx.clone(), slots));
         self.tasks.insert(key, handle);
     }
 
@@ -90,6 +105,7 @@ async fn run(
     first: Duration,
     phase: Duration,
     tx: mpsc::Sender<CheckResult>,
+    slots: Option<Arc<tokio::sync::Semaphore>>,
 ) {
     let CheckKey { target, period, .. } = key;
     let start = Instant::now();
@@ -101,6 +117,11 @@ async fn run(
         // The probe's own timeout is the period (docs/reference/piranha.md §6.3: `timeout` is both). Boxed:
         // a probe's future holds its read buffers (kilobytes), which an idle task between
         // checks should not (40,000 tasks).
+        // (never closed, so acquiring only waits)
+        let slot = match &slots {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
         let began = Instant::now();
         let result = Box::pin(pulse_check::probe::run_resuming(
             &spec,
@@ -111,6 +132,7 @@ async fn run(
         .await
         .map_err(|e| e.to_string());
         let took = began.elapsed();
+        drop(slot);
         if tx.send(CheckResult { key, result, took }).await.is_err() {
             return; // the daemon is gone
         }
@@ -120,5 +142,75 @@ async fn run(
         }
         tokio::time::sleep_until(next).await;
         next += period;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// More TLS checks than slots, against a server that accepts and never answers: exactly
+    /// `TLS_IN_FLIGHT` connections are open at once, and none of the waiting checks fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_probes_in_flight_are_capped() {
+        // About 2,300 descriptors (both ends of 1,024 connections, the waiting checks' none):
+        // raise a 1,024 soft limit as far as the hard one allows.
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        if soft < 4096 {
+            setrlimit(Resource::RLIMIT_NOFILE, hard.min(4096), hard).unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(AtomicUsize::new(0));
+        let counter = open.clone();
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::Relaxed);
+                held.push(s);
+            }
+        });
+        let src = "serial_no = 1\nprimary = 192.0.2.1\nvirtual w {\n active = 1\n \
+                   address = 192.0.2.9 eth0:1\n port = 443\n check_tls = 1\n \
+                   check_tls_verify = 0\n}\n";
+        let parsed = pulse_lvscf::parse(src);
+        let mut spec = CheckSpec::from_virtual(&parsed.config.virtuals[0]).unwrap();
+        pulse_check::prepare(&mut spec, "w").unwrap();
+        let spec = Arc::new(spec);
+        let (tx, mut rx) = mpsc::channel(4096);
+        let mut checks = Checks::new(tx);
+        let n = TLS_IN_FLIGHT + 200;
+        for i in 0..n {
+            // 127.0.x.y: all of 127/8 reaches the one listener, each a target of its own.
+            let ip = std::net::Ipv4Addr::new(127, 0, (i / 250) as u8, (i % 250 + 1) as u8);
+            let key = CheckKey {
+                probe: 1,
+                target: (ip, port).into(),
+                period: Duration::from_secs(30),
+            };
+            checks.start(key, spec.clone());
+        }
+        // First checks start within a second; give the connects time to land.
+        let settled = tokio::time::timeout(Duration::from_secs(20), async {
+            while open.load(Ordering::Relaxed) < TLS_IN_FLIGHT {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(
+            settled.is_ok(),
+            "only {} connected",
+            open.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(open.load(Ordering::Relaxed), TLS_IN_FLIGHT);
+        assert!(
+            rx.try_recv().is_err(),
+            "a check finished (failed) while waiting"
+        );
+        checks.stop_all();
+        server.abort();
     }
 }

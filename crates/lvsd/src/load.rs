@@ -59,13 +59,14 @@ impl Loaded {
         let (plan, problems) = Plan::new(&cfg, &mut resolve);
         let mut warnings: Vec<String> = problems.iter().map(|p| format!("left out: {p}")).collect();
         let mut specs = Vec::with_capacity(plan.services.len());
+        let mut tls = pulse_check::TlsConfigs::default();
         for s in &plan.services {
             let vs = &cfg.virtuals[s.index];
             let mut spec = CheckSpec::from_virtual(vs)
                 .with_context(|| format!("{}: virtual {}", path.display(), vs.name))?;
             // TLS checks: the CA, certificate and key files are read now, so a missing one
             // fails the load (or the reload, keeping the running configuration) by name.
-            pulse_check::prepare(&mut spec, &vs.name)
+            tls.prepare(&mut spec, &vs.name)
                 .with_context(|| format!("{}: virtual {}", path.display(), vs.name))?;
             specs.push(Arc::new(spec));
             if let Some(lm) = vs.load_monitor.as_deref().filter(|m| *m != "none") {

@@ -47,8 +47,8 @@ pub enum Step {
     Pass,
     /// The check fails.
     Fail(HttpFailure),
-    /// A redirect to follow, to this `Location`.
-    Redirect(String),
+    /// A redirect to follow: its status and `Location`.
+    Redirect(u16, String),
 }
 
 #[derive(Debug)]
@@ -158,6 +158,24 @@ impl<'a> Response<'a> {
     /// Parse the head if complete: `Some(step)` when the head alone decides.
     fn head(&mut self) -> Result<Option<Step>, HttpFailure> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        // 1xx informational responses precede the real one (100 Continue, 103 Early Hints):
+        // dropped from the buffer one by one (a loop: a server sending thousands of them must
+        // not deepen the stack).
+        loop {
+            let mut h = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut h);
+            let len = match resp.parse(&self.buf) {
+                Ok(httparse::Status::Complete(n)) => n,
+                // Incomplete or bad: decided below.
+                Ok(httparse::Status::Partial) | Err(_) => break,
+            };
+            match resp.code {
+                Some(c) if (100..200).contains(&c) && c != 101 => {
+                    self.buf.drain(..len);
+                }
+                _ => break,
+            }
+        }
         let mut resp = httparse::Response::new(&mut headers);
         let len = match resp.parse(&self.buf) {
             Ok(httparse::Status::Complete(n)) => n,
@@ -168,11 +186,6 @@ impl<'a> Response<'a> {
             Err(_) => return Err(HttpFailure::Malformed("not an HTTP response")),
         };
         let code = resp.code.unwrap_or(0);
-        // 1xx informational responses precede the real one (100 Continue, 103 Early Hints).
-        if (100..200).contains(&code) && code != 101 {
-            self.buf.drain(..len);
-            return self.head();
-        }
         let header = |name: &str| {
             resp.headers
                 .iter()
@@ -183,7 +196,7 @@ impl<'a> Response<'a> {
             && self.may_redirect
             && let Some(loc) = header("location").and_then(|v| std::str::from_utf8(v).ok())
         {
-            return Ok(Some(Step::Redirect(loc.trim().to_string())));
+            return Ok(Some(Step::Redirect(code, loc.trim().to_string())));
         }
         if !self.check.status.contains(code) {
             return Ok(Some(Step::Fail(HttpFailure::Status(code))));
@@ -334,6 +347,9 @@ mod tests {
             judge(&c, &[b"SSH-2.0-OpenSSH\r\n\r\n"]),
             Step::Fail(HttpFailure::Malformed(_))
         ));
+        let mut many = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(10_000);
+        many.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(judge(&c, &[&many]), Step::Pass);
         let huge = vec![b'a'; HEAD_CAP + 1];
         let mut r = Response::new(&c, false);
         assert_eq!(r.feed(b"HTTP/1.1 200 OK\r\nX: "), Step::More);
@@ -405,7 +421,7 @@ mod tests {
         let mut r = Response::new(&c, true);
         assert_eq!(
             r.feed(b"HTTP/1.1 302 Found\r\nLocation: https://www.example.com/a\r\n\r\n"),
-            Step::Redirect("https://www.example.com/a".into())
+            Step::Redirect(302, "https://www.example.com/a".into())
         );
         assert_eq!(
             follow("https://www.example.com/a?b", "vip", "/"),

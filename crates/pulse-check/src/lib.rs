@@ -33,4 +33,4 @@ pub mod tls;
 
 pub use probe::{CheckFailure, ExitKind, FailureKind, IoCause, run};
 pub use spec::{BodyExpect, CheckSpec, Expect, HttpCheck, Program, SpecError, TlsCheck, Verify};
-pub use tls::{Resume, prepare};
+pub use tls::{Resume, TlsConfigs, prepare};

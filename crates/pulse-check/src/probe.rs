@@ -91,7 +91,7 @@ pub enum FailureKind {
     Tls(String),
     /// The HTTP response failed the check (`HTTP 503`, `body did not match`, …).
     Http(HttpFailure),
-    /// More redirects than `check_http_redirects`, or one to nowhere usable.
+    /// A redirect whose `Location` cannot be followed (not a path on this server).
     Redirect {
         /// The status of the last response.
         status: u16,
@@ -406,9 +406,9 @@ async fn http(
             Step::Pass => return Ok(()),
             Step::Fail(f) => return Err(FailureKind::Http(f)),
             Step::More => return Err(FailureKind::Http(HttpFailure::Truncated)),
-            Step::Redirect(location) => {
+            Step::Redirect(status, location) => {
                 let Some((h, p)) = crate::http::follow(&location, &host, &path) else {
-                    return Err(FailureKind::Redirect { status: 300 });
+                    return Err(FailureKind::Redirect { status });
                 };
                 host = h;
                 path = p;

@@ -91,7 +91,7 @@ pub struct TlsCheck {
 }
 
 /// How a server certificate is verified.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Verify {
     /// Not at all (`check_tls_verify = 0`): any certificate passes; the handshake's signatures
     /// are still checked.

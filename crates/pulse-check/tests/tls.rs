@@ -378,3 +378,67 @@ async fn sessions_resume_per_target() {
         "the 2nd and 3rd resume"
     );
 }
+
+fn thread_cpu() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let u = getrusage(UsageWho::RUSAGE_THREAD).unwrap();
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    tv(u.user_time()) + tv(u.system_time())
+}
+
+/// CPU of the probing thread per HTTPS probe (certificate verified against a CA file), full
+/// handshakes against resumed sessions; the server runs on threads of its own.
+#[test]
+#[ignore = "timing; prints only"]
+fn cost_of_https_probes() {
+    const N: u32 = 2_000;
+    let ca = Ca::new();
+    let leaf = ca.valid();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let (addr, counts) = tls_server(leaf, ok("ok")).await;
+            tx.send((addr, counts)).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let (addr, counts) = rx.recv().unwrap();
+    let spec = https(&ca, "");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for resuming in [false, true] {
+        let r0 = counts.resumed.load(Ordering::Relaxed);
+        let (wall, cpu) = rt.block_on(async {
+            let mut resume = Resume::default();
+            let (t0, c0) = (std::time::Instant::now(), thread_cpu());
+            for _ in 0..N {
+                let r = resuming.then_some(&mut resume);
+                run_resuming(&spec, addr, T, r).await.unwrap();
+            }
+            (t0.elapsed(), thread_cpu() - c0)
+        });
+        let resumed = counts.resumed.load(Ordering::Relaxed) - r0;
+        let per = cpu.as_secs_f64() / f64::from(N);
+        println!(
+            "https, {}: {N} probes, {:.0} µs/probe wall, {:.0} µs/probe CPU (probing thread), \
+             {resumed} resumed => 40,000 every 10 s ≈ {:.0} % of one core",
+            if resuming {
+                "sessions resumed"
+            } else {
+                "full handshakes"
+            },
+            wall.as_secs_f64() * 1e6 / f64::from(N),
+            per * 1e6,
+            per * 4000.0 * 100.0
+        );
+    }
+}
