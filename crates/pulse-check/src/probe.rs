@@ -258,7 +258,7 @@ pub async fn run(
 ///
 /// **HTTP** ([`CheckSpec::Http`]): one request per connection (`Connection: close`); the
 /// status code must be an accepted one; when the body is checked it is read whole (by
-/// `Content-Length`, chunks or the end of the stream, at most [`BODY_CAP`](crate::http::BODY_CAP)
+/// `Content-Length`, chunks or the end of the stream, at most [`BODY_CAP`]
 /// bytes) and must satisfy every expectation. A 3xx is judged as it is unless redirects are
 /// allowed: then its `Location` is requested from the same real server, on a new connection.
 /// Every hop shares the one deadline.

@@ -134,7 +134,7 @@ fn certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// Per-target TLS session resumption state, kept by the caller between probes of one target
 /// (lvsd keeps one per check task). Empty until the first TLS probe; then the check's shared
-/// configuration with a session store of this target's own ([`OneTicket`]).
+/// configuration with a session store of this target's own (`OneTicket`).
 #[derive(Debug, Default)]
 pub struct Resume {
     config: Option<Arc<ClientConfig>>,
