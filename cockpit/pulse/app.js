@@ -12,12 +12,13 @@
 
 import { esc, ago, changeArgs, changeLabel, configRows, pairRows, servicesHtml, timelineHtml } from "./render.js";
 
-const POLL_MS = { pair: 500, services: 2000 };
-// Services rows inserted before the first paint (more than a screen holds), then per slice.
+const POLL_MS = { pair: 300, services: 2000 };
+// Services rows inserted before the first paint (more than a screen holds), then per slice
+// (one: each slice costs a layout of the whole table).
 const FIRST_ROWS = 120;
 // Virtual services of the first, partial read (each with its real servers: a screenful).
 const FIRST_SERVICES = 20;
-const ROWS_PER_SLICE = 1000;
+const ROWS_PER_SLICE = 5000;
 const $ = (id) => document.getElementById(id);
 
 const state = {
