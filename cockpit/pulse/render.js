@@ -55,8 +55,24 @@ export function pairRows(p, nowUnix) {
     return rows;
 }
 
-/// The Services table body for lvsd's status `l`; `previous` holds the counters of the last
-/// poll (for connection rates), `now` is in milliseconds.
+/// The Pair page's timeline: pulse's last transitions (its status' `transitions`, oldest
+/// first), newest first, as list items.
+export function timelineHtml(p) {
+    if (!p) return `<li class="muted">pulse does not answer.</li>`;
+    const list = (p.transitions || []).slice().reverse();
+    if (list.length === 0)
+        return `<li class="muted">No transition since pulse started (${esc(word(p.state))} since ${esc(new Date(p.since_unix * 1000).toLocaleString())}).</li>`;
+    return list.map(t => {
+        const d = new Date(t.at_unix * 1000);
+        const when = `${d.toLocaleDateString()} ${d.toLocaleTimeString()}.${String(d.getMilliseconds()).padStart(3, "0")}`;
+        return `<li data-state="${esc(word(t.state))}"><span class="mono">${esc(when)}</span> ` +
+            `<b class="state-${esc(word(t.state))}">${esc(word(t.state))}</b>: ${esc(t.reason)}</li>`;
+    }).join("");
+}
+
+/// The Services table body for lvsd's status `l`, one HTML text per row (the page inserts the
+/// first screenful at once and the rest after it is painted); `previous` holds the counters of
+/// the last poll (for connection rates), `now` is in milliseconds.
 export function servicesHtml(l, previous, now) {
     const current = new Map();
     const parts = [];
@@ -85,12 +101,13 @@ export function servicesHtml(l, previous, now) {
                 `<td>${esc(admin)}</td><td>${buttons}</td></tr>`);
         }
     }
-    return { html: parts.join(""), servers, current };
+    return { rows: parts, servers, current };
 }
 
 /// lvs.cf's model (`pulsectl config show`) as form rows keyed by `pulsectl config` paths: one
-/// row per keyword of lvs.cf(5) for each scope (`pulsectl config keywords`), with its value in
-/// this file, its default and how it is written.
+/// row per keyword of lvs.cf(5) for each scope (`pulsectl config keywords`, the keyword table of
+/// pulse-lvscf), with its value in this file, its default and its one line of help. Virtual
+/// services (`virtual.NAME.`) and failover services (`failover.NAME.`) share the block keywords.
 export function configRows(model, keywords) {
     const value = v => {
         if (v === null || v === undefined) return "";
@@ -106,18 +123,53 @@ export function configRows(model, keywords) {
             label: k.name,
             value: value(obj[k.name]),
             placeholder: k.default === "" ? "(not set)" : k.default,
-            help: `default ${k.default === "" ? "none" : k.default}; ${k.value}; ${k.origin}` +
+            help: k.help,
+            detail: `default ${k.default === "" ? "none" : k.default}; ${k.value}; ${k.origin}` +
                 (k.ignored ? "; read by nobody" : "") + (k.name === "serial_no" ? "; bumped by every change" : ""),
         }));
+    const blocks = (list, kind) => (list || []).map(v => ({
+        kind,
+        name: v.name,
+        path: `${kind}.${v.name}`,
+        rows: rows(v, `${kind}.${v.name}.`, "virtual"),
+        servers: (v.servers || []).map(s => ({
+            name: s.name,
+            path: `${kind}.${v.name}.server.${s.name}`,
+            rows: rows(s, `${kind}.${v.name}.server.${s.name}.`, "server"),
+        })),
+    }));
     return {
         global: rows(model, "", "global"),
-        virtuals: (model.virtuals || []).map(v => ({
-            name: v.name,
-            rows: rows(v, `virtual.${v.name}.`, "virtual"),
-            servers: (v.servers || []).map(s => ({
-                name: s.name,
-                rows: rows(s, `virtual.${v.name}.server.${s.name}.`, "server"),
-            })),
-        })),
+        virtuals: blocks(model.virtuals, "virtual"),
+        failovers: blocks(model.failovers, "failover"),
     };
+}
+
+/// The `pulsectl config` arguments (after `pulsectl`) of one staged change: `set` of a value,
+/// `rm` of a key (its default applies again) or of a whole block, `add` of a block with its
+/// first settings (`KEY=VALUE`, empty values left out).
+export function changeArgs(file, change) {
+    switch (change.op) {
+    case "set":
+        return change.value === "" ?
+            ["config", "rm", file, change.path] :
+            ["config", "set", file, change.path, change.value];
+    case "rm":
+        return ["config", "rm", file, change.path];
+    case "add":
+        return ["config", "add", file, change.kind, change.name,
+            ...Object.entries(change.settings).filter(([, v]) => v !== "").map(([k, v]) => `${k}=${v}`)];
+    default:
+        throw new Error(`unknown change ${change.op}`);
+    }
+}
+
+/// How a staged change is named in the review.
+export function changeLabel(change) {
+    switch (change.op) {
+    case "set": return `${change.path} = ${change.value || "(default)"}`;
+    case "rm": return `remove ${change.path}`;
+    case "add": return `add ${change.kind} ${change.name}`;
+    default: return change.op;
+    }
 }

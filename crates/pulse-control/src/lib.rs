@@ -124,6 +124,21 @@ pub struct Status {
     /// `service = fos`: each failover service (absent in LVS mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failover: Vec<FailoverStatus>,
+    /// The last changes of `state`, oldest first (pulse keeps the newest 20): the timeline of
+    /// the web console's Pair page, read where the journal is not (containers, test beds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<Transition>,
+}
+
+/// One change of a node's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    /// When (seconds since the Unix epoch).
+    pub at_unix: f64,
+    /// The state it went to.
+    pub state: NodeState,
+    /// Why, in words ("partner silent for deadtime", "pulsectl release (the partner serves)").
+    pub reason: String,
 }
 
 /// One failover service (`service = fos`).
@@ -487,6 +502,25 @@ pub fn call(
     parse_answer(&answer)
 }
 
+/// Like [`call`], but the answer line as the daemon wrote it (checked to be one whole JSON
+/// line, not parsed): `pulsectl status --format json-compact` passes lvsd's table of thousands
+/// of servers on without building it up and writing it out again.
+pub fn call_raw(
+    socket: &std::path::Path,
+    req: &Request,
+    timeout: std::time::Duration,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::{BufRead, Read, Write};
+    let stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    (&stream).write_all(&request_line(req)?)?;
+    let mut answer = Vec::new();
+    std::io::BufReader::new((&stream).take(MAX_RESPONSE)).read_until(b'\n', &mut answer)?;
+    check_answer(&answer)?;
+    Ok(answer)
+}
+
 /// Like [`call`], on tokio: the whole exchange (connect, request, answer) takes at most
 /// `timeout`, and the calling task yields while it waits, so a daemon can ask another without a
 /// blocking thread.
@@ -528,6 +562,12 @@ fn request_line(req: &Request) -> std::io::Result<Vec<u8>> {
 /// line was cut by [`MAX_RESPONSE`] or by the daemon going away.
 fn parse_answer(answer: &[u8]) -> std::io::Result<Response> {
     let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    check_answer(answer)?;
+    serde_json::from_slice(answer).map_err(|e| invalid(format!("bad answer: {e}")))
+}
+
+/// An answer line that is there and whole.
+fn check_answer(answer: &[u8]) -> std::io::Result<()> {
     if answer.is_empty() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
@@ -535,7 +575,10 @@ fn parse_answer(answer: &[u8]) -> std::io::Result<Response> {
         ));
     }
     if !answer.ends_with(b"\n") && answer.len() as u64 >= MAX_RESPONSE {
-        return Err(invalid(format!("answer longer than {MAX_RESPONSE} bytes")));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("answer longer than {MAX_RESPONSE} bytes"),
+        ));
     }
-    serde_json::from_slice(answer).map_err(|e| invalid(format!("bad answer: {e}")))
+    Ok(())
 }

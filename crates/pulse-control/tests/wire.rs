@@ -53,6 +53,7 @@ fn status() -> Response {
             lvsd_running: true,
             releasing: false,
             failover: Vec::new(),
+            transitions: Vec::new(),
             config: identity,
         }),
     }

@@ -108,6 +108,15 @@ pub(crate) fn render(d: &DirectorStatus, arps_sent: u64) -> Status {
                 last_error: f.last_error.clone(),
             })
             .collect(),
+        transitions: st
+            .transitions
+            .iter()
+            .map(|t| pulse_control::Transition {
+                at_unix: wall - now.saturating_duration_since(t.at).as_secs_f64(),
+                state: NodeState::from_active(t.active),
+                reason: t.reason.to_string(),
+            })
+            .collect(),
     }
 }
 

@@ -194,6 +194,38 @@ fn url(port: u16, page: &str) -> String {
     format!("http://127.0.0.1:{port}/cockpit/@localhost/pulse/index.html#{page}")
 }
 
+/// Clicks `button` (by id), checks that the confirmation says `says`, and confirms.
+fn confirm(b: &mut Browser, button: &str, says: &str) {
+    b.wait(
+        &format!(
+            "window.pulseConsole && window.pulseConsole.ready.pair !== undefined && !document.getElementById('{button}').disabled"
+        ),
+        10_000,
+        &format!("the {button} button enabled"),
+    );
+    b.eval(&format!(
+        "document.getElementById('{button}').click(), true"
+    ));
+    b.wait(
+        "!document.getElementById('confirm').hidden",
+        5_000,
+        "the confirmation",
+    );
+    let text = b.eval("document.getElementById('confirm-text').textContent");
+    assert!(
+        text.as_str().is_some_and(|t| t.contains(says)),
+        "the confirmation of {button} says {text}"
+    );
+    b.eval("document.getElementById('confirm-yes').click(), true");
+}
+
+/// The newest entry of the Pair page's timeline contains `text`.
+fn newest_transition(text: &str) -> String {
+    format!(
+        "(document.querySelector('#timeline li') || {{}}).textContent && document.querySelector('#timeline li').textContent.includes('{text}')"
+    )
+}
+
 /// The state shown for the director of `role` on the Pair page.
 fn pair_state(role: &str) -> String {
     format!(
@@ -258,6 +290,75 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
         "the Pair page showing d1 active and d2 standby",
     );
     println!("Pair page: d1 active, d2 standby shown {ms} ms after navigating");
+
+    // d2 (the backup) cannot take over from a live active primary: its button says so.
+    b.wait(
+        "document.getElementById('takeover').disabled && document.getElementById('pair-hint').textContent.includes('release it from the primary')",
+        5_000,
+        "d2's Take over disabled while the primary serves",
+    );
+    // d1's console (a second cockpit-ws whose pulsectl talks to d1): Release, then Take over,
+    // each behind its confirmation; the timeline (pulse's record of its transitions) shows
+    // each with its reason.
+    let d1_env = vec![
+        ("PULSE_SOCKET".to_string(), p.sock(Host::D1)),
+        (
+            "PULSE_LVSD_SOCKET".to_string(),
+            p.dir.path().join("D1-lvsd.sock").display().to_string(),
+        ),
+        (
+            "PULSE_REMOTE_FILE".to_string(),
+            p.cf(Host::D2).display().to_string(),
+        ),
+        ("PULSE_REMOTE_SOCKET".to_string(), p.sock(Host::D2)),
+    ];
+    start_cockpit(&mut p, 9092, &d1_env, "d1");
+    wait_listening(&p, 9092);
+    b.ok(json!({"op": "navigate", "url": url(9092, "pair")}));
+    confirm(&mut b, "release", "hands the virtual IPs to its partner");
+    b.wait(
+        &format!(
+            "{} === 'standby' && {} === 'active' && {}",
+            pair_state("primary"),
+            pair_state("backup"),
+            newest_transition("standby: pulsectl release")
+        ),
+        10_000,
+        "d1 standby after Release, in the table and the timeline",
+    );
+    assert!(p.status(Host::D2).is_some_and(|s| s.state == "active"));
+    confirm(&mut b, "takeover", "claims the virtual IPs now");
+    let ms = b.wait(
+        &format!(
+            "{} === 'active' && {} === 'standby' && {}",
+            pair_state("primary"),
+            pair_state("backup"),
+            newest_transition("active: pulsectl takeover")
+        ),
+        10_000,
+        "d1 active again after Take over, in the table and the timeline",
+    );
+    let settled = wait_for(Duration::from_secs(10), || {
+        p.status(Host::D1).is_some_and(|s| s.state == "active")
+            && p.status(Host::D2).is_some_and(|s| s.state == "inactive")
+    });
+    assert!(settled.is_some(), "d1 not back as active\n{}", p.logs());
+    let timeline = b.eval("document.getElementById('timeline').innerText");
+    println!(
+        "Pair page of d1: release and take over (confirmed), shown {ms} ms after the take over; timeline:\n{}",
+        timeline.as_str().unwrap_or("")
+    );
+    b.ok(json!({"op": "navigate", "url": url(9090, "pair")}));
+    b.wait(
+        &format!(
+            "{} === 'active' && {} === 'standby' && {}",
+            pair_state("primary"),
+            pair_state("backup"),
+            newest_transition("standby: ")
+        ),
+        10_000,
+        "d2's page after the switch back",
+    );
     b.screenshot("console-pair.png");
 
     // Services: rs1 with its health and weight.
@@ -325,6 +426,110 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
     assert_eq!(p.bytes(Host::D2), d2, "d2 written by an invalid value");
     assert_eq!(p.bytes(Host::D1), d2, "d1 written by an invalid value");
 
+    // Every keyword of lvs.cf(5) has its field, with its default and its help, for the global
+    // section, the virtual service and its real server.
+    let fields: Value = serde_json::from_str(
+        b.eval(
+            "(() => { const k = window.pulseConsole.config.keywords; \
+             const n = s => k.filter(x => x.scope === s).length; \
+             const inputs = [...document.querySelectorAll('#config-forms input[data-key]')]; \
+             return JSON.stringify({ global: n('global'), virtual: n('virtual'), server: n('server'), \
+               globalFields: inputs.filter(i => !i.dataset.key.includes('.')).length, fields: inputs.length, \
+               helps: [...document.querySelectorAll('#config-forms .kv .help')].filter(h => h.textContent.trim().length > 12).length, \
+               withDefault: inputs.filter(i => i.placeholder !== '').length, \
+               missing: k.filter(x => !x.help).map(x => x.name) }); })()",
+        )
+        .as_str()
+        .expect("a JSON text"),
+    )
+    .expect("JSON");
+    println!("Configuration page fields: {fields}");
+    let n = |k: &str| fields[k].as_u64().unwrap_or(0);
+    assert_eq!(n("globalFields"), n("global"), "{fields}");
+    assert_eq!(
+        n("fields"),
+        n("global") + n("virtual") + n("server"),
+        "{fields}"
+    );
+    assert_eq!(
+        n("helps"),
+        n("fields"),
+        "a field without its help: {fields}"
+    );
+    assert_eq!(
+        n("withDefault"),
+        n("fields"),
+        "a field without its default: {fields}"
+    );
+    assert_eq!(fields["missing"], json!([]), "{fields}");
+
+    // Add a real server from the page (pulsectl config add), then remove it (config rm); the
+    // invalid weight is discarded first.
+    b.eval(
+        "(() => { document.getElementById('discard').click(); const f = document.querySelector('.add[data-kind=\"virtual.web.server\"]'); \
+         const set = (n, v) => f.querySelector(`input[data-field=${n}]`).value = v; \
+         set('name', 'rs3'); set('address', '192.0.2.50'); set('port', '81'); set('weight', '3'); \
+         f.querySelector('button[data-op=add]').click(); document.getElementById('review').click(); return true; })()",
+    );
+    b.wait(
+        "!document.getElementById('apply').disabled && document.getElementById('preview').innerText.includes('+ virtual.web.server.rs3')",
+        10_000,
+        "the reviewed addition of rs3",
+    );
+    b.eval("document.getElementById('apply').click(), true");
+    b.wait(
+        "document.getElementById('config-serial').textContent === 'serial_no 3'",
+        30_000,
+        "rs3 added (serial_no 3)",
+    );
+    let d2 = p.bytes(Host::D2);
+    let text = String::from_utf8_lossy(&d2).into_owned();
+    assert!(
+        text.contains("server rs3 {") && text.contains("serial_no = 3\n"),
+        "{text}"
+    );
+    assert_eq!(
+        p.bytes(Host::D1),
+        d2,
+        "d1's lvs.cf differs after the addition"
+    );
+    let added = wait_for(Duration::from_secs(10), || {
+        [Host::D1, Host::D2].iter().all(|h| {
+            p.lvs(*h).is_some_and(|l| {
+                l.serial_no == 3 && l.services.first().is_some_and(|v| v.servers.len() == 2)
+            })
+        })
+    });
+    assert!(added.is_some(), "rs3 not in both lvsds\n{}", p.logs());
+    b.wait(
+        "document.querySelector('button[data-op=rm][data-path=\"virtual.web.server.rs3\"]')",
+        10_000,
+        "rs3's remove button",
+    );
+    b.eval(
+        "document.querySelector('button[data-op=rm][data-path=\"virtual.web.server.rs3\"]').click(), document.getElementById('review').click(), true",
+    );
+    b.wait(
+        "!document.getElementById('apply').disabled && document.getElementById('preview').innerText.includes('- virtual.web.server.rs3')",
+        10_000,
+        "the reviewed removal of rs3",
+    );
+    b.eval("document.getElementById('apply').click(), true");
+    b.wait(
+        "document.getElementById('config-serial').textContent === 'serial_no 4'",
+        30_000,
+        "rs3 removed (serial_no 4)",
+    );
+    let d2 = p.bytes(Host::D2);
+    assert!(!String::from_utf8_lossy(&d2).contains("rs3"));
+    assert_eq!(
+        p.bytes(Host::D1),
+        d2,
+        "d1's lvs.cf differs after the removal"
+    );
+    p.wait_in_use(4, 5);
+    println!("Configuration page: rs3 added and removed on both directors (serial_no 3, 4)");
+
     // Services: disable rs1 (confirmed), then enable it: lvs.cf `active` on both directors.
     b.ok(json!({"op": "navigate", "url": url(9090, "services")}));
     let click = |b: &mut Browser, action: &str| {
@@ -345,23 +550,47 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
         );
         b.eval("document.getElementById('confirm-yes').click(), true");
     };
+    click(&mut b, "drain");
+    b.wait(
+        "document.getElementById('services-result').textContent.includes('drained: 0 active connections') && document.getElementById('services-result').textContent.includes('pulse reloaded: serial_no 5')",
+        30_000,
+        "drain applied",
+    );
+    let d2 = p.bytes(Host::D2);
+    let text = String::from_utf8_lossy(&d2).into_owned();
+    assert!(
+        text.contains("serial_no = 5\n") && text.contains("          active = 0\n"),
+        "{text}"
+    );
+    assert_eq!(p.bytes(Host::D1), d2, "d1's lvs.cf differs after drain");
+    println!(
+        "Services page: drain of rs1 said: {}",
+        b.eval("document.getElementById('services-result').textContent")
+    );
+    click(&mut b, "enable");
+    b.wait(
+        "document.getElementById('services-result').textContent.includes('pulse reloaded: serial_no 6')",
+        30_000,
+        "enable after drain applied",
+    );
+    p.wait_in_use(6, 5);
     click(&mut b, "disable");
     b.wait(
-        "document.getElementById('services-result').textContent.includes('pulse reloaded: serial_no 3')",
+        "document.getElementById('services-result').textContent.includes('pulse reloaded: serial_no 7')",
         30_000,
         "disable applied",
     );
     let d2 = p.bytes(Host::D2);
     let text = String::from_utf8_lossy(&d2).into_owned();
     assert!(
-        text.contains("serial_no = 3\n") && text.contains("          active = 0\n"),
+        text.contains("serial_no = 7\n") && text.contains("          active = 0\n"),
         "{text}"
     );
     assert_eq!(p.bytes(Host::D1), d2, "d1's lvs.cf differs after disable");
     let gone = wait_for(Duration::from_secs(10), || {
         [Host::D1, Host::D2].iter().all(|h| {
             p.lvs(*h)
-                .is_some_and(|l| l.serial_no == 3 && pair_files::rs1(&l).is_none())
+                .is_some_and(|l| l.serial_no == 7 && pair_files::rs1(&l).is_none())
         })
     });
     assert!(
@@ -371,15 +600,15 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
     );
     click(&mut b, "enable");
     b.wait(
-        "document.getElementById('services-result').textContent.includes('pulse reloaded: serial_no 4')",
+        "document.getElementById('services-result').textContent.includes('pulse reloaded: serial_no 8')",
         30_000,
         "enable applied",
     );
-    p.wait_in_use(4, 5);
+    p.wait_in_use(8, 5);
     let d2 = p.bytes(Host::D2);
     assert_eq!(p.bytes(Host::D1), d2, "d1's lvs.cf differs after enable");
     println!(
-        "Services page: disable and enable of rs1 reached both files and both lvsds (serial_no 3, 4)"
+        "Services page: drain, enable, disable, enable of rs1 reached both files and both lvsds (serial_no 5 to 8)"
     );
 
     // A crash of d1: the open Pair page shows d2 active, without a reload.
@@ -402,6 +631,11 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
         b.eval("window.notReloaded === true"),
         true,
         "the page was reloaded"
+    );
+    b.wait(
+        &newest_transition("active: partner silent for deadtime"),
+        5_000,
+        "the crash in the timeline",
     );
     let partner = b.eval(&pair_state("primary"));
     println!(
@@ -462,7 +696,7 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
         let asked = b.eval("Date.now()").as_f64().unwrap_or(f64::NAN);
         b.ok(json!({"op": "navigate", "url": page}));
         b.wait(
-            "window.pulseConsole && window.pulseConsole.ready.services !== undefined && document.querySelectorAll('#services-table tbody tr').length === 5000",
+            "window.pulseConsole && window.pulseConsole.complete.services !== undefined && document.querySelectorAll('#services-table tbody tr').length === 5000",
             30_000,
             "the Services page with 1,000 x 4",
         );
@@ -471,15 +705,20 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
             .eval("window.pulseConsole.ready.services")
             .as_f64()
             .unwrap_or(f64::NAN);
+        let all = b
+            .eval("window.pulseConsole.complete.services")
+            .as_f64()
+            .unwrap_or(f64::NAN);
         let t = b.eval("JSON.stringify(window.pulseConsole.timings[0])");
         let shown_at = b
             .eval("performance.timeOrigin + window.pulseConsole.ready.services")
             .as_f64()
             .unwrap_or(f64::NAN);
         println!(
-            "page load {i}: Services page with 1,000 virtual services x 4 real servers shown {ms:.0} ms \
-             after navigation start, {:.0} ms after the navigation was asked for (incl. unloading \
-             the previous page; {wall} ms until the test saw it); status read {}",
+            "page load {i}: Services page with 1,000 virtual services x 4 real servers shown (first \
+             screen painted) {ms:.0} ms after navigation start, {:.0} ms after the navigation was \
+             asked for (incl. unloading the previous page), all 5,000 rows in at {all:.0} ms \
+             ({wall} ms until the test saw them); status read {}",
             shown_at - asked,
             t.as_str().unwrap_or("")
         );
@@ -488,10 +727,9 @@ fn the_console_shows_the_pair_follows_a_crash_and_edits_both_files() {
     let best = times.iter().copied().fold(f64::INFINITY, f64::min);
     let worst = times.iter().copied().fold(0.0, f64::max);
     println!("page load, 1,000 x 4: {times:?} ms (best {best:.0}, worst {worst:.0})");
-    // The best of three: the machine running the suite is shared (other tests, builds), and
-    // the binaries are debug builds.
+    // Every load, with the debug binaries CI runs, on a machine shared with other tests.
     assert!(
-        best < 1000.0,
-        "the Services page took {best:.0} ms at best with 1,000 x 4: {times:?}"
+        worst < 1000.0,
+        "the Services page took {worst:.0} ms with 1,000 x 4 (best {best:.0}): {times:?}"
     );
 }

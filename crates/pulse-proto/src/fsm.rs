@@ -180,6 +180,21 @@ pub enum ActivateReason {
     FailPartner,
 }
 
+impl ActivateReason {
+    /// How the timeline of `pulsectl status` and the web console says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::PartnerDead => "partner silent for deadtime",
+            Self::PartnerInactive => "partner said it is inactive",
+            Self::Forced => "--forceactive",
+            Self::Takeover => "pulsectl takeover",
+            Self::Handover => "partner handed over (pulsectl release there)",
+            Self::Retry => "retry after lvsd failed, nobody serving",
+            Self::FailPartner => "a failover service of the partner failed",
+        }
+    }
+}
+
 /// Why we became inactive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeactivateReason {
@@ -460,6 +475,34 @@ pub struct LinkCounters {
     pub rejected: u64,
 }
 
+impl DeactivateReason {
+    /// How the timeline of `pulsectl status` and the web console says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::PartnerActive => "the primary partner is active",
+            Self::LinkFailure => "our link went down",
+            Self::ChildFailed => "lvsd died",
+            Self::Shutdown => "shutting down",
+            Self::Release => "pulsectl release (the partner serves)",
+            Self::PartnerTookOver => "the partner took over",
+        }
+    }
+}
+
+/// One change of `active`, as kept for the status' timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// When.
+    pub at: Instant,
+    /// Active after it.
+    pub active: bool,
+    /// Why ([`ActivateReason::describe`], [`DeactivateReason::describe`]).
+    pub reason: &'static str,
+}
+
+/// Transitions a node keeps for its status (the newest; a flapping pair cannot grow it).
+pub const TRANSITIONS_KEPT: usize = 20;
+
 /// A snapshot for `pulsectl status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
@@ -469,6 +512,8 @@ pub struct Status {
     pub active: bool,
     /// Since when `active` has its value.
     pub since: Instant,
+    /// The last changes of `active`, oldest first (at most [`TRANSITIONS_KEPT`]).
+    pub transitions: Vec<Transition>,
     /// Our link is down.
     pub link_failed: bool,
     /// Our lvsd died.
@@ -494,6 +539,7 @@ pub struct Heartbeat {
     start: Instant,
     active: bool,
     since: Instant,
+    transitions: VecDeque<Transition>,
     link_failed: bool,
     child_failed: bool,
     shut_down: bool,
@@ -543,6 +589,7 @@ impl Heartbeat {
             start: now,
             active: false,
             since: now,
+            transitions: VecDeque::new(),
             link_failed: false,
             child_failed: false,
             shut_down: false,
@@ -628,6 +675,7 @@ impl Heartbeat {
             primary: self.cfg.primary,
             active: self.active,
             since: self.since,
+            transitions: self.transitions.iter().copied().collect(),
             link_failed: self.link_failed,
             child_failed: self.child_failed,
             releasing: self.releasing.is_some(),
@@ -1146,6 +1194,7 @@ impl Heartbeat {
         self.prepared = false;
         self.active_since_start = Some(now);
         self.since = now;
+        self.record(now, reason.describe());
         self.counters.takeovers += 1;
         self.events.push_back(Event::Activate(reason));
     }
@@ -1161,8 +1210,21 @@ impl Heartbeat {
         self.fail_partner_until = None;
         self.releasing = None;
         self.since = now;
+        self.record(now, reason.describe());
         self.counters.releases += 1;
         self.events.push_back(Event::Deactivate(reason));
+    }
+
+    /// Keeps the transition just made (`active` already has its new value).
+    fn record(&mut self, now: Instant, reason: &'static str) {
+        if self.transitions.len() == TRANSITIONS_KEPT {
+            self.transitions.pop_front();
+        }
+        self.transitions.push_back(Transition {
+            at: now,
+            active: self.active,
+            reason,
+        });
     }
 
     fn reject(&mut self, link: usize, from: SocketAddr, why: Rejection) {

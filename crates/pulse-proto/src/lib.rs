@@ -24,6 +24,6 @@ pub mod wire;
 
 pub use fsm::{
     ActivateReason, Command, CommandError, Config, DeactivateReason, Event, Heartbeat, Link,
-    LinkCounters, Rejection, Status, Transmit, WireMode,
+    LinkCounters, Rejection, Status, TRANSITIONS_KEPT, Transition, Transmit, WireMode,
 };
 pub use wire::{AuthHeartbeat, DecodeError, Direction, HeartbeatKey, LegacyMagic, LinkPath};

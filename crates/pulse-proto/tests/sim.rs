@@ -8,7 +8,8 @@ mod support;
 
 use proptest::prelude::*;
 use pulse_proto::fsm::{
-    ActivateReason as A, Command, DeactivateReason as D, Event, Heartbeat, Rejection, WireMode,
+    ActivateReason as A, Command, DeactivateReason as D, Event, Heartbeat, Rejection,
+    TRANSITIONS_KEPT, WireMode,
 };
 use pulse_proto::wire::{AuthHeartbeat, HeartbeatKey, LinkPath};
 use std::time::{Duration, Instant};
@@ -55,10 +56,53 @@ fn partner_death_activates_after_deadtime() {
         "{t:?}"
     );
     assert!(sim.active(1));
+    // The status' timeline (the web console's Pair page) says when and why.
+    let st = sim.nodes[1].as_ref().expect("backup runs").status();
+    let last = st.transitions.last().expect("a transition kept");
+    assert_eq!(
+        (
+            last.at.duration_since(sim.t0).as_millis() as u64,
+            last.active,
+            last.reason
+        ),
+        (last_heard + 3000, true, "partner silent for deadtime")
+    );
     // The returning primary does not take the service back (no failback)…
     sim.restart(0);
     sim.run_until(40_000);
     assert!(!sim.active(0) && sim.active(1), "{:?}", sim.transitions(0));
+}
+
+/// A flapping pair keeps only the newest transitions in its status.
+#[test]
+fn the_status_keeps_the_last_transitions_only() {
+    let mut sim = settled(Sim::legacy());
+    let mut t = 10_000;
+    for _ in 0..TRANSITIONS_KEPT {
+        t += 500;
+        sim.run_until(t);
+        sim.command(0, Command::Release).expect("release");
+        t += 500;
+        sim.run_until(t);
+        sim.command(0, Command::Takeover).expect("takeover");
+    }
+    sim.run_until(t + 5000);
+    let st = sim.nodes[0].as_ref().expect("primary runs").status();
+    assert_eq!(
+        st.transitions.len(),
+        TRANSITIONS_KEPT,
+        "{:?}",
+        st.transitions
+    );
+    assert!(
+        st.transitions.windows(2).all(|w| w[0].at <= w[1].at),
+        "oldest first: {:?}",
+        st.transitions
+    );
+    assert_eq!(
+        st.transitions.last().map(|x| (x.active, x.reason)),
+        Some((true, "pulsectl takeover"))
+    );
 }
 
 #[test]

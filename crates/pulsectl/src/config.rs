@@ -87,8 +87,8 @@ pub(crate) enum ConfigCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// List every lvs.cf keyword: name, scope, default, piranha's or a Pulse extension (for
-    /// tools such as the web console's forms; lvs.cf(5) explains each).
+    /// List every lvs.cf keyword: name, scope, default, piranha's or a Pulse extension, one
+    /// line of help (for tools such as the web console's forms; lvs.cf(5) explains each).
     Keywords {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -489,6 +489,7 @@ struct KeywordRow {
     value: &'static str,
     origin: &'static str,
     ignored: bool,
+    help: &'static str,
 }
 
 /// `config keywords`: the keyword table, the one list the parser and the man page use.
@@ -516,6 +517,7 @@ fn keywords(format: Format) -> Result<u8> {
                 "Pulse extension"
             },
             ignored: k.ignored,
+            help: k.help,
         })
         .collect();
     match format {
@@ -523,7 +525,7 @@ fn keywords(format: Format) -> Result<u8> {
         Format::Text => {
             for r in &rows {
                 outln!(
-                    "{:<8} {:<28} default {:<20} {}{}",
+                    "{:<8} {:<28} default {:<20} {}{}: {}",
                     r.scope,
                     r.name,
                     if r.default.is_empty() {
@@ -532,7 +534,8 @@ fn keywords(format: Format) -> Result<u8> {
                         &r.default
                     },
                     r.origin,
-                    if r.ignored { ", read by nobody" } else { "" }
+                    if r.ignored { ", read by nobody" } else { "" },
+                    r.help
                 );
             }
         }

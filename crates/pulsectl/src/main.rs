@@ -69,6 +69,11 @@ enum Command {
         /// lvsd's control socket.
         #[arg(long, env = "PULSE_LVSD_SOCKET", default_value = pulse_control::DEFAULT_LVSD_SOCKET)]
         lvsd_socket: std::path::PathBuf,
+        /// With `--format json-compact`: only lvsd's first N virtual services (the total in
+        /// `lvs.services_total`), for a first screenful (the web console reads them first, then
+        /// the whole table).
+        #[arg(long, value_name = "N")]
+        first: Option<usize>,
     },
     /// Make this director active now (planned switchover).
     Takeover {
@@ -101,7 +106,8 @@ fn main() -> ExitCode {
             format,
             socket,
             lvsd_socket,
-        } => daemon::status(&socket, &lvsd_socket, format),
+            first,
+        } => daemon::status(&socket, &lvsd_socket, format, first),
         Command::Takeover { socket } => daemon::run(
             &socket,
             pulse_control::Request::Takeover,
