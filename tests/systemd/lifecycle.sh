@@ -330,6 +330,8 @@ cat >/etc/systemd/system/pulse-test-svc.service <<'U'
 Description=pulse life-cycle test: a service pulse's fos mode starts and stops
 [Service]
 ExecStart=/usr/local/bin/pulse-test-svc
+# Started = listening (as HAProxy's Type=notify unit): pulse checks it right after start_cmd.
+ExecStartPost=/bin/bash -c 'for _ in $$(seq 100); do (: </dev/tcp/127.0.0.1/8080) 2>/dev/null && exit 0; sleep 0.1; done; exit 1'
 U
 systemctl daemon-reload
 cat >/etc/sysconfig/ha/lvs.cf <<CF
