@@ -566,8 +566,9 @@ impl Bed {
 }
 
 /// A test service for `service = fos` (and keepalived's side of its benchmark), written as
-/// `svc.sh` into a bed's directory: `svc.sh start|stop PORT` runs busybox httpd on
-/// `0.0.0.0:PORT`, its page naming the namespace and port, its pid in `DIR/NS-PORT.pid`;
+/// `svc.sh` into a bed's directory: `svc.sh start|stop PORT [ADDR]` runs busybox httpd on
+/// `ADDR:PORT` (default `0.0.0.0`; `[::]` serves IPv6 and IPv4), its page naming the namespace
+/// and port, its pid in `DIR/NS-PORT.pid`;
 /// `start` fails while `DIR/fail-NS` exists (a broken restart) and returns once it listens.
 pub const HTTP_SERVICE_SH: &str = r#"#!/bin/bash
 D=$(dirname "$0"); P=$2
@@ -577,7 +578,7 @@ case $1 in
 start)
     [ -e "$D/fail-$NS" ] && { echo "refusing to start: $D/fail-$NS"; exit 1; }
     mkdir -p "$ROOT"; echo "$NS $P" > "$ROOT/index.html"
-    setsid /bin/busybox httpd -f -p "0.0.0.0:$P" -h "$ROOT" </dev/null >/dev/null 2>&1 &
+    setsid /bin/busybox httpd -f -p "${3:-0.0.0.0}:$P" -h "$ROOT" </dev/null >/dev/null 2>&1 &
     echo $! > "$PIDF"
     for _ in $(seq 100); do
         (: </dev/tcp/127.0.0.1/$P) 2>/dev/null && { echo "listening on $P"; exit 0; }

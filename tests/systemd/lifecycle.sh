@@ -11,6 +11,7 @@
 # has it) -> broken reload refused (service, pid, VIP and weight unchanged) -> upgrade while
 # running (restarted, still enabled, config kept) -> /etc/init.d/pulse status|stop|start|stop
 # through systemd -> without IPVS the service fails (where the kernel has no IPVS) ->
+# service = fos with start_cmd/stop_cmd = systemctl start|stop of a unit of its own ->
 # disable --now -> enable --now again, then dpkg -r (no pulse or lvsd left, no VIP, IPVS table
 # empty) -> dpkg --purge (no file left that was not there before).
 #
@@ -303,6 +304,98 @@ if [ $ipvs = 0 ]; then
     systemctl reset-failed pulse.service
     cp "$out/sysconfig.saved" /etc/sysconfig/pulse
 fi
+
+# ------------------------------------------------------------------ service = fos under the unit
+# Issue 15: `systemctl start haproxy`-style start_cmd/stop_cmd work under the hardened unit.
+# pulse-test-svc: a tiny HTTP service in a unit of its own (perl: the root has no python3 or
+# busybox); pulse, alone (no partner), becomes active after deadtime and starts it through
+# systemctl, and `systemctl stop pulse` stops it through its stop_cmd.
+step "service = fos: start_cmd/stop_cmd = /usr/bin/systemctl start|stop pulse-test-svc"
+cp /etc/sysconfig/ha/lvs.cf "$out/lvs.cf.before-fos"
+install -m 0755 /dev/stdin /usr/local/bin/pulse-test-svc <<'PL'
+#!/usr/bin/perl
+# pulse-test-svc: answers every request on port 8080 (read first: closing on unread data
+# would reset the connection before the client reads the answer).
+use IO::Socket::INET;
+my $s = IO::Socket::INET->new(LocalAddr => "0.0.0.0:8080", Listen => 16, ReuseAddr => 1) or die "$!";
+while (my $c = $s->accept) {
+    $c->timeout(2);
+    while (my $l = <$c>) { last if $l =~ /^\r?\n$/ }
+    print $c "HTTP/1.0 200 OK\r\n\r\nfos\n";
+    close $c;
+}
+PL
+cat >/etc/systemd/system/pulse-test-svc.service <<'U'
+[Unit]
+Description=pulse life-cycle test: a service pulse's fos mode starts and stops
+[Service]
+ExecStart=/usr/local/bin/pulse-test-svc
+# Started = listening (as HAProxy's Type=notify unit): pulse checks it right after start_cmd.
+ExecStartPost=/bin/bash -c 'for _ in $$(seq 100); do (: </dev/tcp/127.0.0.1/8080) 2>/dev/null && exit 0; sleep 0.1; done; exit 1'
+U
+systemctl daemon-reload
+cat >/etc/sysconfig/ha/lvs.cf <<CF
+# pulse life-cycle test (tests/systemd/lifecycle.sh): service = fos
+serial_no = 10
+primary = 192.0.2.1
+backup = 192.0.2.2
+backup_active = 1
+service = fos
+keepalive = 1
+deadtime = 2
+failover web {
+     active = 1
+     address = $VIP lan0:1
+     port = 8080
+     send = "GET / HTTP/1.0\r\n\r\n"
+     expect = "HTTP"
+     timeout = 1
+     start_cmd = "/usr/bin/systemctl start pulse-test-svc"
+     stop_cmd = "/usr/bin/systemctl stop pulse-test-svc"
+}
+CF
+pulsectl config check /etc/sysconfig/ha/lvs.cf >/dev/null || bad "the fos lvs.cf is refused"
+check_not "pulse-test-svc inactive before pulse starts" systemctl is-active pulse-test-svc.service
+fos_t0=$EPOCHREALTIME
+systemctl start pulse.service || bad "systemctl start pulse (fos) failed"
+svc_served() { # the service answers at the VIP
+    local body
+    exec 6<>/dev/tcp/$VIP/8080 || return 1
+    printf 'GET / HTTP/1.0\r\n\r\n' >&6
+    body=$(timeout 2 cat <&6)
+    exec 6<&-
+    [[ $body == *fos* ]]
+}
+if wait_for 15 systemctl is-active pulse-test-svc.service; then
+    ok "pulse-test-svc active $(awk -v a="$fos_t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}') s after systemctl start pulse (deadtime 2 s)"
+else
+    bad "pulse-test-svc not started by pulse's start_cmd: $(systemctl show -p ActiveState,Result --value pulse-test-svc.service | xargs)"
+fi
+svcpid=$(systemctl show -p MainPID --value pulse-test-svc.service)
+# Started by PID 1 in its own unit, not a child of pulse in pulse's cgroup and sandbox.
+grep -q '^0::/system.slice/pulse-test-svc.service$' "/proc/$svcpid/cgroup" 2>/dev/null &&
+    ok "in its own unit's cgroup (pid $svcpid)" || bad "pulse-test-svc cgroup: $(cat "/proc/$svcpid/cgroup" 2>&1)"
+wait_for 10 vip_held && ok "VIP $VIP held" || bad "VIP not held in fos mode"
+wait_for 10 svc_served && ok "the service answers at $VIP:8080" || bad "no answer at $VIP:8080"
+wait_for 5 bash -c "journalctl -u pulse.service --no-pager -o cat | grep -q 'failover service started'" &&
+    ok "journal: $(journalctl -u pulse.service --no-pager -o cat | grep -m1 'failover service started')" ||
+    bad "no 'failover service started' in the journal"
+sleep 2 # two checks of the service through the VIP: still one start, no restart
+[ "$(systemctl show -p MainPID --value pulse-test-svc.service)" = "$svcpid" ] && ok "not restarted by pulse's checks" ||
+    bad "pulse-test-svc restarted (pid $svcpid -> $(systemctl show -p MainPID --value pulse-test-svc.service))"
+systemctl stop pulse.service || bad "systemctl stop pulse (fos) failed"
+# stop_cmd ran before pulse exited, so the service is down when `systemctl stop pulse` returns.
+state=$(systemctl is-active pulse-test-svc.service)
+[ "$state" = inactive ] && ok "pulse-test-svc inactive once systemctl stop pulse returned" ||
+    bad "pulse-test-svc $state after systemctl stop pulse"
+check_not "VIP released" vip_held
+if journalctl -u pulse.service --no-pager -o cat | grep -q -e 'failover service command failed' -e 'still running: killed'; then
+    bad "a fos command failed: $(journalctl -u pulse.service --no-pager -o cat | grep -m1 -e 'command failed' -e 'killed')"
+fi
+journalctl -u pulse.service -u pulse-test-svc.service --no-pager -o short-monotonic --since "@${fos_t0%.*}" >"$out/fos-journal.txt"
+cp "$out/lvs.cf.before-fos" /etc/sysconfig/ha/lvs.cf
+rm -f /etc/systemd/system/pulse-test-svc.service /usr/local/bin/pulse-test-svc
+systemctl daemon-reload
 
 # ------------------------------------------------------------------ disable, remove, purge
 step "systemctl disable --now pulse"

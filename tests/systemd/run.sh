@@ -119,6 +119,11 @@ in_bed() { # SECONDS COMMAND...: a command in the container, as root, with a cle
     timeout "$t" nsenter -t "$pid1" -a -- /usr/bin/env -i \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb "$@"
 }
+# systemctl fails at once ("Failed to connect to bus") until PID 1 has made its socket.
+for _ in $(seq 1 150); do
+    [ -S "/proc/$pid1/root/run/systemd/private" ] && break
+    sleep 0.2
+done
 state=$(in_bed 90 systemctl is-system-running --wait 2>&1 || true)
 case $state in
 running | degraded) say "booted: $state ($(secs) s)" ;;

@@ -14,7 +14,7 @@ use crate::driver::Ev;
 use pulse_check::CheckSpec;
 use pulse_director::{FosPlan, Which};
 use pulse_lvscf::LvsConfig;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +39,7 @@ type Check = (Result<Arc<CheckSpec>, String>, SocketAddr, Duration, String);
 pub(crate) struct FosShell {
     checks: Vec<Check>,
     command_timeout: Duration,
-    ping_target: Option<Ipv4Addr>,
+    ping_target: Option<IpAddr>,
 }
 
 impl FosShell {
@@ -119,11 +119,13 @@ impl FosShell {
 }
 
 /// piranha: `ip route show` for `default via GW`, then `ping -n -c 1 -w 1 GW` up to 3 times.
-fn connectivity(target: Option<Ipv4Addr>) -> Result<String, String> {
+/// The default gateway is the IPv4 one (piranha's); an IPv6-only pair sets `fos_ping_target`
+/// to an IPv6 address, pinged with ICMPv6.
+fn connectivity(target: Option<IpAddr>) -> Result<String, String> {
     let (addr, what) = match target {
         Some(t) => (t, "fos_ping_target"),
         None => match pulse_sys::netcheck::default_gateway() {
-            Some(g) => (g, "default gateway"),
+            Some(g) => (IpAddr::V4(g), "default gateway"),
             None => return Err("no default gateway to ping (set fos_ping_target)".into()),
         },
     };

@@ -3,7 +3,7 @@
 //! `stop_cmd`), a client sending a request to each VIP every 10 ms, heartbeats on a public and
 //! a private LAN, each director's default route via the client (the address piranha's gateway
 //! check pings). Root only; every wait is bounded; the namespaces and every process started in
-//! them go away with the test, pass or fail.
+//! them go away with the test, pass or fail. One case runs the services on IPv6 VIPs.
 
 use pulse_e2e::netns::{Bed, HTTP_SERVICE_SH, Host, holds_throughout, require_netns, wait_for};
 use pulse_e2e::pair_bed::{Record, Traffic, longest_outage, outages};
@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 const VIPS: [&str; 2] = ["192.0.2.100", "192.0.2.101"];
+/// The IPv6 case's VIPs (on the bed's dual-stacked first LAN, [`Bed::add_ipv6`]).
+const VIPS6: [&str; 2] = ["2001:db8::100", "2001:db8::101"];
 const PORTS: [u16; 2] = [8081, 8082];
 /// `keepalive`, `deadtime`, the services' `timeout`, and `fos_restarts` of the bed.
 const KEEPALIVE: &str = "0.2";
@@ -20,6 +22,12 @@ const TIMEOUT: Duration = Duration::from_secs(1);
 const RESTARTS: u32 = 1;
 
 fn lvs_cf(dir: &std::path::Path) -> String {
+    fos_cf(dir, &VIPS, "")
+}
+
+/// The bed's lvs.cf with the services on `vips`, their httpd bound to `bind` (`""`: svc.sh's
+/// default, IPv4).
+fn fos_cf(dir: &std::path::Path, vips: &[&str; 2], bind: &str) -> String {
     let svc = dir.join("svc.sh");
     let svc = svc.display();
     let mut cf = format!(
@@ -28,11 +36,11 @@ fn lvs_cf(dir: &std::path::Path) -> String {
          keepalive = {KEEPALIVE}\ndeadtime = {}\nfos_restarts = {RESTARTS}\nfos_command_timeout = 5\n",
         DEADTIME.as_secs()
     );
-    for (i, (vip, port)) in VIPS.iter().zip(PORTS).enumerate() {
+    for (i, (vip, port)) in vips.iter().zip(PORTS).enumerate() {
         cf += &format!(
             "failover web{n} {{\n     active = 1\n     address = {vip} eth0:{n}\n     port = {port}\n\
              \x20    send = \"GET / HTTP/1.0\\r\\n\\r\\n\"\n     expect = \"HTTP\"\n     timeout = {t}\n\
-             \x20    start_cmd = \"{svc} start {port}\"\n     stop_cmd = \"{svc} stop {port}\"\n}}\n",
+             \x20    start_cmd = \"{svc} start {port} {bind}\"\n     stop_cmd = \"{svc} stop {port}\"\n}}\n",
             n = i + 1,
             t = TIMEOUT.as_secs()
         );
@@ -57,6 +65,7 @@ struct FosPair {
     bed: Bed,
     dir: tempfile::TempDir,
     cf: PathBuf,
+    vips: [&'static str; 2],
 }
 
 impl FosPair {
@@ -82,7 +91,27 @@ impl FosPair {
         let cf_text = cf;
         let cf = dir.path().join("lvs.cf");
         std::fs::write(&cf, cf_text(dir.path())).expect("lvs.cf");
-        Self { bed, dir, cf }
+        Self {
+            bed,
+            dir,
+            cf,
+            vips: VIPS,
+        }
+    }
+
+    /// The bed dual-stacked, the services on [`VIPS6`] (httpd on `[::]`), the connectivity
+    /// check an ICMPv6 echo to the client (`fos_ping_target`).
+    fn ipv6() -> Self {
+        let mut p = Self::with_cf(|dir| {
+            format!(
+                "fos_ping_target = {}\n{}",
+                Host::Client.addr6(),
+                fos_cf(dir, &VIPS6, "[::]")
+            )
+        });
+        p.bed.add_ipv6(&[Host::D1, Host::D2, Host::Client]);
+        p.vips = VIPS6;
+        p
     }
 
     fn start(&mut self) {
@@ -119,11 +148,11 @@ impl FosPair {
     }
 
     fn holds_all(&self, h: Host) -> bool {
-        VIPS.iter().all(|v| self.bed.has_addr(h, v))
+        self.vips.iter().all(|v| self.bed.has_addr(h, v))
     }
 
     fn holds_any(&self, h: Host) -> bool {
-        VIPS.iter().any(|v| self.bed.has_addr(h, v))
+        self.vips.iter().any(|v| self.bed.has_addr(h, v))
     }
 
     /// The namespace name a host's services put in their pages.
@@ -168,24 +197,21 @@ impl FosPair {
 
     /// What service `i` answers at its VIP (the client's view), or why nothing does.
     fn page(&self, i: usize) -> String {
-        let to: SocketAddr = (
-            VIPS[i].parse::<std::net::Ipv4Addr>().expect("vip"),
-            PORTS[i],
-        )
-            .into();
-        fetch(&self.bed.ns(Host::Client), to)
+        fetch(&self.bed.ns(Host::Client), self.vip(i))
     }
 
     fn traffic(&self) -> [Traffic; 2] {
         let ns = self.bed.ns(Host::Client);
-        [0, 1].map(|i| {
-            let to: SocketAddr = (
-                VIPS[i].parse::<std::net::Ipv4Addr>().expect("vip"),
-                PORTS[i],
-            )
-                .into();
-            Traffic::start_to(&ns, to, Duration::from_millis(10))
-        })
+        [0, 1].map(|i| Traffic::start_to(&ns, self.vip(i), Duration::from_millis(10)))
+    }
+
+    /// Service `i`'s VIP and port.
+    fn vip(&self, i: usize) -> SocketAddr {
+        (
+            self.vips[i].parse::<std::net::IpAddr>().expect("vip"),
+            PORTS[i],
+        )
+            .into()
     }
 
     /// Kill service `i`'s httpd on `h` (SIGKILL, not through its stop_cmd).
@@ -654,4 +680,146 @@ fn a_remote_failure_while_the_partner_heartbeats_takes_over_and_stops_the_partne
         "{}",
         p.logs()
     );
+}
+
+/// IPv6 VIPs in fos mode: claimed `nodad` (usable at once), checked by the inactive node
+/// through the VIPs; the active node's restart fails:
+/// the partner serves both IPv6 VIPs within `timeout` × tries + deadtime + 100 ms, its
+/// unsolicited neighbour advertisements move the client's neighbour entries to its MAC, and
+/// the node that gave up holds neither VIP.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn ipv6_vips_move_to_the_partner_when_a_restart_fails() {
+    let mut p = FosPair::ipv6();
+    p.start();
+    let (active, inactive) = p.settled();
+    let o = p
+        .bed
+        .exec(active, "ip", &["-6", "-o", "addr", "show", "dev", "eth0"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for vip in VIPS6 {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("{vip}/128")))
+            .unwrap_or_else(|| panic!("no {vip}/128 on {active:?}: {text}"));
+        assert!(line.contains("nodad"), "{line}");
+    }
+    // The partner checks the services through the IPv6 VIPs.
+    let ok = wait_for(Duration::from_secs(5), || {
+        p.status(inactive)
+            .failover
+            .iter()
+            .all(|f| f.state == "partner_up")
+    });
+    assert!(ok.is_some(), "{:?}", p.status(inactive).failover);
+    std::fs::write(p.dir.path().join(format!("fail-{}", p.bed.ns(active))), "").expect("fail flag");
+    let traffic = p.traffic();
+    std::thread::sleep(Duration::from_millis(500));
+    for vip in VIPS6 {
+        assert_eq!(
+            p.bed.neighbour(Host::Client, vip).as_deref(),
+            Some(active.mac()),
+            "the client's entry for {vip} before"
+        );
+    }
+    let at = SystemTime::now();
+    p.kill_service(active, 0);
+    let moved = wait_for(Duration::from_secs(10), || {
+        p.holds_all(inactive) && p.serves(inactive)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let [t0, t1] = traffic;
+    let (r0, r1) = (t0.stop(), t1.stop());
+    assert!(
+        moved.is_some(),
+        "the partner did not take over\n{}",
+        p.logs()
+    );
+    let tries = RESTARTS + 1;
+    let bound = TIMEOUT * tries + DEADTIME + Duration::from_millis(100);
+    let (o0, last0) = outage_after(&r0, at);
+    let (o1, last1) = outage_after(&r1, at);
+    eprintln!("fos IPv6 give-up: outages {o0:?} and {o1:?} (bound {bound:?})");
+    assert!(
+        o0 <= bound && o1 <= bound,
+        "outages {o0:?} {o1:?} > {bound:?}\n{}",
+        p.logs()
+    );
+    assert_eq!(last0, Some(p.server_name(inactive, 0)));
+    assert_eq!(last1, Some(p.server_name(inactive, 1)));
+    for vip in VIPS6 {
+        assert_eq!(
+            p.bed.neighbour(Host::Client, vip).as_deref(),
+            Some(inactive.mac()),
+            "the client's entry for {vip} after\n{}",
+            p.logs()
+        );
+    }
+    assert!(!p.holds_any(active), "the IPv6 VIPs were released");
+    // If the partner saw the failure through the VIPs before the give-up, it pinged the
+    // client over ICMPv6 first, and it answered.
+    let partner = p.log(inactive);
+    assert!(!partner.contains("NETWORK FAULT"), "{}", p.logs());
+    if partner.contains("we can see the gateway") {
+        let ping = format!("fos_ping_target {}", Host::Client.addr6());
+        assert!(partner.contains(&ping), "{}", p.logs());
+        eprintln!("fos IPv6: the partner took over after an ICMPv6 echo to {ping}");
+    }
+    assert!(
+        p.log(active)
+            .contains("giving up so the partner takes over"),
+        "{}",
+        p.logs()
+    );
+}
+
+/// IPv6, a remote failure: the active node's answers to the inactive node's IPv6 address
+/// vanish, so the services look dead through their IPv6 VIPs while heartbeats (IPv4) flow; the
+/// inactive node's connectivity check is an ICMPv6 echo to `fos_ping_target` (the client),
+/// which answers: it takes over, and the partner stops its services.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn ipv6_remote_failure_takes_over_after_an_icmpv6_echo_to_the_ping_target() {
+    let mut p = FosPair::ipv6();
+    p.start();
+    let (active, inactive) = p.settled();
+    p.bed.ip(
+        active,
+        &[
+            "-6",
+            "route",
+            "add",
+            "blackhole",
+            &format!("{}/128", inactive.addr6()),
+        ],
+    );
+    // RESTARTS + 2 failed checks, the ping, the takeover.
+    let limit = TIMEOUT * (RESTARTS + 2) + Duration::from_secs(4);
+    let moved = wait_for(limit, || p.holds_all(inactive) && p.serves(inactive));
+    assert!(
+        moved.is_some(),
+        "no takeover within {limit:?}\n{}",
+        p.logs()
+    );
+    let released = wait_for(Duration::from_secs(3), || !p.holds_any(active));
+    assert!(
+        released.is_some(),
+        "the partner kept the VIPs\n{}",
+        p.logs()
+    );
+    let li = p.log(inactive);
+    let ping = format!("fos_ping_target {}", Host::Client.addr6());
+    assert!(
+        li.contains("performing service failover") && li.contains(&ping),
+        "{}",
+        p.logs()
+    );
+    for vip in VIPS6 {
+        assert_eq!(
+            p.bed.neighbour(Host::Client, vip).as_deref(),
+            Some(inactive.mac()),
+            "the client's entry for {vip}\n{}",
+            p.logs()
+        );
+    }
 }

@@ -20,7 +20,7 @@
 //! and the daemon carries out its actions (commands with a time limit, probes, the ping).
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
@@ -58,7 +58,7 @@ pub struct FosPlan {
     pub command_timeout: Duration,
     /// `fos_ping_target`: the address pinged to tell "the partner's service is down" from "we
     /// are cut off"; `None`: the default gateway, as piranha.
-    pub ping_target: Option<Ipv4Addr>,
+    pub ping_target: Option<IpAddr>,
 }
 
 impl FosPlan {

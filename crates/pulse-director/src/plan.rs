@@ -195,9 +195,12 @@ fn fos_plan(
     let ping_target = match &cfg.fos_ping_target {
         None => None,
         Some(h) => match resolve(h) {
-            // The connectivity check is an ICMPv4 echo, as piranha's gateway ping.
-            Some(IpAddr::V4(ip)) => Some(ip),
-            Some(IpAddr::V6(ip)) => bail!("fos_ping_target {ip}: only IPv4 targets are pinged"),
+            // An ICMPv4 echo as piranha's gateway ping, or an ICMPv6 one (Pulse). A
+            // link-local address would need a scope the keyword cannot give.
+            Some(IpAddr::V6(ip)) if ip.is_unicast_link_local() => bail!(
+                "fos_ping_target {ip}: a link-local address cannot be pinged (no interface); use a global one"
+            ),
+            Some(ip) => Some(ip),
             None => bail!("cannot resolve fos_ping_target {h}"),
         },
     };
@@ -303,6 +306,21 @@ mod tests {
             (4, Some("192.0.2.1".parse().expect("ip")))
         );
         assert_eq!(plan.vips.len(), 1);
+        // An IPv6 target is pinged with ICMPv6; a link-local one has no interface to go out of.
+        for (target, ok) in [("2001:db8::1", true), ("fe80::1", false)] {
+            let six = src.replace("192.0.2.1\n", &format!("{target}\n"));
+            let p = pulse_lvscf::parse(&six);
+            assert!(p.is_valid(), "{}", p.diagnostics.render("t", &six));
+            let r = super::plan(&p.config, &["192.0.2.12".parse().expect("ip")], resolve);
+            match (r, ok) {
+                (Ok(six), true) => assert_eq!(
+                    six.fos.expect("fos").ping_target,
+                    Some(target.parse().expect("ip"))
+                ),
+                (Err(e), false) => assert!(e.to_string().contains("link-local"), "{e}"),
+                (r, _) => panic!("{target}: {:?}", r.map(|x| x.fos.map(|f| f.ping_target))),
+            }
+        }
         let no_stop = src.replace(" stop_cmd = \"/bin/true stop\"\n", "");
         let p = pulse_lvscf::parse(&no_stop);
         let e = plan_err(&p.config);
