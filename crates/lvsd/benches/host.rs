@@ -338,7 +338,7 @@ fn https_checks(
     );
     // `pulsectl status`'s lvsd half under this load: the same call with pulsectl's 5 s timeout
     // (per read), the answer decoded; three times. Before the control socket's deadline
-    // measured progress, the 6 MB answer did not get out within its fixed 5 s.
+    // measured progress, the 18 MB answer did not get out within its fixed 5 s.
     let status_times = status_times(&tmp.path().join("lvsd.sock"), 3);
     // Which servers are up: from lvsd's log (the last "making … available" or "shutting down"
     // of each).
