@@ -328,8 +328,8 @@ impl CheckSpec {
                 expect: None,
             },
             (Some(tls), Self::Tcp { send, expect }) => Self::TlsTcp { tls, send, expect },
-            // UDP and programs make no TLS connection (a program with check_tls is refused by
-            // the model; DTLS is not offered).
+            // UDP and programs make no TLS connection: the model refuses `check_tls` with
+            // either (`check-conflict`; DTLS is not offered), so this arm is never taken.
             (Some(_), spec) => spec,
         })
     }

@@ -2,7 +2,12 @@
 //!
 //! Clients cannot hurt the daemon. Each connection is its own task, so a slow one delays only
 //! itself; it has [`Limits::client_timeout`] to send its request line (at most
-//! [`Limits::max_request`] bytes) and again to take the answer. At most
+//! [`Limits::max_request`] bytes). Taking the answer is bounded by progress, not by one fixed
+//! time, because lvsd's status grows with the table (18 MB of JSON for 40,000 real servers): a
+//! client that takes nothing for [`Limits::client_timeout`] is cut off, and so is one that has
+//! not taken the whole answer after [`Limits::answer_write_time`] (the client timeout plus the
+//! answer's size at [`Limits::min_answer_rate`]), so a client reading a byte now and then holds
+//! its slot no longer than one reading slowly but steadily. At most
 //! [`Limits::max_connections`] are open at once ([`ConnectionSlots`]): at the limit a new
 //! connection displaces the oldest one that has not sent its request yet, so idle connections
 //! can never lock `pulsectl` out, and is closed at once only when every slot is serving a
@@ -18,7 +23,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -31,13 +36,27 @@ pub type Call = (Request, oneshot::Sender<Response>);
 pub struct Limits {
     /// Connections open at once.
     pub max_connections: usize,
-    /// A client has this long to send its whole request line, and again to take the answer.
+    /// A client has this long to send its whole request line; taking the answer, it may go
+    /// this long without taking a byte.
     pub client_timeout: Duration,
     /// Longest request line, in bytes, newline included.
     pub max_request: usize,
     /// The daemon has this long to answer; every client gives up well before (pulsectl after
     /// 5 s), so a later answer would only hold a slot.
     pub answer_timeout: Duration,
+    /// The slowest a client may take its answer, in bytes per second, on top of
+    /// `client_timeout` ([`Limits::answer_write_time`]).
+    pub min_answer_rate: u64,
+}
+
+impl Limits {
+    /// The longest a client may take to read an answer of `len` bytes: `client_timeout`, plus
+    /// `len` at `min_answer_rate`. A fixed deadline would cut off a large status answer to a
+    /// client reading at full speed on a busy daemon; this one still bounds a slow reader.
+    pub fn answer_write_time(&self, len: usize) -> Duration {
+        let rate = self.min_answer_rate.max(1);
+        self.client_timeout + Duration::from_secs_f64(len as f64 / rate as f64)
+    }
 }
 
 impl Default for Limits {
@@ -49,6 +68,10 @@ impl Default for Limits {
             client_timeout: Duration::from_secs(5),
             max_request: 4096,
             answer_timeout: Duration::from_secs(30),
+            // 256 KiB/s (a 2 Mbit/s link): pulsectl reads a local socket orders of magnitude
+            // faster; lvsd's 18 MB status of 40,000 real servers gets 5 s + 69 s, a small
+            // answer barely more than 5 s. A client that stops is still cut off after 5 s.
+            min_answer_rate: 256 << 10,
         }
     }
 }
@@ -133,11 +156,35 @@ async fn serve_one(stream: UnixStream, mut slot: Slot, tx: mpsc::Sender<Call>, l
     };
     let mut out = serde_json::to_vec(&answer).unwrap_or_default();
     out.push(b'\n');
-    match tokio::time::timeout(limits.client_timeout, write.write_all(&out)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => debug!(error = %e, "control client went away"),
-        Err(_) => {
-            debug!(timeout = ?limits.client_timeout, "control client did not take its answer in time")
+    write_answer(&mut write, &out, limits).await;
+}
+
+/// Writes `out` to the client, giving up when it takes nothing for `client_timeout` or has not
+/// taken everything within [`Limits::answer_write_time`]; dropping the stream then closes it.
+async fn write_answer<W: AsyncWrite + Unpin>(write: &mut W, out: &[u8], limits: Limits) {
+    let whole = limits.answer_write_time(out.len());
+    let deadline = tokio::time::Instant::now() + whole;
+    let mut taken = 0;
+    while taken < out.len() {
+        let step = tokio::time::timeout(limits.client_timeout, write.write(&out[taken..]));
+        match tokio::time::timeout_at(deadline, step).await {
+            Ok(Ok(Ok(0))) => {
+                debug!("control client went away");
+                return;
+            }
+            Ok(Ok(Ok(n))) => taken += n,
+            Ok(Ok(Err(e))) => {
+                debug!(error = %e, taken, len = out.len(), "control client went away");
+                return;
+            }
+            Ok(Err(_)) => {
+                debug!(timeout = ?limits.client_timeout, taken, len = out.len(), "control client stopped taking its answer");
+                return;
+            }
+            Err(_) => {
+                debug!(timeout = ?whole, taken, len = out.len(), "control client did not take its answer in time");
+                return;
+            }
         }
     }
 }
@@ -404,6 +451,19 @@ impl AcceptBackoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_answer_deadline_grows_with_the_answer() {
+        let l = Limits::default();
+        assert_eq!(l.answer_write_time(0), Duration::from_secs(5));
+        // 6 MiB at 256 KiB/s: 24 s more.
+        assert_eq!(l.answer_write_time(6 << 20), Duration::from_secs(29));
+        let zero = Limits {
+            min_answer_rate: 0,
+            ..l
+        };
+        assert!(zero.answer_write_time(1 << 20) > Duration::from_secs(1000));
+    }
 
     #[test]
     fn backoff_doubles_to_a_second_and_resets() {

@@ -146,3 +146,145 @@ fn the_blocking_client_reads_what_the_server_says() {
         }
     );
 }
+
+/// Listens on a fresh socket and answers every request with an error message of `len` bytes:
+/// a large answer, as lvsd's status is with 40,000 real servers (6 MB).
+async fn big_daemon(limits: Limits, len: usize) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.sock");
+    let mut calls = listen_with(&path, limits).expect("listen");
+    tokio::spawn(async move {
+        while let Some((_, answer)) = calls.recv().await {
+            let _ = answer.send(Response::Error {
+                message: "x".repeat(len),
+            });
+        }
+    });
+    (dir, path)
+}
+
+/// Sends a status request, then reads the answer `chunk` bytes at a time with `pause` between
+/// reads until `switch_after` has passed, then at full speed to EOF. Returns the bytes read.
+fn read_answer(path: &Path, chunk: usize, pause: Duration, switch_after: Duration) -> Vec<u8> {
+    let mut s = UnixStream::connect(path).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut line = serde_json::to_vec(&Request::Status).expect("request");
+    line.push(b'\n');
+    s.write_all(&line).expect("request");
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; chunk.max(64 << 10)];
+    loop {
+        let want = if start.elapsed() < switch_after {
+            chunk
+        } else {
+            buf.len()
+        };
+        let n = s.read(&mut buf[..want]).expect("read, not a timeout");
+        if n == 0 {
+            return got;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if start.elapsed() < switch_after {
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+/// A short client timeout, so the tests show the answer outliving it.
+fn short() -> Limits {
+    Limits {
+        client_timeout: Duration::from_millis(300),
+        min_answer_rate: 1 << 20,
+        ..Limits::default()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_answer_reaches_a_client_that_reads_steadily() {
+    // 8 MB taken in 64 KiB reads 20 ms apart: at least 2.56 s, longer than the 2 s client
+    // timeout (the fixed deadline this replaces cut such a client off after 2 s), at about
+    // 3 MB/s, above the 1 MiB/s minimum. 2 s: a loaded machine must not starve the reader
+    // that long between two reads.
+    const LEN: usize = 8 << 20;
+    let limits = Limits {
+        client_timeout: Duration::from_secs(2),
+        ..short()
+    };
+    let (_dir, path) = big_daemon(limits, LEN).await;
+    let start = Instant::now();
+    let got = tokio::task::spawn_blocking(move || {
+        read_answer(
+            &path,
+            64 << 10,
+            Duration::from_millis(20),
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .expect("reader");
+    let took = start.elapsed();
+    assert!(got.ends_with(b"\n"), "cut off after {} bytes", got.len());
+    let Response::Error { message } = serde_json::from_slice(&got).expect("one JSON answer") else {
+        panic!("not the big answer")
+    };
+    assert_eq!(message.len(), LEN);
+    assert!(
+        took > limits.client_timeout,
+        "{took:?}: the test proves nothing"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_that_stops_reading_is_cut_off() {
+    // It takes 64 KiB, then nothing for 1.5 s (five client timeouts): the server gives up and
+    // closes; what the client finds afterwards is what the socket buffers held, then EOF.
+    const LEN: usize = 8 << 20;
+    let (_dir, path) = big_daemon(short(), LEN).await;
+    let got = tokio::task::spawn_blocking(move || {
+        read_answer(
+            &path,
+            64 << 10,
+            Duration::from_millis(1500),
+            Duration::from_millis(1000),
+        )
+    })
+    .await
+    .expect("reader");
+    assert!(
+        got.len() < LEN / 2 && !got.ends_with(b"\n"),
+        "{} of {LEN} bytes: not cut off",
+        got.len()
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_that_reads_a_trickle_is_cut_off_at_the_rate_bound() {
+    // 4 MB at 1 MiB/s minimum, 1 s without progress allowed: cut off after 1 s + 4 s. The
+    // client takes 16 KiB every 50 ms (320 KiB/s: the socket buffer drains often enough that
+    // the server never waits a second to write), so it would need 12.5 s; after 7 s it reads
+    // at full speed and finds the answer cut.
+    const LEN: usize = 4 << 20;
+    let limits = Limits {
+        client_timeout: Duration::from_secs(1),
+        ..short()
+    };
+    assert!(limits.answer_write_time(LEN + 64) < Duration::from_millis(5100));
+    let (_dir, path) = big_daemon(limits, LEN).await;
+    let got = tokio::task::spawn_blocking(move || {
+        read_answer(
+            &path,
+            16 << 10,
+            Duration::from_millis(50),
+            Duration::from_secs(7),
+        )
+    })
+    .await
+    .expect("reader");
+    assert!(
+        got.len() < LEN && !got.ends_with(b"\n"),
+        "{} of {LEN} bytes: not cut off",
+        got.len()
+    );
+}

@@ -1619,6 +1619,38 @@ impl Builder<'_> {
                 ),
             );
         }
+        if vs.protocol == Protocol::Udp {
+            // The TLS and HTTP probes are TCP connections and DTLS is not offered; a UDP service
+            // keeps piranha's UDP send/expect check, so these keywords would do nothing (or
+            // probe a TCP port the service does not serve): refused, not ignored.
+            let set: Vec<&str> = [
+                ("check_tls", vs.check_tls),
+                ("check_tls_verify = 0", !vs.check_tls_verify),
+                ("check_tls_ca", vs.check_tls_ca.is_some()),
+                ("check_tls_cert", vs.check_tls_cert.is_some()),
+                ("check_tls_key", vs.check_tls_key.is_some()),
+                ("check_tls_sni", vs.check_tls_sni.is_some()),
+                ("check_http*", vs.is_http_check()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            if !set.is_empty() {
+                self.diags.push(
+                    Diagnostic::error(
+                        "check-conflict",
+                        sp,
+                        format!(
+                            "`virtual {name}` has `protocol = udp` and `{}`",
+                            set.join("`, `")
+                        ),
+                    )
+                    .with_help("TLS and HTTP checks run over TCP: remove them (a UDP service is checked with `send`/`expect` over UDP) or set `protocol = tcp`"),
+                );
+                // The warnings below would only repeat the same keywords.
+                return;
+            }
+        }
         if vs.check_tls_cert.is_some() != vs.check_tls_key.is_some() {
             self.diags.push(
                 Diagnostic::error(
@@ -1678,6 +1710,16 @@ mod tests {
             with(" check_tls = 1\n check_tls_cert = \"/c.pem\""),
             ["check-conflict: `virtual w`: `check_tls_cert` and `check_tls_key` go together"]
         );
+        // A UDP service has no TLS or HTTP check: refused, not silently ignored.
+        assert_eq!(
+            with(" protocol = udp\n check_tls = 1\n check_http_path = \"/h\""),
+            ["check-conflict: `virtual w` has `protocol = udp` and `check_tls`, `check_http*`"]
+        );
+        assert_eq!(
+            with(" protocol = udp\n check_tls_sni = dns.example"),
+            ["check-conflict: `virtual w` has `protocol = udp` and `check_tls_sni`"]
+        );
+        assert!(with(" protocol = udp\n send = \"x\"\n expect = \"y\"").is_empty());
         assert_eq!(
             with(" check_http_status = 2xx"),
             ["bad-value: `check_http_status`: `2xx` is not an HTTP status code (100-599)"]
