@@ -436,6 +436,45 @@ pub const KEYWORDS: &[Keyword] = &[
             |c| opt(&c.fos_ping_target),
         )),
     ),
+    pulse(g(
+        "ecmp",
+        |b, st, c| put(&mut c.ecmp, b.bool(st)),
+        |c| flag(c.ecmp),
+    )),
+    pulse(Keyword {
+        repeatable: true,
+        ..g(
+            "ecmp_director",
+            |b, st, c| match b.host(st, false) {
+                Some(h) => {
+                    c.ecmp_directors.push(h);
+                    true
+                }
+                None => false,
+            },
+            |c| {
+                let all: Vec<String> = c.ecmp_directors.iter().map(ToString::to_string).collect();
+                (!all.is_empty()).then(|| all.join(", "))
+            },
+        )
+    }),
+    // 253-255 are the kernel's default, main and local tables (rtnetlink.h RT_TABLE_*); 0 is
+    // "unspecified".
+    pulse(g(
+        "ecmp_table",
+        |b, st, c| put(&mut c.ecmp_table, b.ranged(st, 1, 252)),
+        |c| text(c.ecmp_table),
+    )),
+    pulse(g(
+        "ecmp_min_servers",
+        |b, st, c| put(&mut c.ecmp_min_servers, b.ranged(st, 1, 65535)),
+        |c| text(c.ecmp_min_servers),
+    )),
+    pulse(g(
+        "ecmp_drain",
+        |b, st, c| put(&mut c.ecmp_drain, b.seconds(st)),
+        |c| text(c.ecmp_drain),
+    )),
     v(
         "active",
         |b, st, vs| put(&mut vs.active, b.bool(st)),
