@@ -124,6 +124,21 @@ pub struct Status {
     /// `service = fos`: each failover service (absent in LVS mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failover: Vec<FailoverStatus>,
+    /// `ecmp = 1`: whether this director announces each VIP, and why (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ecmp: Vec<EcmpVipStatus>,
+}
+
+/// One VIP of an `ecmp = 1` group, as this director sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcmpVipStatus {
+    /// The VIP.
+    pub vip: String,
+    /// Its route is in the announcement table (the router sends flows here).
+    pub announced: bool,
+    /// `serving`, `lvsd down`, `lvsd starting`, `ipvs not programmed`,
+    /// `too few servers (web: 0 of 1)`, `released`.
+    pub reason: String,
 }
 
 /// One failover service (`service = fos`).

@@ -53,6 +53,7 @@ fn status() -> Response {
             lvsd_running: true,
             releasing: false,
             failover: Vec::new(),
+            ecmp: Vec::new(),
             config: identity,
         }),
     }

@@ -108,6 +108,8 @@ pub(crate) fn render(d: &DirectorStatus, arps_sent: u64) -> Status {
                 last_error: f.last_error.clone(),
             })
             .collect(),
+        // Filled in by the driver from the group core (`ecmp = 1`).
+        ecmp: Vec::new(),
     }
 }
 
