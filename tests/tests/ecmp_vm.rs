@@ -1,0 +1,240 @@
+//! `ecmp = 1` in the VM (real IPVS): a router namespace running BIRD with ECMP over three
+//! directors, each running pulse (real lvsd) and BIRD with the example configurations of
+//! `etc/bird/`, three direct-routing real servers and a client behind the router (the
+//! recipe's topology, `../shared/reference/anycast/`). Shows: 300 new connections spread over
+//! the directors and the real servers (each ≥ 20 %). Run by `tests/vm/run-tests.sh --ecmp`.
+
+use pulse_e2e::bird::{Birds, example, next_hops};
+use pulse_e2e::lvs_bed::{in_vm, serve_connections};
+use pulse_e2e::netns::{Topology, wait_for};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const VIP: &str = "10.0.0.100";
+
+fn sh(ns: &str, script: &str) {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "bash", "-c", script])
+        .output()
+        .expect("bash");
+    assert!(o.status.success(), "{ns}: {script}: {o:?}");
+}
+
+/// A scratch directory, removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One connection from the client to the VIP: the real server's name, or the error.
+fn fetch(from: u16) -> Result<String, String> {
+    let sock = socket2_connect(from)?;
+    let mut s = sock;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let body = out.rsplit("\r\n\r\n").next().unwrap_or_default();
+    Ok(body.trim().to_string())
+}
+
+/// Connects to the VIP; the kernel picks the source port (`from` only labels errors).
+fn socket2_connect(from: u16) -> Result<TcpStream, String> {
+    let vip: SocketAddr = format!("{VIP}:80").parse().expect("vip");
+    TcpStream::connect_timeout(&vip, Duration::from_secs(5)).map_err(|e| format!("#{from}: {e}"))
+}
+
+fn ipvs_conns(ns: &str) -> usize {
+    let o = Command::new("ip")
+        .args(["netns", "exec", ns, "ipvsadm", "-Lnc"])
+        .output()
+        .expect("ipvsadm");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with("TCP"))
+        .count()
+}
+
+#[test]
+#[ignore = "needs the VM with IPVS and bird; tests/vm/run-tests.sh --ecmp runs it"]
+fn three_directors_share_300_new_connections_and_so_do_the_real_servers() {
+    assert!(in_vm(), "run tests/vm/run-tests.sh --ecmp");
+    let pulse = std::env::var("PULSE_PULSE").expect("PULSE_PULSE");
+    let lvsd = std::env::var("PULSE_LVSD").expect("PULSE_LVSD");
+    let mut topo = Topology::new("ev");
+    topo.namespace("br");
+    topo.bridge("br", "br0");
+    topo.bridge("br", "br1");
+    topo.namespace("rt");
+    topo.plug("rt", "eth0", "prt", ("br", "br0"), None, &["10.1.0.1/24"]);
+    topo.plug("rt", "eth1", "prt1", ("br", "br1"), None, &["192.0.2.1/24"]);
+    topo.namespace("cl");
+    topo.plug("cl", "eth0", "pcl", ("br", "br1"), None, &["192.0.2.2/24"]);
+    let (rt, cl) = (topo.ns("rt"), topo.ns("cl"));
+    sh(&cl, "ip route add default via 192.0.2.1");
+    // The recipe's pitfall 1: policy 3 with the 5-tuple fields, not policy 1, in a netns lab.
+    sh(
+        &rt,
+        "echo 1 > /proc/sys/net/ipv4/ip_forward; \
+         echo 3 > /proc/sys/net/ipv4/fib_multipath_hash_policy; \
+         echo 0x37 > /proc/sys/net/ipv4/fib_multipath_hash_fields",
+    );
+    let dir = Scratch(std::env::temp_dir().join(format!("ecmp-vm-{}", topo.prefix)));
+    std::fs::create_dir_all(dir.path()).expect("scratch dir");
+    let mut birds = Birds::new(dir.path());
+    birds.start(&rt, &example("router.conf"), "router");
+    let mut servers = Vec::new();
+    for i in 1..=3 {
+        let n = format!("rs{i}");
+        let ns = topo.namespace(&n);
+        topo.plug(
+            &n,
+            "eth0",
+            &format!("p{n}"),
+            ("br", "br0"),
+            None,
+            &[&format!("10.1.0.2{i}/24")],
+        );
+        sh(
+            &ns,
+            &format!(
+                "ip addr add {VIP}/32 dev lo; ip route add default via 10.1.0.1; \
+                 echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore; \
+                 echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce"
+            ),
+        );
+        let name = n.clone();
+        servers.push(serve_connections(
+            &ns,
+            "0.0.0.0:80".parse().expect("addr"),
+            move |mut s, _| {
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf);
+                // lvsd's default check is a web check: a status line first.
+                let _ = s.write_all(format!("HTTP/1.0 200 OK\r\n\r\n{name}").as_bytes());
+            },
+        ));
+    }
+    let mut cf = String::from(
+        "serial_no = 1\nprimary = PRIMARY\nnetwork = direct\necmp = 1\nvirtual web {\n    \
+         active = 1\n    address = 10.0.0.100 lo\n    port = 80\n    timeout = 1\n    reentry = 1\n",
+    );
+    for i in 1..=3 {
+        cf.push_str(&format!(
+            "    server rs{i} {{\n        address = 10.1.0.2{i}\n        active = 1\n    }}\n"
+        ));
+    }
+    cf.push_str("}\n");
+    let mut procs = Procs(Vec::new());
+    for i in 1..=3 {
+        let n = format!("d{i}");
+        let ip = format!("10.1.0.1{i}");
+        let ns = topo.namespace(&n);
+        topo.plug(
+            &n,
+            "eth0",
+            &format!("p{n}"),
+            ("br", "br0"),
+            None,
+            &[&format!("{ip}/24")],
+        );
+        sh(
+            &ns,
+            "echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore; \
+             echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce",
+        );
+        birds.start(&ns, &example("director.conf").replace("10.1.0.11", &ip), &n);
+        let path = dir.path().join(format!("{n}.cf"));
+        std::fs::write(&path, cf.replace("PRIMARY", &ip)).expect("lvs.cf");
+        let log = std::fs::File::create(dir.path().join(format!("{n}.log"))).expect("log");
+        procs.0.push(
+            Command::new("ip")
+                .args(["netns", "exec", &ns, &pulse, "-n", "-c"])
+                .arg(&path)
+                .args(["--no-realtime", "--lvsd", &lvsd, "--control"])
+                .arg(dir.path().join(format!("{n}.sock")))
+                .arg("--lvsd-socket")
+                .arg(dir.path().join(format!("{n}-lvsd.sock")))
+                .arg("--state-dir")
+                .arg(dir.path())
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("pulse"),
+        );
+    }
+    let all = vec!["10.1.0.11", "10.1.0.12", "10.1.0.13"];
+    let rt2 = rt.clone();
+    let t = wait_for(Duration::from_secs(60), move || next_hops(&rt2, VIP) == all);
+    assert!(
+        t.is_some(),
+        "no ECMP route over the three directors: {:?}\n{}",
+        next_hops(&rt, VIP),
+        std::fs::read_to_string(dir.path().join("d1.log")).unwrap_or_default()
+    );
+    eprintln!(
+        "ECMP over three directors after {:?}",
+        t.unwrap_or_default()
+    );
+
+    // 300 new connections from the client.
+    let path = format!("/var/run/netns/{cl}");
+    let results: Vec<Result<String, String>> = std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).expect("netns");
+        nix::sched::setns(f.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        (0..300u16).map(fetch).collect()
+    })
+    .join()
+    .expect("client");
+    let failed: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    let mut per_server = std::collections::BTreeMap::new();
+    for r in results.iter().flatten() {
+        *per_server.entry(r.clone()).or_insert(0usize) += 1;
+    }
+    let per_director: Vec<usize> = (1..=3)
+        .map(|i| ipvs_conns(&topo.ns(&format!("d{i}"))))
+        .collect();
+    eprintln!("per director: {per_director:?}; per real server: {per_server:?}");
+    assert_eq!(per_director.iter().sum::<usize>(), 300, "{per_director:?}");
+    for d in &per_director {
+        assert!(*d >= 60, "a director got under 20 %: {per_director:?}");
+    }
+    assert_eq!(per_server.len(), 3, "{per_server:?}");
+    for n in per_server.values() {
+        assert!(*n >= 60, "a real server got under 20 %: {per_server:?}");
+    }
+    drop(procs);
+    drop(birds);
+}
