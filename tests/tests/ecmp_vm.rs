@@ -354,7 +354,8 @@ fn three_directors_share_new_connections_and_send_one_5_tuple_to_one_real_server
     assert!(wait_for(Duration::from_secs(30), move || next_hops(&rt2, VIP) == all).is_some());
     let release_dir = dir.path().to_path_buf();
     let d1_ns = topo.ns("d1");
-    let (lost, new_failed, via_d1) = in_ns(&cl, move || {
+    let (rt3, d2_ns) = (rt.clone(), topo.ns("d2"));
+    let (lost, new_failed, via_d1, added_lost, killed) = in_ns(&cl, move || {
         let before = ipvs_conns(&d1_ns);
         let mut flows: Vec<(TcpStream, String)> = (0..36)
             .map(|i| {
@@ -380,13 +381,69 @@ fn three_directors_share_new_connections_and_send_one_5_tuple_to_one_real_server
             .map(|(s, who)| ask(s).as_deref() != Ok(who.as_str()))
             .filter(|lost| *lost)
             .count();
-        (lost, new_failed, via_d1)
+        // d1 back: the router moves some flows onto it.
+        pulsectl(&release_dir, "d1", "takeover");
+        let all = vec!["10.1.0.11", "10.1.0.12", "10.1.0.13"];
+        let rt4 = rt3.clone();
+        assert!(wait_for(Duration::from_secs(30), move || next_hops(&rt4, VIP) == all).is_some());
+        let added_lost = flows
+            .iter_mut()
+            .map(|(s, who)| ask(s).as_deref() != Ok(who.as_str()))
+            .filter(|lost| *lost)
+            .count();
+        // d2 dies: link down and every process in it SIGKILLed.
+        let o = Command::new("ip")
+            .args(["-n", &d2_ns, "link", "set", "eth0", "down"])
+            .output()
+            .expect("ip");
+        assert!(o.status.success());
+        // On a thread: it waits up to 2 s for the processes to be gone, and the probes must
+        // start at once.
+        let ns = d2_ns.clone();
+        let killer = std::thread::spawn(move || pulse_e2e::netns::kill_all_in(&ns));
+        let killed_at = std::time::Instant::now();
+        let mut kill_new_failed = 0;
+        let mut slowest_new = Duration::ZERO;
+        while killed_at.elapsed() < Duration::from_secs(3) {
+            let t = std::time::Instant::now();
+            if fetch(0).is_err() {
+                kill_new_failed += 1;
+            }
+            slowest_new = slowest_new.max(t.elapsed());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = killer.join();
+        let mut kill_lost = 0;
+        let mut longest = Duration::ZERO;
+        for (s, who) in &mut flows {
+            let t = std::time::Instant::now();
+            if ask(s).as_deref() != Ok(who.as_str()) {
+                kill_lost += 1;
+            }
+            longest = longest.max(t.elapsed());
+        }
+        (
+            lost,
+            new_failed,
+            via_d1,
+            added_lost,
+            (kill_lost, kill_new_failed, slowest_new, longest),
+        )
     });
     eprintln!(
         "drain of d1: {lost} of 36 long-lived flows lost ({via_d1} went through d1), \
          {new_failed} new connections failed during the drain"
     );
     assert_eq!((lost, new_failed), (0, 0));
+    eprintln!("d1 added back: {added_lost} of 36 flows lost");
+    assert_eq!(added_lost, 0);
+    let (kill_lost, kill_new_failed, slowest_new, longest) = killed;
+    eprintln!(
+        "d2 killed (link down + SIGKILL): {kill_lost} of 36 flows lost, {kill_new_failed} new \
+         connections failed (slowest {slowest_new:?}); the first request on each flow after \
+         the kill took at most {longest:?}"
+    );
+    assert_eq!((kill_lost, kill_new_failed), (0, 0));
     drop(procs);
     drop(birds);
 }
