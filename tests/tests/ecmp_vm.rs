@@ -3,7 +3,10 @@
 //! `etc/bird/`, three direct-routing real servers and a client behind the router (the
 //! recipe's topology, `../shared/reference/anycast/`). Shows: 300 new connections spread over
 //! the directors and the real servers (each ≥ 20 %); 100 fixed 5-tuples reach the same real
-//! server through each director alone. Run by `tests/vm/run-tests.sh --ecmp`.
+//! server through each director alone; with 36 long-lived flows open, draining a director
+//! (`pulsectl release`), adding it back and killing another (link down + SIGKILL) lose no flow
+//! and fail no new connection; a real server quiesced on every director refuses none. Run by
+//! `tests/vm/run-tests.sh --ecmp`.
 
 use pulse_e2e::bird::{Birds, example, next_hops};
 use pulse_e2e::lvs_bed::{in_vm, serve_connections};
@@ -444,6 +447,32 @@ fn three_directors_share_new_connections_and_send_one_5_tuple_to_one_real_server
          the kill took at most {longest:?}"
     );
     assert_eq!((kill_lost, kill_new_failed), (0, 0));
+
+    // Quiesce rs2 on every director left (d1, d3): weight 0, in place; `mh-fallback` sends
+    // its share to the others, and no new connection is refused.
+    let bin = std::env::var("PULSE_PULSECTL").expect("PULSE_PULSECTL");
+    for d in ["d1", "d3"] {
+        let o = Command::new(&bin)
+            .args([
+                "server",
+                "disable",
+                "web",
+                "rs2",
+                "--runtime",
+                "--lvsd-socket",
+            ])
+            .arg(dir.path().join(format!("{d}-lvsd.sock")))
+            .output()
+            .expect("pulsectl");
+        assert!(o.status.success(), "disable rs2 on {d}: {o:?}");
+    }
+    let got: Vec<Result<String, String>> = in_ns(&cl, || (0..100u16).map(fetch).collect());
+    let refused = got.iter().filter(|r| r.is_err()).count();
+    let to_rs2 = got.iter().filter(|r| r.as_deref() == Ok("rs2")).count();
+    eprintln!(
+        "rs2 quiesced on every director: {refused} of 100 new connections refused, {to_rs2} reached rs2"
+    );
+    assert_eq!((refused, to_rs2), (0, 0));
     drop(procs);
     drop(birds);
 }
