@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 # systemd-container, mmdebstrap: the real-init bed (tests/systemd/); lintian, rpmlint: the
 # packages' lint (packaging/check.sh). cockpit-ws, cockpit-bridge, chromium, python3-websocket:
 # the web console's browser test (cockpit/test/browser.py: headless chromium over the DevTools
-# protocol against `cockpit-ws --local-session`).
+# protocol against `cockpit-ws --local-session`). bird2: `ecmp = 1`'s routing daemon, a real
+# BGP router and directors in namespaces (tests/tests/ecmp_bird.rs, etc/bird/).
 apt_packages=(iproute2 rpm systemd systemd-container mmdebstrap lintian rpmlint
-    cockpit-ws cockpit-bridge chromium python3-websocket)
+    cockpit-ws cockpit-bridge chromium python3-websocket bird2)
 missing=()
 for p in "${apt_packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

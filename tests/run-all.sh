@@ -53,7 +53,8 @@ root_tests='binary_id(pulse-daemon::netns) | binary_id(pulse-daemon::sysv)
     | binary_id(pulse-daemon::limits) | binary_id(pulse-daemon::attacks)
     | binary_id(lvsd::cli) | binary_id(pulse-daemon::fos)
     | binary_id(pulse-daemon::ipv6) | binary_id(pulse-daemon::push)
-    | binary_id(pulse-daemon::console)'
+    | binary_id(pulse-daemon::console) | binary_id(pulse-e2e::ecmp_bird)
+    | binary_id(pulse-daemon::ecmp)'
 cargo nextest run --workspace --locked --no-fail-fast
 if [ "$(id -u)" = 0 ]; then
     step "tests that need root and network namespaces"

@@ -6,6 +6,7 @@
 //! tests run in inside the VM (`tests/vm/`).
 
 pub mod big_config;
+pub mod bird;
 pub mod lvs_bed;
 pub mod lvsd_log;
 pub mod netns;

@@ -20,6 +20,11 @@
 #                                               whole director pair, tests/src/pair_bed.rs)
 #                                               and run it in the VM (cwd tests/, env also
 #                                               PULSE_PULSECTL; CARGO_MANIFEST_DIR=tests/)
+#   tests/vm/run-tests.sh --ecmp [--] [TEST-ARGS...]
+#                                               as --pair, with pulse-e2e's test `ecmp_vm`
+#                                               (tests/tests/ecmp_vm.rs: `ecmp = 1`, a BIRD
+#                                               router and three directors) and the host's
+#                                               `bird` (bird2, tests/install-deps.sh) in the VM
 #
 # Prints the program's stdout/stderr (live) and exits with its exit status; 124 = the VM timed
 # out, 125 = the VM harness failed (see tests/vm/README.md).
@@ -59,6 +64,7 @@ case ${1:-} in
     --smoke) MODE=smoke; shift ;;
     --bench) MODE=bench; shift ;;
     --pair) MODE=pair; shift; [ "${1:-}" = -- ] && shift ;;
+    --ecmp) MODE=pair; E2E_TEST=ecmp_vm; shift; [ "${1:-}" = -- ] && shift ;;
     --) shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
@@ -115,7 +121,8 @@ if [ "$MODE" = pair ]; then
     json=$(mktemp "${TMPDIR:-/tmp}/pulse-vm-cargo.XXXXXX")
     trap 'rm -f "$json"' EXIT
     E2E_DIR=$ROOT/tests
-    log "cargo build pulse lvsd pulsectl; cargo test -p pulse-e2e --test pair_vm --no-run"
+    E2E_TEST=${E2E_TEST:-pair_vm}
+    log "cargo build pulse lvsd pulsectl; cargo test -p pulse-e2e --test $E2E_TEST --no-run"
     (cd "$ROOT" && cargo build -p pulse-daemon --bin pulse -p lvsd --bin lvsd \
         -p pulsectl --bin pulsectl "${CARGO_FLAGS[@]}" \
         --message-format=json-render-diagnostics) >"$json" || exit 125
@@ -123,14 +130,18 @@ if [ "$MODE" = pair ]; then
     [ -n "$LVSD" ] && [ -x "$LVSD" ] || die "no lvsd binary in cargo's output"
     BIN_DIR=$(dirname "$LVSD")
     for b in pulse pulsectl; do [ -x "$BIN_DIR/$b" ] || die "no $b binary at $BIN_DIR/$b"; done
-    (cd "$ROOT" && cargo test -p pulse-e2e --test pair_vm --no-run "${CARGO_FLAGS[@]}" \
+    (cd "$ROOT" && cargo test -p pulse-e2e --test "$E2E_TEST" --no-run "${CARGO_FLAGS[@]}" \
         --message-format=json-render-diagnostics) >"$json" || exit 125
-    PROG=$(ARTIFACT_DIR=$E2E_DIR artifact test pair_vm <"$json")
-    [ -n "$PROG" ] || die "no executable for pulse-e2e's test 'pair_vm' in cargo's output"
+    PROG=$(ARTIFACT_DIR=$E2E_DIR artifact test "$E2E_TEST" <"$json")
+    [ -n "$PROG" ] || die "no executable for pulse-e2e's test '$E2E_TEST' in cargo's output"
     ENVS+=(-e "PULSE_LVSD=$LVSD" -e "PULSE_PULSE=$BIN_DIR/pulse"
         -e "PULSE_PULSECTL=$BIN_DIR/pulsectl" -e "CARGO_MANIFEST_DIR=$E2E_DIR")
     # ipip: the real servers' tunl0 of the `network = tunnel` scenarios.
     VMARGS+=(-b "$LVSD" -b "$BIN_DIR/pulse" -b "$BIN_DIR/pulsectl" -m ipip)
+    if [ "$E2E_TEST" = ecmp_vm ]; then
+        BIRD=$(command -v bird) || die "no bird: run tests/install-deps.sh (bird2)"
+        VMARGS+=(-b "$BIRD")
+    fi
     GCWD=$E2E_DIR
     SHARES=("$ROOT")
     target=$(metadata target_directory)

@@ -27,6 +27,8 @@ struct Lvsd {
     sup: Supervisor,
     checks: Checks,
     reloads: Reloads,
+    /// `net.ipv4.vs.sloppy_tcp` was set (ecmp mode), once per run.
+    sloppy_tcp: bool,
 }
 
 /// How the loop ended.
@@ -133,6 +135,7 @@ impl Lvsd {
             sup,
             checks: Checks::new(results),
             reloads: Reloads::new(),
+            sloppy_tcp: false,
         };
         d.carry_out()?;
         Ok(d)
@@ -148,6 +151,12 @@ impl Lvsd {
     /// back after a refused one), logging what it reports before and after the changes. Fails
     /// only when IPVS is gone and `hard_shutdown` says to exit.
     fn carry_out(&mut self) -> Result<()> {
+        if self.sup.plan().ecmp && !self.sloppy_tcp {
+            self.sloppy_tcp = true;
+            if let Err(e) = self.kernel.set_sloppy_tcp() {
+                error!(error = %e, "ecmp: cannot set net.ipv4.vs.sloppy_tcp; flows moved between directors will be reset");
+            }
+        }
         if let Some(t) = self.sup.poll_connection_timeouts()
             && let Err(e) = self.kernel.set_timeouts(t)
         {

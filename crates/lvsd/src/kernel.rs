@@ -57,6 +57,17 @@ impl Kernel {
         }
     }
 
+    /// `ecmp = 1`: turns on `net.ipv4.vs.sloppy_tcp`, so a flow the router moves here
+    /// mid-stream gets an IPVS entry instead of the VIP's local stack answering RST
+    /// (ip_vs_proto_tcp.c `tcp_conn_schedule`). Left on when the mode is turned off: other
+    /// directors of the group may still need it, and it harms no active/backup pair.
+    pub(crate) fn set_sloppy_tcp(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::Test(_) => Ok(()),
+            Self::Ipvs(_) => std::fs::write("/proc/sys/net/ipv4/vs/sloppy_tcp", "1\n"),
+        }
+    }
+
     pub(crate) fn set_timeouts(&mut self, t: Timeouts) -> Result<(), IpvsError> {
         match self {
             Self::Test(_) => Ok(()),

@@ -1006,3 +1006,64 @@ TCP 10.0.0.100:443 rr
         "back before reentry: {back:?}"
     );
 }
+
+/// `ecmp = 1`: the real kernel takes `mh` with `mh-port` and `mh-fallback`, the destinations
+/// go in in the canonical order whatever the file's (the kernel lists them in reverse insertion
+/// order with `--nosort`), `sloppy_tcp` is on, and a failed server is quiesced, never removed.
+#[test]
+#[ignore = "needs the VM with IPVS; tests/vm/run-tests.sh runs it"]
+fn ecmp_mode_programs_mh_with_port_and_fallback_in_one_order_and_sets_sloppy_tcp() {
+    require_vm();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("lvs.cf");
+    let server = |n: &str, a: &str| {
+        format!("    server {n} {{\n        address = {a}\n        active = 1\n    }}\n")
+    };
+    std::fs::write(
+        &cfg,
+        format!(
+            "serial_no = 1\nprimary = 10.0.0.1\nnetwork = direct\necmp = 1\nvirtual web {{\n    \
+             active = 1\n    address = 10.0.0.100 lo\n    port = 80\n    scheduler = wlc\n    \
+             timeout = 1\n    reentry = 1\n{}{}{}}}\n",
+            server("c", "10.0.0.4"),
+            server("a", "10.0.0.2"),
+            server("b", "10.0.0.3")
+        ),
+    )
+    .unwrap();
+    let mut bed = LvsBed::new();
+    let _a = bed.serve_tcp(addr("10.0.0.2:80"));
+    let b = bed.serve_tcp(addr("10.0.0.3:80"));
+    let _c = bed.serve_tcp(addr("10.0.0.4:80"));
+    let _pid = bed.spawn_lvsd(&cfg, tmp.path());
+    let nosort = |bed: &LvsBed| {
+        bed.ipvsadm(&["-Ln", "--nosort"])
+            .lines()
+            .skip(3)
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    let want = |w3: u8| {
+        vec![
+            "TCP 10.0.0.100:80 mh (mh-fallback,mh-port)".to_string(),
+            "-> 10.0.0.4:80 Route 1 0 0".to_string(),
+            format!("-> 10.0.0.3:80 Route {w3} 0 0"),
+            "-> 10.0.0.2:80 Route 1 0 0".to_string(),
+        ]
+    };
+    let mut seen = Vec::new();
+    let ok = wait_for(Duration::from_secs(20), || {
+        seen = nosort(&bed);
+        seen == want(1)
+    });
+    assert!(ok.is_some(), "table {seen:#?}\n{}", log_of(tmp.path()));
+    let sloppy = bed.exec(Node::Director, "cat", &["/proc/sys/net/ipv4/vs/sloppy_tcp"]);
+    assert_eq!(String::from_utf8_lossy(&sloppy.stdout).trim(), "1");
+    // b stops answering: quiesced in place (weight 0), the order unchanged.
+    drop(b);
+    let ok = wait_for(Duration::from_secs(20), || {
+        seen = nosort(&bed);
+        seen == want(0)
+    });
+    assert!(ok.is_some(), "table {seen:#?}\n{}", log_of(tmp.path()));
+}

@@ -128,6 +128,9 @@ pub struct Status {
     /// the web console's Pair page, read where the journal is not (containers, test beds).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transitions: Vec<Transition>,
+    /// `ecmp = 1`: whether this director announces each VIP, and why (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ecmp: Vec<EcmpVipStatus>,
 }
 
 /// One change of a node's state.
@@ -138,6 +141,18 @@ pub struct Transition {
     /// The state it went to.
     pub state: NodeState,
     /// Why, in words ("partner silent for deadtime", "pulsectl release (the partner serves)").
+    pub reason: String,
+}
+
+/// One VIP of an `ecmp = 1` group, as this director sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcmpVipStatus {
+    /// The VIP.
+    pub vip: String,
+    /// Its route is in the announcement table (the router sends flows here).
+    pub announced: bool,
+    /// `serving`, `lvsd down`, `lvsd starting`, `ipvs not programmed`,
+    /// `too few servers (web: 0 of 1)`, `released`.
     pub reason: String,
 }
 

@@ -54,6 +54,7 @@ fn status() -> Response {
             releasing: false,
             failover: Vec::new(),
             transitions: Vec::new(),
+            ecmp: Vec::new(),
             config: identity,
         }),
     }

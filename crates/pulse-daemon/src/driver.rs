@@ -44,6 +44,12 @@ pub(crate) enum Ev {
     FosCheck(usize, u64, Result<(), String>),
     /// `service = fos`: the connectivity check (what answered, or why nothing did).
     FosPing(Result<String, String>),
+    /// `ecmp = 1`: the VIP routes found in the announcement table at start.
+    GroupRoutes(std::collections::BTreeSet<std::net::IpAddr>),
+    /// `ecmp = 1`: a route change (VIP, announce, succeeded).
+    GroupRouteDone(std::net::IpAddr, bool, bool),
+    /// `ecmp = 1`: lvsd's latest table and health.
+    LvsdView(pulse_director::LvsdView),
 }
 
 struct Driver {
@@ -68,6 +74,8 @@ struct Driver {
     was_active: bool,
     /// `service = fos`: the failover services' I/O.
     fos: Option<crate::fos::FosShell>,
+    /// `ecmp = 1`: the group's announce/withdraw core and its I/O (docs/ecmp.md).
+    group: Option<crate::group::GroupShell>,
 }
 
 pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> {
@@ -106,6 +114,14 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
         .fos
         .as_ref()
         .map(|f| crate::fos::FosShell::new(&cfg, f));
+    let group = match pulse_director::GroupPlan::new(&cfg, pulse_sys::resolve::resolve)? {
+        Some(g) => Some(crate::group::GroupShell::start(
+            g,
+            opts.lvsd_socket.clone(),
+            events.clone(),
+        )?),
+        None => None,
+    };
     let director = Director::new(hb_cfg, plan, settings, Instant::now());
     let mut d = Driver {
         director,
@@ -123,6 +139,7 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
         reap_strays: false,
         was_active: false,
         fos,
+        group,
         opts,
     };
     let mut links = d.watch_links(monitored)?;
@@ -139,10 +156,12 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
     drop(cfg);
     loop {
         d.flush();
-        let deadline = d
-            .director
-            .poll_timeout()
-            .map(tokio::time::Instant::from_std);
+        let group_due = d.group.as_ref().and_then(|g| g.core.poll_timeout());
+        let deadline = match (d.director.poll_timeout(), group_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(tokio::time::Instant::from_std);
         let timer = async {
             match deadline {
                 Some(t) => tokio::time::sleep_until(t).await,
@@ -155,7 +174,13 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
             Some((link, from, data)) = rx.recv() => d.director.handle_datagram(Instant::now(), link, from, &data),
             () = timer => {
                 d.drain_datagrams(&mut rx);
-                d.director.handle_timeout(Instant::now());
+                let now = Instant::now();
+                d.director.handle_timeout(now);
+                if let Some(g) = &mut d.group
+                    && g.core.poll_timeout().is_some_and(|t| t <= now)
+                {
+                    g.core.handle_timeout(now);
+                }
             }
             Some(ev) = events_rx.recv() => d.on_event(ev),
             _ = term.recv() => return d.shutdown(15, &mut events_rx).await,
@@ -167,7 +192,7 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
                 let _ = reply.send(answer);
             }
             Some(reply) = metrics.recv() => {
-                let _ = reply.send(crate::status::render(&d.director.status(), d.vips.arps_sent()));
+                let _ = reply.send(d.status());
             }
         }
     }
@@ -198,10 +223,48 @@ impl Driver {
         let now = Instant::now();
         match ev {
             Ev::Claimed(vip, result) => self.director.handle_claim_result(now, &vip, result),
-            Ev::LvsdStarted(result) => self.director.handle_lvsd_started(now, result.map(|_| ())),
+            Ev::LvsdStarted(result) => {
+                if let Some(g) = &mut self.group {
+                    if result.is_ok() {
+                        g.core.handle_lvsd_started(now);
+                    } else {
+                        g.core.handle_lvsd_exited(now);
+                    }
+                }
+                self.director.handle_lvsd_started(now, result.map(|_| ()));
+            }
             Ev::LvsdExited(how) => {
                 self.lvsd = None;
+                // Withdraw before anything else: the router must stop sending here at once.
+                if let Some(g) = &mut self.group {
+                    g.core.handle_lvsd_exited(now);
+                    g.flush();
+                }
                 self.director.handle_lvsd_exited(now, &how);
+            }
+            Ev::GroupRoutes(present) => {
+                if let Some(g) = &mut self.group {
+                    g.core.handle_routes(now, &present);
+                }
+            }
+            Ev::GroupRouteDone(vip, announce, ok) => {
+                if let Some(g) = &mut self.group {
+                    g.core.handle_route_result(now, vip, announce, ok);
+                }
+            }
+            Ev::LvsdView(view) => {
+                if let Some(g) = &mut self.group
+                    && self.lvsd.is_some()
+                {
+                    // IPVS serves a VIP only where it is a local address (LOCAL_IN): until
+                    // the director is active (the VIPs claimed on `lo`), nothing is servable.
+                    let view = if self.director.is_active() {
+                        view
+                    } else {
+                        pulse_director::LvsdView::default()
+                    };
+                    g.core.handle_lvsd_view(now, view);
+                }
             }
             Ev::Reloaded(result) => {
                 self.reloading = false;
@@ -241,6 +304,15 @@ impl Driver {
         Ok(rx)
     }
 
+    /// The status for the control socket and the metrics endpoint.
+    fn status(&self) -> pulse_control::Status {
+        let mut st = crate::status::render(&self.director.status(), self.vips.arps_sent());
+        if let Some(g) = &self.group {
+            st.ecmp = g.status();
+        }
+        st
+    }
+
     /// A control-socket request.
     fn control(&mut self, req: Request) -> Response {
         let cmd = match req {
@@ -248,6 +320,22 @@ impl Driver {
             Request::Reload => {
                 info!("reload asked on the control socket");
                 self.reload();
+                None
+            }
+            // `ecmp = 1`: every director is active; release drains by withdrawal and takeover
+            // rejoins the group.
+            Request::Release if self.group.is_some() => {
+                if let Some(g) = &mut self.group {
+                    info!("ecmp: release: withdrawing every VIP, then draining");
+                    g.core.handle_release(Instant::now());
+                }
+                None
+            }
+            Request::Takeover if self.group.is_some() => {
+                if let Some(g) = &mut self.group {
+                    info!("ecmp: rejoining the group");
+                    g.core.handle_rejoin(Instant::now());
+                }
                 None
             }
             Request::Takeover => Some(pulse_director::HeartbeatCommand::Takeover),
@@ -267,10 +355,7 @@ impl Driver {
             self.flush();
         }
         Response::Ok {
-            status: Box::new(crate::status::render(
-                &self.director.status(),
-                self.vips.arps_sent(),
-            )),
+            status: Box::new(self.status()),
         }
     }
 
@@ -327,6 +412,9 @@ impl Driver {
     ) -> Result<()> {
         info!("Terminating due to signal {signo}");
         self.notify.send("STOPPING=1\nSTATUS=stopping");
+        if let Some(g) = &self.group {
+            g.withdraw_all();
+        }
         self.director.handle_shutdown(Instant::now());
         self.flush();
         // `service = fos`: the stop_cmds run (each bounded by fos_command_timeout) before the
@@ -363,6 +451,9 @@ impl Driver {
         while let Some(a) = self.director.poll_action() {
             self.act(a);
         }
+        if let Some(g) = &mut self.group {
+            g.flush();
+        }
         while let Some(t) = self.director.poll_transmit() {
             self.heartbeat_sent = true;
             // UDP to a configured address: the socket buffer takes it or the send fails at
@@ -394,6 +485,9 @@ impl Driver {
         match a {
             Action::ClaimVip(v) => self.vips.send(VipsIn::Claim(v)),
             Action::ReleaseVip { vip, stale } => self.vips.send(VipsIn::Release(vip, stale)),
+            // `ecmp = 1`: the VIP lives on `lo` and is reached through the router's routes;
+            // no gratuitous ARP.
+            Action::Announce(_) if self.group.is_some() => {}
             Action::Announce(v) => self.vips.send(VipsIn::Announce(v)),
             Action::RunCommand { what, line } => crate::setup::run_command(what, &line),
             Action::ReapStrayLvsd => self.reap_strays = true,

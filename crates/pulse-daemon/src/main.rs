@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 mod driver;
 mod fos;
+mod group;
 mod lvsd;
 mod metrics;
 mod notify;

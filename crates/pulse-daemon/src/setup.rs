@@ -140,7 +140,8 @@ pub(crate) fn heartbeat_config(
             },
             WireMode::Authenticated,
         ),
-        force_active: opts.forceactive,
+        // `ecmp = 1`: every director of the group is active; no partner decides it.
+        force_active: opts.forceactive || cfg.ecmp,
         serial_no: cfg.serial_no,
         digest: cfg.digest(),
         boot_id: u64::from_ne_bytes(boot),

@@ -117,6 +117,8 @@ pub(crate) fn render(d: &DirectorStatus, arps_sent: u64) -> Status {
                 reason: t.reason.to_string(),
             })
             .collect(),
+        // Filled in by the driver from the group core (`ecmp = 1`).
+        ecmp: Vec::new(),
     }
 }
 

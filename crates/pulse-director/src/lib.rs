@@ -14,9 +14,11 @@
 //! tests see the same decisions an operator reads in the log.
 
 pub mod fos;
+pub mod group;
 pub mod plan;
 
 pub use fos::{Failover, FosAction, FosPlan, FosService, FosServiceStatus, FosState, Which};
+pub use group::{Group, GroupAction, GroupPlan, GroupVip, LvsdView, ServerCounts, Why};
 pub use plan::{Plan, VipClaim, plan};
 pub use pulse_proto::fsm::{Command as HeartbeatCommand, CommandError, Rejection, Transmit};
 

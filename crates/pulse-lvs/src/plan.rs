@@ -54,6 +54,12 @@ pub struct PlannedService {
     pub sorry: Option<Dest>,
     /// Active real servers, in file order.
     pub servers: Vec<PlannedServer>,
+    /// `ecmp = 1`: every server keeps its entry whatever its health or override (weight 0
+    /// instead of absent), so the kernel's destination list — which `mh` builds its lookup
+    /// table from, in insertion order (ip_vs_mh.c `ip_vs_mh_populate`) — is the same on every
+    /// director of the group; a server not yet checked is added at its weight, so the first
+    /// programming adds all of them in one batch in the canonical (address, port) order.
+    pub keep_all: bool,
 }
 
 impl PlannedService {
@@ -76,7 +82,17 @@ impl PlannedService {
         let mut any_alive = false;
         for s in &self.servers {
             let admin = admin(&key, &s.dest.key);
+            let quiesced = Some(DesiredDest::Present(Dest {
+                weight: 0,
+                ..s.dest
+            }));
             let want = match health(&key, &s.dest.key) {
+                _ if self.keep_all && admin != Admin::Enabled => quiesced,
+                Health::Down if self.keep_all => quiesced,
+                Health::Unknown if self.keep_all => {
+                    any_alive = true;
+                    Some(DesiredDest::Present(s.dest))
+                }
                 _ if admin == Admin::Disabled => None,
                 Health::Up if admin == Admin::Draining => Some(DesiredDest::Present(Dest {
                     weight: 0,
@@ -155,6 +171,10 @@ pub struct Plan {
     pub timeouts: Timeouts,
     /// `hard_shutdown`: lvsd exits (and pulse fails over) when IPVS cannot be read back.
     pub hard_shutdown: bool,
+    /// `ecmp = 1`: lvsd sets `net.ipv4.vs.sloppy_tcp`, so a director that receives a flow
+    /// mid-stream (the router moved it here) creates its entry instead of answering RST
+    /// (ip_vs_proto_tcp.c `tcp_conn_schedule`: without it only a SYN schedules).
+    pub ecmp: bool,
 }
 
 impl Plan {
@@ -182,6 +202,7 @@ impl Plan {
                 message,
             };
             let service = match service_of(vs, resolve) {
+                Ok(s) if cfg.ecmp => ecmp_service(s),
                 Ok(s) => s,
                 Err(m) => {
                     problems.push(problem(None, m));
@@ -260,11 +281,12 @@ impl Plan {
                 name: vs.name.clone(),
                 index,
                 service,
-                quiesce: vs.quiesce_server,
+                quiesce: vs.quiesce_server || cfg.ecmp,
                 timeout: vs.timeout,
                 reentry: vs.reentry,
                 sorry,
                 servers,
+                keep_all: cfg.ecmp,
             });
         }
         let timeouts = Timeouts {
@@ -277,6 +299,7 @@ impl Plan {
                 services,
                 timeouts,
                 hard_shutdown: cfg.hard_shutdown,
+                ecmp: cfg.ecmp,
             },
             problems,
         )
@@ -305,6 +328,19 @@ impl Plan {
     /// Number of real servers over all services.
     pub fn server_count(&self) -> usize {
         self.services.iter().map(|s| s.servers.len()).sum()
+    }
+}
+
+/// `ecmp = 1`: Maglev hashing (`mh`) so every director sends a flow to the same real server;
+/// `mh-port` (`IP_VS_SVC_F_SCHED2`) so the hash takes the ports too — without it one client
+/// address lands on one server (ip_vs_mh.c `ip_vs_mh_hashkey`); `mh-fallback`
+/// (`IP_VS_SVC_F_SCHED1`) so a quiesced (weight 0) server's slots fall through to the next
+/// server deterministically instead of refusing the connection.
+fn ecmp_service(s: Service) -> Service {
+    Service {
+        scheduler: "mh".into(),
+        flags: ServiceFlags(s.flags.0 | ServiceFlags::SCHED1 | ServiceFlags::SCHED2),
+        ..s
     }
 }
 

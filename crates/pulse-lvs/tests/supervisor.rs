@@ -718,3 +718,82 @@ fn drain_zeroes_the_weight_disable_removes_enable_restores_and_a_reload_keeps_th
         })
     );
 }
+
+/// `ecmp = 1` with the servers written in `order` (names a/b/c at 10.0.0.1/2/3).
+fn ecmp_cf(order: &[&str]) -> String {
+    let servers: String = order
+        .iter()
+        .map(|n| {
+            let last = match *n {
+                "a" => 1,
+                "b" => 2,
+                _ => 3,
+            };
+            format!(
+                "    server {n} {{\n        address = 10.0.0.{last}\n        active = 1\n    }}\n"
+            )
+        })
+        .collect();
+    format!(
+        "serial_no = 1\nnetwork = direct\necmp = 1\nvirtual web {{\n    active = 1\n    \
+         address = 192.0.2.10 lo\n    port = 80\n    scheduler = wlc\n    timeout = 10\n    \
+         reentry = 30\n{servers}}}\n"
+    )
+}
+
+#[test]
+fn ecmp_programs_mh_with_port_and_fallback_and_every_server_at_once_in_one_order() {
+    let mut first = Sim::new(&ecmp_cf(&["a", "b", "c"]));
+    let mut second = Sim::new(&ecmp_cf(&["c", "a", "b"]));
+    let ops = first.step();
+    // Whatever `scheduler` says, and before any check: the kernel's destination list is
+    // built in one batch, in the same order on every director whatever the file's order.
+    assert_eq!(ops, second.step());
+    let [IpvsOp::AddService(s), adds @ ..] = ops.as_slice() else {
+        panic!("{ops:?}")
+    };
+    assert_eq!(s.scheduler, "mh");
+    assert_eq!(
+        s.flags.0,
+        pulse_ipvs::ServiceFlags::SCHED1 | pulse_ipvs::ServiceFlags::SCHED2
+    );
+    assert_eq!(
+        adds,
+        [
+            IpvsOp::AddDest(web(), dest("10.0.0.1", 1)),
+            IpvsOp::AddDest(web(), dest("10.0.0.2", 1)),
+            IpvsOp::AddDest(web(), dest("10.0.0.3", 1)),
+        ]
+    );
+    assert!(first.sup.plan().ecmp);
+}
+
+#[test]
+fn ecmp_quiesces_instead_of_deleting_so_the_order_never_changes() {
+    let mut sim = Sim::new(&ecmp_cf(&["a", "b", "c"]));
+    sim.step();
+    sim.result("10.0.0.1", true);
+    sim.result("10.0.0.3", true);
+    assert_eq!(
+        sim.result("10.0.0.2", false),
+        vec![IpvsOp::EditDest(web(), dest("10.0.0.2", 0))]
+    );
+    sim.sup
+        .handle_admin(sim.now, "web", "c", Admin::Disabled)
+        .unwrap();
+    assert_eq!(
+        sim.step(),
+        vec![IpvsOp::EditDest(web(), dest("10.0.0.3", 0))]
+    );
+    assert_eq!(
+        sim.weights(),
+        weights(&[("10.0.0.1", 1), ("10.0.0.2", 0), ("10.0.0.3", 0)])
+    );
+    sim.sup
+        .handle_admin(sim.now, "web", "c", Admin::Enabled)
+        .unwrap();
+    assert_eq!(
+        sim.step(),
+        vec![IpvsOp::EditDest(web(), dest("10.0.0.3", 1))]
+    );
+}

@@ -496,6 +496,50 @@ pub const KEYWORDS: &[Keyword] = &[
             |c| opt(&c.fos_ping_target),
         )),
     ),
+    pulse(g(
+        "ecmp",
+        "1: every director of the group is active behind ECMP (VIP on lo, mh hashing, routes announced)",
+        |b, st, c| put(&mut c.ecmp, b.bool(st)),
+        |c| flag(c.ecmp),
+    )),
+    pulse(Keyword {
+        repeatable: true,
+        ..g(
+            "ecmp_director",
+            "A director of the ECMP group (one line each)",
+            |b, st, c| match b.host(st, false) {
+                Some(h) => {
+                    c.ecmp_directors.push(h);
+                    true
+                }
+                None => false,
+            },
+            |c| {
+                let all: Vec<String> = c.ecmp_directors.iter().map(ToString::to_string).collect();
+                (!all.is_empty()).then(|| all.join(", "))
+            },
+        )
+    }),
+    // 253-255 are the kernel's default, main and local tables (rtnetlink.h RT_TABLE_*); 0 is
+    // "unspecified".
+    pulse(g(
+        "ecmp_table",
+        "Kernel routing table holding the VIP host routes the routing daemon announces",
+        |b, st, c| put(&mut c.ecmp_table, b.ranged(st, 1, 252)),
+        |c| text(c.ecmp_table),
+    )),
+    pulse(g(
+        "ecmp_min_servers",
+        "Healthy real servers a VIP needs before this director announces it",
+        |b, st, c| put(&mut c.ecmp_min_servers, b.ranged(st, 1, 65535)),
+        |c| text(c.ecmp_min_servers),
+    )),
+    pulse(g(
+        "ecmp_drain",
+        "Seconds a released director keeps serving after withdrawing its routes",
+        |b, st, c| put(&mut c.ecmp_drain, b.seconds(st)),
+        |c| text(c.ecmp_drain),
+    )),
     v(
         "active",
         "1: the service is served; 0: defined but not in the table",

@@ -271,6 +271,23 @@ pub struct LvsConfig {
     /// `fos_ping_target` (Pulse): the address the inactive node pings before taking over a
     /// failed service of its partner; unset: the default gateway, as piranha.
     pub fos_ping_target: Option<Host>,
+    /// `ecmp` (Pulse): active/active mode. Every director of the group serves every VIP at
+    /// once behind a router's equal-cost multipath; each announces a VIP (a host route in
+    /// `ecmp_table`, exported by the operator's routing daemon) only while it can serve it.
+    /// No heartbeat failover: the VIPs live on `lo`.
+    pub ecmp: bool,
+    /// `ecmp_director = ADDRESS` lines (Pulse): the directors of the group (this one included),
+    /// for `pulsectl status`'s view of the group.
+    pub ecmp_directors: Vec<Host>,
+    /// `ecmp_table` (Pulse): the kernel routing table pulse adds and removes `VIP/32 dev lo`
+    /// routes in (the recipe's table 100).
+    pub ecmp_table: u32,
+    /// `ecmp_min_servers` (Pulse): a VIP is announced only while at least this many of its real
+    /// servers pass their checks.
+    pub ecmp_min_servers: u32,
+    /// `ecmp_drain` (Pulse): how long a release keeps serving after withdrawing the routes, so
+    /// the router moves new flows away before lvsd stops.
+    pub ecmp_drain: Seconds,
 }
 
 /// A `virtual` (or `failover`) block.
@@ -480,6 +497,11 @@ impl Default for LvsConfig {
             fos_restarts: 2,
             fos_command_timeout: Seconds::from_secs(30),
             fos_ping_target: None,
+            ecmp: false,
+            ecmp_directors: Vec::new(),
+            ecmp_table: 100,
+            ecmp_min_servers: 1,
+            ecmp_drain: Seconds::from_secs(5),
         }
     }
 }

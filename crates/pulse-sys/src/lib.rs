@@ -13,12 +13,12 @@ pub mod process;
 pub mod resolve;
 
 use neli::consts::nl::NlmF;
-use neli::consts::rtnl::{Ifa, IfaF, RtAddrFamily, RtScope, Rtm};
+use neli::consts::rtnl::{Ifa, IfaF, RtAddrFamily, RtScope, RtTable, Rta, Rtm, Rtn, Rtprot};
 use neli::consts::socket::NlFamily;
 use neli::err::RouterError;
 use neli::nl::{NlPayload, Nlmsghdr};
 use neli::router::synchronous::NlRouter;
-use neli::rtnl::{Ifaddrmsg, IfaddrmsgBuilder, RtattrBuilder};
+use neli::rtnl::{Ifaddrmsg, IfaddrmsgBuilder, RtattrBuilder, Rtmsg, RtmsgBuilder};
 use neli::types::{Buffer, RtBuffer};
 use neli::utils::Groups;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -52,6 +52,18 @@ pub enum SysError {
     /// Listing addresses failed.
     #[error("cannot list addresses: {0}")]
     List(String),
+    /// The kernel refused a route change or dump (`ecmp = 1`'s announcement routes).
+    #[error("cannot {op} route {addr} dev lo table {table}: {msg}")]
+    Route {
+        /// `replace`, `delete` or `list`.
+        op: &'static str,
+        /// The VIP (unspecified for a dump).
+        addr: IpAddr,
+        /// The routing table.
+        table: u32,
+        /// The kernel's or neli's message.
+        msg: String,
+    },
     /// The raw socket for ARP could not be opened or written.
     #[error("cannot send ARP on {ifname}: {source}")]
     Arp {
@@ -145,6 +157,8 @@ impl std::fmt::Debug for Rtnl {
 /// errno values the kernel uses for "already there" and "not there".
 const EEXIST: i32 = 17;
 const EADDRNOTAVAIL: i32 = 99;
+/// `fib_table_delete` for a route that is not there.
+const ESRCH: i32 = 3;
 
 impl Rtnl {
     /// Open a route netlink socket in the current network namespace.
@@ -252,6 +266,104 @@ impl Rtnl {
         Ok(out)
     }
 
+    /// `ecmp = 1`'s announcement: `ip route replace VIP/32 dev lo table TABLE` (a /128 for
+    /// IPv6). The routing daemon learns it from netlink at once and exports it; replacing makes
+    /// a repeat harmless.
+    pub fn replace_host_route(&self, table: u32, addr: IpAddr, lo: u32) -> Result<(), SysError> {
+        let err = |msg: String| SysError::Route {
+            op: "replace",
+            addr,
+            table,
+            msg,
+        };
+        let msg = route_msg(table, addr, Some(lo)).map_err(|e| err(e.to_string()))?;
+        self.exchange_route(Rtm::Newroute, NlmF::CREATE | NlmF::REPLACE | NlmF::ACK, msg)
+            .map_err(|e| err(describe(e)))
+    }
+
+    /// The withdrawal: `ip route del VIP/32 table TABLE`. `false` if it was not there.
+    pub fn delete_host_route(&self, table: u32, addr: IpAddr) -> Result<bool, SysError> {
+        let err = |msg: String| SysError::Route {
+            op: "delete",
+            addr,
+            table,
+            msg,
+        };
+        let msg = route_msg(table, addr, None).map_err(|e| err(e.to_string()))?;
+        match self.exchange_route(Rtm::Delroute, NlmF::ACK, msg) {
+            Ok(()) => Ok(true),
+            Err(Some(errno)) if errno == ESRCH => Ok(false),
+            Err(e) => Err(err(describe(e))),
+        }
+    }
+
+    /// The host routes (/32, /128) of `table`: what a restarted pulse adopts.
+    pub fn host_routes(&self, table: u32) -> Result<Vec<IpAddr>, SysError> {
+        let err = |msg: String| SysError::Route {
+            op: "list",
+            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            table,
+            msg,
+        };
+        let mut out = Vec::new();
+        for family in [RtAddrFamily::Inet, RtAddrFamily::Inet6] {
+            let req = RtmsgBuilder::default()
+                .rtm_family(family)
+                .rtm_dst_len(0)
+                .rtm_src_len(0)
+                .rtm_tos(0)
+                .rtm_table(RtTable::Unspec)
+                .rtm_protocol(Rtprot::Unspec)
+                .rtm_scope(RtScope::Universe)
+                .rtm_type(Rtn::Unspec)
+                .build()
+                .map_err(|e| err(e.to_string()))?;
+            let recv = self
+                .router
+                .send::<Rtm, Rtmsg, Rtm, Rtmsg>(Rtm::Getroute, NlmF::DUMP, NlPayload::Payload(req))
+                .map_err(|e| err(e.to_string()))?;
+            for msg in recv {
+                let msg: Nlmsghdr<Rtm, Rtmsg> = msg.map_err(|e| err(e.to_string()))?;
+                let NlPayload::Payload(p) = msg.nl_payload() else {
+                    continue;
+                };
+                let handle = p.rtattrs().get_attr_handle();
+                let t = handle
+                    .get_attr_payload_as::<u32>(Rta::Table)
+                    .unwrap_or_else(|_| u32::from(u8::from(*p.rtm_table())));
+                if t != table {
+                    continue;
+                }
+                let Some(dst) = handle.get_attribute(Rta::Dst) else {
+                    continue;
+                };
+                let bytes: &[u8] = dst.rta_payload().as_ref();
+                let addr = match (*p.rtm_family(), *p.rtm_dst_len(), bytes.len()) {
+                    (RtAddrFamily::Inet, 32, 4) => IpAddr::V4(Ipv4Addr::from(
+                        <[u8; 4]>::try_from(bytes).unwrap_or_default(),
+                    )),
+                    (RtAddrFamily::Inet6, 128, 16) => IpAddr::V6(Ipv6Addr::from(
+                        <[u8; 16]>::try_from(bytes).unwrap_or_default(),
+                    )),
+                    _ => continue,
+                };
+                out.push(addr);
+            }
+        }
+        Ok(out)
+    }
+
+    fn exchange_route(&self, ty: Rtm, flags: NlmF, msg: Rtmsg) -> Result<(), Option<i32>> {
+        let recv = self
+            .router
+            .send::<Rtm, Rtmsg, Rtm, Rtmsg>(ty, flags, NlPayload::Payload(msg))
+            .map_err(|e| errno_of(&e))?;
+        for m in recv {
+            let _: Nlmsghdr<Rtm, Rtmsg> = m.map_err(|e| errno_of(&e))?;
+        }
+        Ok(())
+    }
+
     /// Send one request and wait for its acknowledgement; `Err(Some(errno))` for a kernel
     /// error, `Err(None)` for anything else.
     fn exchange(&self, ty: Rtm, flags: NlmF, msg: Ifaddrmsg) -> Result<(), Option<i32>> {
@@ -278,6 +390,75 @@ fn describe(e: Option<i32>) -> String {
         Some(errno) => std::io::Error::from_raw_os_error(errno).to_string(),
         None => "netlink failure".to_string(),
     }
+}
+
+/// A host route to `addr` in `table`, through `oif` when adding (`dev lo`): scope link, as
+/// `ip route` gives a route without a gateway.
+fn route_msg(
+    table: u32,
+    addr: IpAddr,
+    oif: Option<u32>,
+) -> Result<Rtmsg, Box<dyn std::error::Error>> {
+    let mut attrs = RtBuffer::<Rta, Buffer>::new();
+    let (family, len) = match addr {
+        IpAddr::V4(v4) => {
+            attrs.push(
+                RtattrBuilder::default()
+                    .rta_type(Rta::Dst)
+                    .rta_payload(Buffer::from(&v4.octets()[..]))
+                    .build()?,
+            );
+            (RtAddrFamily::Inet, 32)
+        }
+        IpAddr::V6(v6) => {
+            attrs.push(
+                RtattrBuilder::default()
+                    .rta_type(Rta::Dst)
+                    .rta_payload(Buffer::from(&v6.octets()[..]))
+                    .build()?,
+            );
+            (RtAddrFamily::Inet6, 128)
+        }
+    };
+    // RTA_TABLE carries tables above 255; the header's byte says "see the attribute".
+    attrs.push(
+        RtattrBuilder::default()
+            .rta_type(Rta::Table)
+            .rta_payload(table)
+            .build()?,
+    );
+    if let Some(oif) = oif {
+        attrs.push(
+            RtattrBuilder::default()
+                .rta_type(Rta::Oif)
+                .rta_payload(oif)
+                .build()?,
+        );
+    }
+    let header_table = u8::try_from(table).map_or(RtTable::Unspec, RtTable::from);
+    Ok(RtmsgBuilder::default()
+        .rtm_family(family)
+        .rtm_dst_len(len)
+        .rtm_src_len(0)
+        .rtm_tos(0)
+        .rtm_table(header_table)
+        .rtm_protocol(if oif.is_some() {
+            Rtprot::Static
+        } else {
+            Rtprot::Unspec
+        })
+        .rtm_scope(if oif.is_some() {
+            RtScope::Link
+        } else {
+            RtScope::Nowhere
+        })
+        .rtm_type(if oif.is_some() {
+            Rtn::Unicast
+        } else {
+            Rtn::Unspec
+        })
+        .rtattrs(attrs)
+        .build()?)
 }
 
 fn address_msg(

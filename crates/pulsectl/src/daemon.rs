@@ -46,6 +46,11 @@ const RELEASE_WAIT: Duration = Duration::from_secs(30);
 /// before letting go, so the answer to `release` still says "active").
 fn wait_released(socket: &Path, mut status: Box<Status>) -> Result<Box<Status>> {
     let start = std::time::Instant::now();
+    // `ecmp = 1`: every director stays active; a release withdraws the routes at once (the
+    // answer shows them withdrawn) and drains in the background.
+    if !status.ecmp.is_empty() {
+        return Ok(status);
+    }
     while status.state == NodeState::Active {
         if !status.releasing {
             bail!("the partner did not take over; this director keeps the service");
@@ -397,6 +402,19 @@ fn render(st: &Status) -> String {
         }
         row(if i == 0 { "failover:" } else { "" }, line);
     }
+    for (i, e) in st.ecmp.iter().enumerate() {
+        let line = format!(
+            "{}  {}  ({})",
+            e.vip,
+            if e.announced {
+                "announced"
+            } else {
+                "withdrawn"
+            },
+            e.reason
+        );
+        row(if i == 0 { "ecmp:" } else { "" }, line);
+    }
     out
 }
 
@@ -492,6 +510,11 @@ mod tests {
                 restarts_total: 3,
                 last_error: Some("CONNECT to 192.0.2.100:80 refused".into()),
             }],
+            ecmp: vec![pulse_control::EcmpVipStatus {
+                vip: "10.0.0.100".into(),
+                announced: false,
+                reason: "released".into(),
+            }],
             config: ConfigIdentity {
                 serial_no: 31,
                 digest: "bb".into(),
@@ -510,6 +533,7 @@ VIPs held: 192.0.2.100/32 eth0:1
 counters:  heartbeats sent 3 received 2 rejected 1; takeovers 1 releases 0; ARPs sent 5
 config:    serial_no 31 digest bb
 failover:  web 192.0.2.100:80  running  restarts 1 (3 since start); last error: CONNECT to 192.0.2.100:80 refused
+ecmp:      10.0.0.100  withdrawn  (released)
 ";
         assert_eq!(text, expected);
     }

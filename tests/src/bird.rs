@@ -1,0 +1,83 @@
+//! BIRD 2 in network namespaces for `ecmp = 1`'s tests: the example configurations shipped in
+//! `etc/bird/`, BIRD processes reaped when dropped, and the router's next hops for a VIP.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// An example configuration from `etc/bird/` (`director.conf`, `router.conf`).
+pub fn example(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../etc/bird")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Panics unless `bird` runs here (tests/install-deps.sh installs bird2).
+pub fn require_bird() {
+    assert!(
+        Command::new("bird").arg("--version").output().is_ok(),
+        "needs bird (tests/install-deps.sh installs bird2)"
+    );
+}
+
+/// BIRD processes, killed and reaped when dropped (the topology then removes the namespaces).
+#[derive(Debug, Default)]
+pub struct Birds {
+    children: Vec<Child>,
+    /// Where configurations, logs and control sockets go.
+    pub dir: PathBuf,
+}
+
+impl Birds {
+    /// BIRDs keeping their files in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            children: Vec::new(),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Starts `bird -f` with `conf` in namespace `ns`; files named after `name`.
+    pub fn start(&mut self, ns: &str, conf: &str, name: &str) {
+        let path = self.dir.join(format!("{name}.conf"));
+        std::fs::write(&path, conf).expect("write the bird configuration");
+        let log = std::fs::File::create(self.dir.join(format!("{name}.bird.log"))).expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "bird", "-f", "-c"])
+            .arg(&path)
+            .arg("-s")
+            .arg(self.dir.join(format!("{name}.bird.ctl")))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("bird: {e}"));
+        self.children.push(child);
+    }
+}
+
+impl Drop for Birds {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The next hops of the route to `vip` in namespace `ns` (sorted; empty: no route).
+pub fn next_hops(ns: &str, vip: &str) -> Vec<String> {
+    let o = Command::new("ip")
+        .args(["-n", ns, "route", "show", vip])
+        .output()
+        .expect("ip route show");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut hops: Vec<String> = words
+        .windows(2)
+        .filter(|w| w[0] == "via")
+        .map(|w| w[1].to_string())
+        .collect();
+    hops.sort();
+    hops
+}
