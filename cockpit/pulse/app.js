@@ -13,12 +13,6 @@
 import { esc, ago, changeArgs, changeLabel, configRows, pairRows, servicesHtml, timelineHtml } from "./render.js";
 
 const POLL_MS = { pair: 300, services: 2000 };
-// Services rows inserted before the first paint (more than a screen holds), then per slice
-// (one: each slice costs a layout of the whole table).
-const FIRST_ROWS = 120;
-// Virtual services of the first, partial read (each with its real servers: a screenful).
-const FIRST_SERVICES = 20;
-const ROWS_PER_SLICE = 5000;
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -27,7 +21,10 @@ const state = {
     previous: null, // the services' traffic counters at the last poll, for rates
     ready: {}, // page -> ms after navigation start when it first showed data (tests read it)
     complete: {}, // page -> ms after navigation start when all of its rows were in (Services)
-    servicesGeneration: 0,
+    // The Services table: every row's HTML and search text, the indexes of those that match
+    // the search, the range of them in the DOM now and the rows' height (see drawServices).
+    servicesView: { rows: [], texts: [], owners: [], shown: [], first: -1, last: -1, rowHeight: 0 },
+    servicesRows: 0, // rows of the Services table (in view or not; tests read it)
     timings: [], // per status read: when pulsectl was started, answered, was parsed (ms)
     config: null, // { file, model, text }
     changes: new Map(), // id -> staged change ({op: "set"|"rm"|"add", ...}, see render.js changeArgs)
@@ -47,15 +44,14 @@ function showError(text) {
 
 // ---------------------------------------------------------------- status (Pair, Services)
 
-async function readStatus(first) {
+async function readStatus() {
     // pulsectl prints the JSON even when pulse does not answer (then `pulse` is null) and exits 2.
     const t0 = performance.now();
-    const only = first ? ` --first ${first}` : "";
-    const out = await run(["sh", "-c", `pulsectl status --format json-compact${only} 2>/dev/null; exit 0`], { err: "ignore" });
+    const out = await run(["sh", "-c", "pulsectl status --format json-compact 2>/dev/null; exit 0"], { err: "ignore" });
     const t1 = performance.now();
     try {
         const st = JSON.parse(out);
-        state.timings.push({ spawn: t0, output: t1, parsed: performance.now(), bytes: out.length, first: first || null });
+        state.timings.push({ spawn: t0, output: t1, parsed: performance.now(), bytes: out.length });
         return st;
     } catch (e) {
         return { pulse: null, lvs: null, unreadable: out.slice(0, 200) };
@@ -110,43 +106,88 @@ function renderTimeline(p) {
 
 function renderServices(st) {
     const l = st.lvs;
+    const view = state.servicesView;
     if (!l) {
         $("services-summary").textContent = "lvsd is not running on this director.";
+        Object.assign(view, { rows: [], texts: [], owners: [], shown: [] });
         $("services-table").tBodies[0].innerHTML = "";
         return;
     }
     const now = performance.now();
-    const { rows, servers, current } = servicesHtml(l, state.previous, now);
+    const { rows, texts, owners, servers, current } = servicesHtml(l, state.previous, now);
     state.previous = current;
     $("services-summary").textContent =
-        (l.services_total > l.services.length ? `the first ${l.services.length} of ${l.services_total} virtual services (the rest is on its way)` : `${l.services.length} virtual services, ${servers} real servers`) + `; lvsd ${l.mode} mode, lvs.cf serial_no ${l.serial_no}, ` +
+        `${l.services.length} virtual services, ${servers} real servers; lvsd ${l.mode} mode, lvs.cf serial_no ${l.serial_no}, ` +
         `reloads ${l.reloads} (refused ${l.reloads_refused})` + (l.last_reload_error ? `; last reload REFUSED: ${l.last_reload_error}` : "");
-    const body = $("services-table").tBodies[0];
-    const generation = ++state.servicesGeneration;
+    Object.assign(view, { rows, texts, owners });
+    state.servicesRows = rows.length;
+    filterServices();
     // Ready = painted: measured once the browser has drawn the rows (after the next frame).
-    if (body.rows.length === rows.length || rows.length <= FIRST_ROWS) {
-        // A refresh of a table already shown: one replacement, the scroll position stays.
-        body.innerHTML = rows.join("");
-        const whole = !(l.services_total > l.services.length);
-        afterPaint(() => {
-            markReady("services");
-            if (whole) state.complete.services ??= performance.now();
+    afterPaint(() => {
+        markReady("services");
+        state.complete.services ??= performance.now();
+    });
+}
+
+/// The rows that match the search (all without one): a server row matches on its own text or
+/// its virtual service's, a virtual service's row when it or one of its servers matches.
+function filterServices() {
+    const view = state.servicesView;
+    const q = $("services-search").value.trim().toLowerCase();
+    if (!q) {
+        view.shown = view.rows.map((_, i) => i);
+    } else {
+        const keep = new Uint8Array(view.rows.length);
+        view.texts.forEach((t, i) => {
+            if (!t.includes(q)) return;
+            keep[i] = 1;
+            keep[view.owners[i]] = 1;
         });
-        return;
+        // Every server of a matching virtual service.
+        view.owners.forEach((o, i) => { if (keep[o] && view.texts[o].includes(q)) keep[i] = 1 });
+        view.shown = [];
+        keep.forEach((k, i) => { if (k) view.shown.push(i) });
     }
-    // The first time (or the table changed size): what fits on a screen now, the rest after
-    // the browser has painted it, in slices, so 5,000 rows do not hold the first paint back.
-    body.innerHTML = rows.slice(0, FIRST_ROWS).join("");
-    afterPaint(() => markReady("services"));
-    let next = FIRST_ROWS;
-    const more = () => {
-        if (generation !== state.servicesGeneration) return; // a newer poll took over
-        body.insertAdjacentHTML("beforeend", rows.slice(next, next + ROWS_PER_SLICE).join(""));
-        next += ROWS_PER_SLICE;
-        if (next < rows.length) setTimeout(more, 0);
-        else afterPaint(() => { state.complete.services ??= performance.now() });
-    };
-    afterPaint(more);
+    view.first = -1; // redraw
+    drawServices();
+}
+
+/// Puts in the table body only the rows in view (and a screenful either side), between two
+/// spacer rows as tall as the rows left out: 5,000 rows cost the layout of about a hundred, and
+/// scrolling draws the next ones. Every row has the same height (pulse.css), measured once.
+function drawServices() {
+    const view = state.servicesView;
+    const body = $("services-table").tBodies[0];
+    const n = view.shown.length;
+    const h = view.rowHeight || 30;
+    // The body's top relative to the viewport, whatever is drawn now (the top spacer is part
+    // of the body).
+    const top = body.getBoundingClientRect().top;
+    const viewport = window.innerHeight || 800;
+    const from = Math.max(0, Math.floor(-top / h));
+    const screen = Math.ceil(viewport / h) + 1;
+    const first = Math.max(0, Math.min(from - screen, n - 3 * screen));
+    const last = Math.min(n, Math.max(first, from - screen) + 3 * screen);
+    if (first === view.first && last === view.last) return;
+    view.first = first;
+    view.last = last;
+    // (A row without a cell gets no height: each spacer holds one. Their heights are set
+    // through the DOM: Cockpit's Content-Security-Policy drops inline `style` attributes.)
+    const spacer = `<tr class="spacer"><td colspan="9"></td></tr>`;
+    let html = spacer;
+    for (let i = first; i < last; i++) html += view.rows[view.shown[i]];
+    html += spacer;
+    body.innerHTML = html;
+    body.rows[0].cells[0].style.height = `${first * h}px`;
+    body.rows[body.rows.length - 1].cells[0].style.height = `${(n - last) * h}px`;
+    if (!view.rowHeight && last > first + 1) {
+        const a = body.rows[1], b = body.rows[last - first];
+        const measured = (b.getBoundingClientRect().bottom - a.getBoundingClientRect().top) / (last - first);
+        if (measured > 0) {
+            view.rowHeight = measured;
+            if (Math.abs(measured - h) > 0.5) { view.first = -1; drawServices(); }
+        }
+    }
 }
 
 async function poll() {
@@ -154,14 +195,7 @@ async function poll() {
     let delay = POLL_MS[page] || 1000;
     if (page === "pair" || page === "services") {
         try {
-            // The Services page's first read asks for a screenful of services only (small and
-            // quick to show), the next one, right after, for the whole table.
-            const partial = page === "services" && !state.servicesHeadShown;
-            const st = await readStatus(partial ? FIRST_SERVICES : null);
-            if (partial && st.lvs) {
-                state.servicesHeadShown = true;
-                delay = 0;
-            }
+            const st = await readStatus();
             state.status = st;
             showError(st.unreadable ? `pulsectl said: ${st.unreadable}` : "");
             if (state.page === "pair") {
@@ -219,6 +253,15 @@ function wirePair() {
 }
 
 function wireServices() {
+    let queued = false;
+    const redraw = () => {
+        if (queued) return;
+        queued = true;
+        requestAnimationFrame(() => { queued = false; if (state.page === "services") drawServices() });
+    };
+    window.addEventListener("scroll", redraw, { passive: true });
+    window.addEventListener("resize", redraw);
+    $("services-search").addEventListener("input", () => filterServices());
     $("services-table").addEventListener("click", ev => {
         const b = ev.target.closest("button[data-action]");
         if (!b) return;
@@ -409,6 +452,7 @@ function show() {
     for (const a of document.querySelectorAll("nav a"))
         a.classList.toggle("current", a.dataset.page === state.page);
     if (state.page === "config") loadConfig();
+    if (state.page === "services") { state.servicesView.first = -1; drawServices(); }
 }
 
 window.addEventListener("hashchange", show);

@@ -70,17 +70,23 @@ export function timelineHtml(p) {
     }).join("");
 }
 
-/// The Services table body for lvsd's status `l`, one HTML text per row (the page inserts the
-/// first screenful at once and the rest after it is painted); `previous` holds the counters of
-/// the last poll (for connection rates), `now` is in milliseconds.
+/// The Services table body for lvsd's status `l`, one HTML text per row (the page puts in the
+/// DOM only the rows in view, see app.js), with each row's search text (lower case) and the
+/// index of its virtual service's row; `previous` holds the counters of the last poll (for
+/// connection rates), `now` is in milliseconds.
 export function servicesHtml(l, previous, now) {
     const current = new Map();
     const parts = [];
+    const texts = [];
+    const owners = [];
     let servers = 0;
     for (const v of l.services) {
+        const owner = parts.length;
         const flags = (v.in_kernel ? "" : " NOT in the kernel table") + (v.sorry_active ? " (sorry server active)" : "");
         parts.push(`<tr class="virtual" data-virtual="${esc(v.name)}"><td>${esc(v.name)}</td><td class="mono">${esc(v.key)}</td>` +
             `<td colspan="7">${esc(v.scheduler)}; check: ${esc(v.check)}${esc(flags)}</td></tr>`);
+        texts.push(`${v.name} ${v.key}`.toLowerCase());
+        owners.push(owner);
         for (const s of v.servers) {
             servers++;
             const id = `${v.name}\u0000${s.name}`;
@@ -99,9 +105,11 @@ export function servicesHtml(l, previous, now) {
                 `<td class="weight">${esc(s.weight)} (${esc(kernel)})</td><td>${s.active_conns} / ${s.inactive_conns}</td>` +
                 `<td>${rate}</td><td title="${esc(s.last_error || "")}">${esc(checked + latency)}${s.last_error ? `: ${esc(s.last_error)}` : ""}</td>` +
                 `<td>${esc(admin)}</td><td>${buttons}</td></tr>`);
+            texts.push(`${v.name}/${s.name} ${s.address} ${s.health} ${admin}`.toLowerCase());
+            owners.push(owner);
         }
     }
-    return { rows: parts, servers, current };
+    return { rows: parts, texts, owners, servers, current };
 }
 
 /// lvs.cf's model (`pulsectl config show`) as form rows keyed by `pulsectl config` paths: one
