@@ -78,7 +78,8 @@ dpkg-deb -f "$deb_file" Conflicts | grep -q piranha || fail "the deb does not co
 echo "dpkg-deb -c: the same files with the same modes"
 
 # Stripped binaries, their debug information in the separate packages (by build id), and a
-# deb that installs in under 15 MB (unstripped it was 94 MB).
+# deb that installs in under 20 MB (unstripped it was 94 MB; stripped 12 MB, then 16.5 MB once
+# lvsd and pulse carried the HTTPS checks' TLS stack, rustls + ring + webpki roots).
 debuginfo_listing=$(rpm -qlp "$debuginfo_file")
 dbgsym_listing=$(dpkg-deb -c "$dbgsym_file")
 for b in pulse lvsd pulsectl; do
@@ -89,7 +90,7 @@ for b in pulse lvsd pulsectl; do
     grep -q " \.$debug\$" <<<"$dbgsym_listing" || fail "$debug ($b) is not in $dbgsym_file"
 done
 size=$(dpkg-deb -f "$deb_file" Installed-Size)
-[ "$size" -lt 15360 ] || fail "the deb's Installed-Size is $size KiB (limit 15 MiB)"
+[ "$size" -lt 20480 ] || fail "the deb's Installed-Size is $size KiB (limit 20 MiB)"
 dpkg-deb -f "$dbgsym_file" Depends | grep -q "^pulse (= " || fail "pulse-dbgsym does not depend on its pulse"
 echo "stripped: debug information in $(basename "$debuginfo_file") and $(basename "$dbgsym_file"); Installed-Size $size KiB"
 

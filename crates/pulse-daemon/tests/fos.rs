@@ -364,17 +364,16 @@ fn release_hands_the_failover_services_over_and_back() {
     }
 }
 
-/// Must show: when the restart fails too, the node gives up and the partner serves both VIPs
-/// within `timeout` × tries + deadtime + 100 ms.
-#[test]
-#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
-fn a_service_that_cannot_be_restarted_moves_both_vips_to_the_partner() {
-    let mut p = FosPair::new();
-    p.start();
-    let (active, inactive) = p.settled();
-    std::fs::write(p.dir.path().join(format!("fail-{}", p.bed.ns(active))), "").expect("fail flag");
-    let traffic = p.traffic();
-    std::thread::sleep(Duration::from_millis(500));
+/// Kills service 0 on `active`, whose restart is made to fail, under the client `traffic`
+/// to both VIPs: the partner serves both within `timeout` × tries + `deadtime` + 100 ms (the
+/// issue's bound), and the last answers come from it.
+fn give_up_moves_both_vips(
+    p: &FosPair,
+    active: Host,
+    inactive: Host,
+    traffic: [Traffic; 2],
+    what: &str,
+) {
     let at = SystemTime::now();
     p.kill_service(active, 0);
     let moved = wait_for(Duration::from_secs(10), || {
@@ -392,7 +391,7 @@ fn a_service_that_cannot_be_restarted_moves_both_vips_to_the_partner() {
     let bound = TIMEOUT * tries + DEADTIME + Duration::from_millis(100);
     let (o0, last0) = outage_after(&r0, at);
     let (o1, last1) = outage_after(&r1, at);
-    eprintln!("fos give-up: outages {o0:?} and {o1:?} (bound {bound:?})");
+    eprintln!("{what}: outages {o0:?} and {o1:?} (bound {bound:?})");
     assert!(
         o0 <= bound && o1 <= bound,
         "outages {o0:?} {o1:?} > {bound:?}\n{}",
@@ -400,6 +399,20 @@ fn a_service_that_cannot_be_restarted_moves_both_vips_to_the_partner() {
     );
     assert_eq!(last0, Some(p.server_name(inactive, 0)));
     assert_eq!(last1, Some(p.server_name(inactive, 1)));
+}
+
+/// Must show: when the restart fails too, the node gives up and the partner serves both VIPs
+/// within `timeout` × tries + deadtime + 100 ms.
+#[test]
+#[ignore = "needs root and network namespaces (tests/run-all.sh runs it as root)"]
+fn a_service_that_cannot_be_restarted_moves_both_vips_to_the_partner() {
+    let mut p = FosPair::new();
+    p.start();
+    let (active, inactive) = p.settled();
+    std::fs::write(p.dir.path().join(format!("fail-{}", p.bed.ns(active))), "").expect("fail flag");
+    let traffic = p.traffic();
+    std::thread::sleep(Duration::from_millis(500));
+    give_up_moves_both_vips(&p, active, inactive, traffic, "fos give-up");
     assert!(!p.holds_any(active), "the VIPs were released");
     assert!(
         p.log(active)
@@ -722,31 +735,7 @@ fn ipv6_vips_move_to_the_partner_when_a_restart_fails() {
             "the client's entry for {vip} before"
         );
     }
-    let at = SystemTime::now();
-    p.kill_service(active, 0);
-    let moved = wait_for(Duration::from_secs(10), || {
-        p.holds_all(inactive) && p.serves(inactive)
-    });
-    std::thread::sleep(Duration::from_millis(500));
-    let [t0, t1] = traffic;
-    let (r0, r1) = (t0.stop(), t1.stop());
-    assert!(
-        moved.is_some(),
-        "the partner did not take over\n{}",
-        p.logs()
-    );
-    let tries = RESTARTS + 1;
-    let bound = TIMEOUT * tries + DEADTIME + Duration::from_millis(100);
-    let (o0, last0) = outage_after(&r0, at);
-    let (o1, last1) = outage_after(&r1, at);
-    eprintln!("fos IPv6 give-up: outages {o0:?} and {o1:?} (bound {bound:?})");
-    assert!(
-        o0 <= bound && o1 <= bound,
-        "outages {o0:?} {o1:?} > {bound:?}\n{}",
-        p.logs()
-    );
-    assert_eq!(last0, Some(p.server_name(inactive, 0)));
-    assert_eq!(last1, Some(p.server_name(inactive, 1)));
+    give_up_moves_both_vips(&p, active, inactive, traffic, "fos IPv6 give-up");
     for vip in VIPS6 {
         assert_eq!(
             p.bed.neighbour(Host::Client, vip).as_deref(),
