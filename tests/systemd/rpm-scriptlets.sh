@@ -29,6 +29,9 @@ mkdir -p "$work/stage"
 # (the debuginfo files are not in this payload: the spec's debuginfo package wants them)
 debugrpm=${rpm_file/pulse-$version/pulse-debuginfo-$version}
 if [ -f "$debugrpm" ]; then (cd "$work/stage" && rpm2cpio "$debugrpm" | cpio -idm --quiet); fi
+# (nor are the web console's: the spec's cockpit-pulse subpackage wants them)
+cockpitrpm=${rpm_file%/*}/cockpit-pulse-$version-1.noarch.rpm
+if [ -f "$cockpitrpm" ]; then (cd "$work/stage" && rpm2cpio "$cockpitrpm" | cpio -idm --quiet); fi
 rpmbuild -bb --quiet --define "_topdir $work/rpmbuild" --define "_rpmdir $work/new" \
     --define "_build_id_links none" \
     --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
