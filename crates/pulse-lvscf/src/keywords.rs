@@ -498,7 +498,7 @@ pub const KEYWORDS: &[Keyword] = &[
     ),
     pulse(g(
         "ecmp",
-        "1: every director of the group is active behind ECMP (VIP on lo, mh hashing, routes announced)",
+        "1: all directors of the group active behind ECMP (VIP on lo, mh, announced routes)",
         |b, st, c| put(&mut c.ecmp, b.bool(st)),
         |c| flag(c.ecmp),
     )),
