@@ -9,8 +9,14 @@
 # Where the running kernel has IPVS the lab runs right here; otherwise (this machine kind has
 # none) in the project's VM (tests/vm/: QEMU with a Debian kernel, installed and fetched on first
 # use). Needs root. `tests/lab/demo.sh --nat` runs it with network = nat; `tests/lab/demo.sh --fos`
-# runs service = fos (failover services: a small HTTP server on each director, no IPVS) here.
-# Exits with the lab's status: 0 when the survivor serves with the same table.
+# runs service = fos (failover services: a small HTTP server on each director, no IPVS) here;
+# `tests/lab/demo.sh --ecmp` runs ecmp = 1 (docs/ecmp.md; bed tests/src/ecmp_bed/): three
+# directors active at once behind a BIRD router's ECMP route, the host's `bird` (bird2, from
+# tests/install-deps.sh) copied into the VM; it shows the traffic shared, then kills one director
+# and drains another under long-lived flows and new connections, with each timeline.
+# Exits with the lab's status: 0 when the survivor serves with the same table (--ecmp: when no
+# flow is lost on the other directors, none of the drained one's and at most 5 % of the killed
+# one's, no flow pauses over 1.5 s and no new connection fails).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd -P)
@@ -38,6 +44,14 @@ shares=(-s "$root")
 case $target/ in "$root"/*) ;; *) shares+=(-s "$target") ;; esac
 vmenv=(-e PULSE_IN_VM=1)
 for e in "${env[@]}"; do vmenv+=(-e "$e"); done
-VM_TIMEOUT=${VM_TIMEOUT:-300} exec bash tests/vm/run-in-vm.sh "${shares[@]}" -C "$root/tests" \
-    -b "$bin/pulse" -b "$bin/lvsd" -b "$bin/pulsectl" "${vmenv[@]}" \
-    "$bin/pulse-lab" "$@"
+bins=(-b "$bin/pulse" -b "$bin/lvsd" -b "$bin/pulsectl")
+timeout=300
+for a in "$@"; do
+    if [ "$a" = --ecmp ]; then
+        bird=$(command -v bird) || { echo "demo.sh: no bird (tests/install-deps.sh installs bird2)" >&2; exit 1; }
+        bins+=(-b "$bird")
+        timeout=600
+    fi
+done
+VM_TIMEOUT=${VM_TIMEOUT:-$timeout} exec bash tests/vm/run-in-vm.sh "${shares[@]}" -C "$root/tests" \
+    "${bins[@]}" "${vmenv[@]}" "$bin/pulse-lab" "$@"

@@ -2,11 +2,13 @@
 //!
 //! The lvs.cf corpus helpers (the real-world files in `../shared/corpus/lvs.cf/` against
 //! piranha 0.8.6's recorded results, docs/reference/piranha.md §2.6), [`netns`]: the network-namespace bed of
-//! two `pulse` directors, and [`lvs_bed`]: the director / real servers / client bed the IPVS
-//! tests run in inside the VM (`tests/vm/`).
+//! two `pulse` directors, [`lvs_bed`]: the director / real servers / client bed the IPVS
+//! tests run in inside the VM (`tests/vm/`), and [`ecmp_bed`]: `ecmp = 1`'s three directors
+//! behind a BIRD router with ECMP, in the VM.
 
 pub mod big_config;
 pub mod bird;
+pub mod ecmp_bed;
 pub mod lvs_bed;
 pub mod lvsd_log;
 pub mod netns;

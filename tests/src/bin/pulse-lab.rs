@@ -10,7 +10,12 @@
 //! runs `service = fos` instead (no IPVS): two directors, a small HTTP server behind the VIP
 //! started and stopped by its `start_cmd`/`stop_cmd`; it kills the service on the active
 //! director under traffic (restarted in place), then makes its restart fail (the partner takes
-//! over), and prints each timeline.
+//! over), and prints each timeline. `pulse-lab --ecmp` runs `ecmp = 1` (`EcmpBed`): three
+//! directors active at once behind a BIRD router's ECMP route, new connections spread over
+//! them; then it kills one and drains another under long-lived flows and new connections, with
+//! each timeline, and exits 1 unless issue 17's bounds hold (no flow lost on the other
+//! directors, ≥ 95 % of the killed director's flows survive and all of the drained one's, no
+//! flow pauses longer than 1.5 s, no new connection fails).
 
 use pulse_e2e::netns::wait_for;
 use pulse_e2e::pair_bed::{
@@ -35,6 +40,9 @@ fn main() -> ExitCode {
     }
     if std::env::args().skip(1).any(|a| a == "--fos") {
         return fos_lab();
+    }
+    if std::env::args().skip(1).any(|a| a == "--ecmp") {
+        return ecmp_lab();
     }
     let nat = std::env::args().skip(1).any(|a| a == "--nat");
     let config = PairConfig {
@@ -343,6 +351,122 @@ fn fos_lab() -> ExitCode {
             log(Host::D1),
             log(Host::D2)
         );
+        ExitCode::FAILURE
+    }
+}
+
+/// `--ecmp`: three directors behind ECMP (see the crate documentation).
+fn ecmp_lab() -> ExitCode {
+    use pulse_e2e::ecmp_bed::{DIRECTORS, EcmpBed, EventKind, VIP, director_name, traffic};
+    let mut bed = EcmpBed::new();
+    say("lvs.cf of every director (ecmp = 1: all active, mh scheduler, sloppy_tcp)");
+    print!("{}", std::fs::read_to_string(bed.cf(1)).unwrap_or_default());
+    say(
+        "three directors start BIRD and pulse; each announces the VIP while it can serve it; \
+         the router's BIRD merges them into one ECMP route",
+    );
+    let Some(t) = bed.wait_routes(Duration::from_secs(60)) else {
+        eprintln!(
+            "pulse-lab: no ECMP route over the three directors\n{}",
+            bed.dump()
+        );
+        return ExitCode::FAILURE;
+    };
+    println!("after {} ms the router's route reads:", t.as_millis());
+    show(&bed.exec("rt", "ip", &["route", "show", VIP]));
+    say("pulsectl status on d1");
+    show(&bed.pulsectl(1, &["status"]));
+    say("ipvsadm -Ln on d1 (the same on d2 and d3)");
+    print!("{}", bed.ipvsadm(1, &["-Ln"]));
+
+    say("300 new connections from the client");
+    let results: Vec<Result<String, String>> = pulse_e2e::lvs_bed::in_ns(&bed.ns("cl"), || {
+        (0..300).map(|_| traffic::fetch()).collect()
+    });
+    let mut per_server = std::collections::BTreeMap::new();
+    for r in &results {
+        *per_server
+            .entry(r.clone().unwrap_or_else(|e| format!("failed ({e})")))
+            .or_insert(0usize) += 1;
+    }
+    let per_director: Vec<String> = (1..=DIRECTORS)
+        .map(|d| format!("{}: {}", director_name(d), bed.conns(d).len()))
+        .collect();
+    println!(
+        "through each director (its IPVS connection entries): {}",
+        per_director.join(", ")
+    );
+    println!("answered by each real server: {per_server:?}");
+
+    let mut broken = Vec::new();
+    for (title, kind, d, after) in [
+        (
+            "kill d2 (cable pulled, SIGKILL of pulse, lvsd and BIRD)",
+            EventKind::Kill,
+            2,
+            3,
+        ),
+        (
+            "drain d1 (pulsectl release: the route withdrawn, ecmp_drain = 5 s)",
+            EventKind::Drain,
+            1,
+            7,
+        ),
+    ] {
+        say(&format!(
+            "{title}, under 36 long-lived flows asking every 50 ms and a new connection every 25 ms"
+        ));
+        let e = bed.event(
+            1,
+            kind,
+            d,
+            Duration::from_secs(30),
+            Duration::from_secs(after),
+        );
+        print!("{}", e.timeline);
+        let m = &e.measured;
+        let name = director_name(d);
+        println!(
+            "\nflows: {} of {} through {name} lost, {} of {} through the others; {} moved, the \
+             longest pause of a moved flow {} ms (of any flow {} ms)\nnew connections: {} of {} \
+             failed, the slowest took {} ms",
+            m.lost_on_director,
+            m.on_director,
+            m.lost_elsewhere,
+            m.flows - m.on_director,
+            m.moved,
+            m.pause_moved.as_millis(),
+            m.pause.as_millis(),
+            m.new_failed,
+            m.new,
+            m.slowest_new.as_millis()
+        );
+        for f in e.flows.iter().filter(|f| f.lost.is_some()) {
+            println!(
+                "  flow :{} lost: {}",
+                f.port,
+                f.lost.as_deref().unwrap_or_default()
+            );
+        }
+        println!("{m}");
+        let v = m.violations();
+        if m.route.is_none() {
+            eprintln!("pulse-lab: {v:?}\n{}", bed.dump());
+            return ExitCode::FAILURE;
+        }
+        broken.extend(v);
+    }
+    say("the router's route now (d2 dead, d1 drained)");
+    show(&bed.exec("rt", "ip", &["route", "show", VIP]));
+    if broken.is_empty() {
+        println!(
+            "\nwithin the bounds: no flow lost on the other directors, none of the drained \
+             director's and at most 5 % of the killed one's, no pause over 1.5 s, no failed \
+             new connection"
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("pulse-lab: out of bounds:\n  {}", broken.join("\n  "));
         ExitCode::FAILURE
     }
 }

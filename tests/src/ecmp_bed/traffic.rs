@@ -1,0 +1,312 @@
+//! The client's traffic through the VIP during an event: long-lived flows asking every 50 ms
+//! (each on a thread of its own, recording its longest pause), new connections every 25 ms,
+//! and the router's next hops polled every 50 ms.
+
+use super::VIP;
+use crate::bird::next_hops;
+use crate::lvs_bed::{enter, in_ns};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a flow or a new connection waits for an answer before it counts as lost.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// How often each long-lived flow asks.
+pub const FLOW_INTERVAL: Duration = Duration::from_millis(50);
+/// How often a new connection is opened.
+pub const NEW_INTERVAL: Duration = Duration::from_millis(25);
+
+fn vip() -> SocketAddr {
+    format!("{VIP}:80").parse().expect("vip")
+}
+
+/// One request on an open connection: the real server's name.
+pub fn ask(s: &mut TcpStream) -> Result<String, String> {
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+    if n == 0 {
+        return Err("closed".into());
+    }
+    let out = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let body = out.rsplit("\r\n\r\n").next().unwrap_or_default();
+    Ok(body.trim().to_string())
+}
+
+/// A connection to the VIP (the kernel picks the source port), with [`TIMEOUT`]s.
+pub fn connect() -> Result<TcpStream, String> {
+    let s = TcpStream::connect_timeout(&vip(), TIMEOUT).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+/// One new connection and one request (call it in the client's namespace): the real server.
+pub fn fetch() -> Result<String, String> {
+    ask(&mut connect()?)
+}
+
+/// One connection from 192.0.2.2:`port` to the VIP, closed with RST (no TIME_WAIT, so the
+/// same 5-tuple can go again through another director): the real server's name. Call it in
+/// the client's namespace.
+pub fn fetch_from(port: u16) -> Result<String, String> {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, setsockopt, socket, sockopt,
+    };
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .map_err(|e| e.to_string())?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|e| e.to_string())?;
+    bind(fd.as_raw_fd(), &SockaddrIn::new(192, 0, 2, 2, port))
+        .map_err(|e| format!(":{port}: {e}"))?;
+    connect(fd.as_raw_fd(), &SockaddrIn::new(10, 0, 0, 100, 80))
+        .map_err(|e| format!(":{port}: {e}"))?;
+    let linger = nix::libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    setsockopt(&fd, sockopt::Linger, &linger).map_err(|e| e.to_string())?;
+    let mut s = TcpStream::from(fd);
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    ask(&mut s)
+}
+
+/// How one long-lived flow fared.
+#[derive(Clone, Debug)]
+pub struct FlowEnd {
+    /// The client's source port (names the flow in the directors' connection tables).
+    pub port: u16,
+    /// The real server it reached first.
+    pub server: String,
+    /// Why it ended before it was stopped (an error, or another real server answered).
+    pub lost: Option<String>,
+    /// The longest time between two answers (asked every [`FLOW_INTERVAL`]), and when it
+    /// ended.
+    pub longest_gap: Duration,
+    /// When the longest gap ended.
+    pub gap_end: Option<SystemTime>,
+    /// Answers after the first.
+    pub answers: usize,
+}
+
+/// Long-lived flows from the client, each asking every [`FLOW_INTERVAL`] on its own thread.
+#[derive(Debug)]
+pub struct Flows {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<FlowEnd>>,
+    /// The flows' client ports, in order.
+    pub ports: Vec<u16>,
+}
+
+impl Flows {
+    /// Opens `n` flows from namespace `client_ns` (each asks once: its real server), then
+    /// starts asking on each.
+    pub fn open(client_ns: &str, n: usize) -> Self {
+        let opened: Vec<(TcpStream, String, u16)> = in_ns(client_ns, move || {
+            (0..n)
+                .map(|_| {
+                    let mut s = connect().expect("a long-lived flow's connect");
+                    let who = ask(&mut s).expect("a long-lived flow's first answer");
+                    let port = s.local_addr().expect("local address").port();
+                    (s, who, port)
+                })
+                .collect()
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let ports = opened.iter().map(|(_, _, p)| *p).collect();
+        let threads = opened
+            .into_iter()
+            .map(|(s, server, port)| {
+                let stop = stop.clone();
+                std::thread::spawn(move || keep_asking(s, server, port, &stop))
+            })
+            .collect();
+        Self {
+            stop,
+            threads,
+            ports,
+        }
+    }
+
+    /// Stops every flow (each finishes the request it is in) and closes them.
+    pub fn stop(mut self) -> Vec<FlowEnd> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads
+            .drain(..)
+            .map(|t| t.join().expect("flow thread"))
+            .collect()
+    }
+}
+
+impl Drop for Flows {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn keep_asking(mut s: TcpStream, server: String, port: u16, stop: &AtomicBool) -> FlowEnd {
+    let mut end = FlowEnd {
+        port,
+        server,
+        lost: None,
+        longest_gap: Duration::ZERO,
+        gap_end: None,
+        answers: 0,
+    };
+    let mut last = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(FLOW_INTERVAL);
+        match ask(&mut s) {
+            Ok(who) if who == end.server => {
+                let gap = last.elapsed();
+                last = Instant::now();
+                end.answers += 1;
+                if gap > end.longest_gap {
+                    end.longest_gap = gap;
+                    end.gap_end = Some(SystemTime::now());
+                }
+            }
+            Ok(who) => {
+                end.lost = Some(format!("answered by {who}, not {}", end.server));
+                break;
+            }
+            Err(e) => {
+                end.lost = Some(e);
+                break;
+            }
+        }
+    }
+    end
+}
+
+/// One new connection of [`NewConns`].
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    /// When it was opened.
+    pub sent: SystemTime,
+    /// How long the connection and its request took.
+    pub took: Duration,
+    /// The real server, or why none answered.
+    pub result: Result<String, String>,
+}
+
+/// New connections from the client, one every [`NEW_INTERVAL`] (one after the other: a slow
+/// one delays the next).
+#[derive(Debug)]
+pub struct NewConns {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Vec<Attempt>>>,
+}
+
+impl NewConns {
+    /// Starts opening connections from namespace `client_ns`.
+    pub fn start(client_ns: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let path = format!("/var/run/netns/{client_ns}");
+        let thread = std::thread::spawn(move || {
+            enter(&path);
+            let mut out = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let (sent, t) = (SystemTime::now(), Instant::now());
+                let result = fetch();
+                out.push(Attempt {
+                    sent,
+                    took: t.elapsed(),
+                    result,
+                });
+                std::thread::sleep(NEW_INTERVAL);
+            }
+            out
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops; every attempt, in order.
+    pub fn stop(mut self) -> Vec<Attempt> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .map(|t| t.join().expect("new connections"))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for NewConns {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The router's next hops, each with when they were first seen.
+pub type RouteChanges = Vec<(SystemTime, Vec<String>)>;
+
+/// The router's next hops for the VIP, polled every 50 ms: each change with its time.
+#[derive(Debug)]
+pub struct RouteWatch {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<RouteChanges>>,
+}
+
+impl RouteWatch {
+    /// Starts polling in the router's namespace `rt`; the first entry is the route at start.
+    pub fn start(rt: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let rt = rt.to_string();
+        let thread = std::thread::spawn(move || {
+            let mut changes: RouteChanges = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let hops = next_hops(&rt, VIP);
+                if changes.last().is_none_or(|(_, h)| *h != hops) {
+                    changes.push((SystemTime::now(), hops));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            changes
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops; the changes.
+    pub fn stop(mut self) -> RouteChanges {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .map(|t| t.join().expect("route watch"))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for RouteWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
