@@ -4,8 +4,8 @@
 //! router. Shows: 300 new connections spread over the directors and the real servers (each ≥
 //! 20 %); 100 fixed 5-tuples reach the same real server through each director alone; three
 //! runs of drain (`pulsectl release`), addition (`pulsectl takeover`), kill (link down +
-//! SIGKILL) and restart of a director, each under 36 long-lived flows asking every 50 ms and
-//! new connections every 25 ms, within issue 17's bounds (no flow lost on the other directors,
+//! SIGKILL) and restart of a director, each under 36 long-lived flows asking every 200 ms and
+//! new connections every 50 ms, within issue 17's bounds (no flow lost on the other directors,
 //! ≥ 95 % of the killed director's flows survive and none of a drained one's, no flow pauses
 //! longer than 1.5 s, no new connection fails; one `ECMP-EVENT` line per event on stdout, the
 //! table of docs/benchmarks.md); a real server quiesced on every director refuses none. Run by
@@ -67,9 +67,8 @@ fn three_directors_share_flows_and_survive_drain_addition_kill_and_restart() {
         }
         assert!(
             bed.wait_routes(Duration::from_secs(30)).is_some(),
-            "the router did not settle on d{alone} alone: {:?}\n{}",
-            bed.next_hops(),
-            bed.dump()
+            "the router did not settle on d{alone} alone: {:?}",
+            bed.next_hops()
         );
         let got: Vec<Result<String, String>> =
             in_ns(&cl, || (61000..61100u16).map(fetch_from).collect());
@@ -89,8 +88,8 @@ fn three_directors_share_flows_and_survive_drain_addition_kill_and_restart() {
     }
     assert!(
         bed.wait_routes(Duration::from_secs(30)).is_some(),
-        "{}",
-        bed.dump()
+        "{:?}",
+        bed.next_hops()
     );
 
     // Three runs of drain, addition, kill and restart, each run on other directors.
@@ -118,7 +117,7 @@ fn three_directors_share_flows_and_survive_drain_addition_kill_and_restart() {
             }
             let v = e.measured.violations();
             if e.measured.route.is_none() {
-                panic!("{v:?}\n{}", bed.dump());
+                panic!("{v:?}");
             }
             broken.extend(v);
         }

@@ -64,7 +64,7 @@ pub struct Measured {
     /// Flows through another director afterwards than before (a lost one counts when its
     /// director was the event's: it had to move).
     pub moved: usize,
-    /// The longest pause of any flow (time between two answers; asked every 50 ms).
+    /// The longest pause of any flow (time between two answers; asked every 200 ms).
     pub pause: Duration,
     /// The longest pause of a moved flow.
     pub pause_moved: Duration,
@@ -282,6 +282,7 @@ impl EcmpBed {
             }
             EventKind::Restart => format!("{name} comes back: cable in, BIRD and pulse started"),
         };
+        flows.measure();
         let t0 = timeline.add(label);
         let mut killer = None;
         match kind {
@@ -388,7 +389,7 @@ fn add_traffic_events(
         timeline.add_at(
             end,
             format!(
-                "  ... it ends: answered again ({} ms, asked every 50 ms)",
+                "  ... it ends: answered again ({} ms, asked every 200 ms)",
                 f.longest_gap.as_millis()
             ),
         );
