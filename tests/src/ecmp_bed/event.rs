@@ -330,6 +330,9 @@ impl EcmpBed {
             };
             timeline.add_at(*t, label);
         }
+        for (t, line) in self.router_events(t0) {
+            timeline.add_at(t, format!("router's BIRD: {line}"));
+        }
         let measured = measure(run, kind, d, route, &ends, &owners, &attempts);
         add_traffic_events(&mut timeline, &ends, &owners, kind, d, &attempts);
         timeline.add_log_events(

@@ -102,7 +102,12 @@ impl EcmpBed {
         let dir = std::env::temp_dir().join(format!("ecmp-bed-{}", topo.prefix));
         std::fs::create_dir_all(&dir).expect("scratch dir");
         let mut birds = Birds::new(&dir);
-        birds.start_niced(&rt, &example("router.conf"), "router", NICE);
+        // BIRD's events (sessions up and down, BFD) in its log: the dump and the timelines.
+        let router = format!(
+            "log stderr all;\ntimeformat log \"%F %T.%3f\";\ndebug protocols {{ states }};\n{}",
+            example("router.conf")
+        );
+        birds.start_niced(&rt, &router, "router", NICE);
         let mut servers = Vec::new();
         for i in 1..=3 {
             let n = format!("rs{i}");
@@ -382,6 +387,25 @@ impl EcmpBed {
     pub fn owners(&self, ports: &[u16]) -> Vec<Option<usize>> {
         let tables: Vec<Vec<(u16, u32)>> = (1..=DIRECTORS).map(|d| self.conns(d)).collect();
         ports.iter().map(|p| owner(&tables, *p)).collect()
+    }
+
+    /// The router's BIRD log lines since `since` about sessions and BFD (`d2: State changed
+    /// to down`), with their times (BIRD logs UTC in the VM: `2026-12-06 22:06:50.123`).
+    pub fn router_events(
+        &self,
+        since: std::time::SystemTime,
+    ) -> Vec<(std::time::SystemTime, String)> {
+        let log = std::fs::read_to_string(self.dir.join("router.bird.log")).unwrap_or_default();
+        log.lines()
+            .filter(|l| l.contains("State changed") || l.contains("BFD") || l.contains("bfd"))
+            .filter_map(|l| {
+                let mut w = l.splitn(3, ' ');
+                let (date, time, rest) = (w.next()?, w.next()?, w.next()?);
+                let t = crate::pair_bed::parse_rfc3339(&format!("{date}T{time}Z"))?;
+                Some((t, rest.trim().to_string()))
+            })
+            .filter(|(t, _)| *t >= since)
+            .collect()
     }
 
     /// Every director's pulse log, and BIRD's, for a failure message.
