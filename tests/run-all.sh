@@ -47,6 +47,11 @@ step "the whole director pair on a real kernel: pulse + lvsd x2, real servers, c
 # (seen 2026-12-06, not yet explained). It stays #[ignore]d and shows here as filtered out.
 bash tests/vm/run-tests.sh --pair -- --skip ipv6_crash_of_the_active_director
 
+step "ecmp = 1 on a real kernel: three directors behind a BIRD router's ECMP, drain/add/kill/restart x3 (tests/tests/ecmp_vm.rs)"
+# About 3 minutes of VM on a quiet machine (measured DURATION); BFD at 100 ms x 3 under TCG
+# needs the machine to itself: on a host busy with other builds the sessions flap.
+bash tests/vm/run-tests.sh --ecmp
+
 step "tests"
 # Tests that need root and network namespaces are #[ignore]d, so that where they cannot run they
 # show as skipped, never as passed. As root they run in a second pass: the test binaries below
