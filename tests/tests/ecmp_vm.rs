@@ -4,7 +4,7 @@
 //! router. Shows: 300 new connections spread over the directors and the real servers (each ≥
 //! 20 %); 100 fixed 5-tuples reach the same real server through each director alone; three
 //! runs of drain (`pulsectl release`), addition (`pulsectl takeover`), kill (link down +
-//! SIGKILL) and restart of a director, each under 36 long-lived flows asking every 200 ms and
+//! SIGKILL) and restart of a director, each under 36 long-lived flows asking every 500 ms and
 //! new connections every 50 ms, within issue 17's bounds (no flow lost on the other directors,
 //! ≥ 95 % of the killed director's flows survive and none of a drained one's, no flow pauses
 //! longer than 1.5 s, no new connection fails; one `ECMP-EVENT` line per event on stdout, the

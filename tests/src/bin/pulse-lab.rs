@@ -414,7 +414,7 @@ fn ecmp_lab() -> ExitCode {
         ),
     ] {
         say(&format!(
-            "{title}, under 36 long-lived flows asking every 200 ms and a new connection every 50 ms"
+            "{title}, under 36 long-lived flows asking every 500 ms and a new connection every 50 ms"
         ));
         let e = bed.event(
             1,

@@ -64,7 +64,8 @@ pub struct Measured {
     /// Flows through another director afterwards than before (a lost one counts when its
     /// director was the event's: it had to move).
     pub moved: usize,
-    /// The longest pause of any flow (time between two answers; asked every 200 ms).
+    /// The longest pause of any flow: the longest a request waited for its answer (each flow
+    /// asks every 500 ms).
     pub pause: Duration,
     /// The longest pause of a moved flow.
     pub pause_moved: Duration,
@@ -242,10 +243,10 @@ pub fn measure(
         // A drained or killed director's flows had to move (its entries may still look
         // freshest when it is dead and nothing refreshes the others yet).
         let moved = (kind.removes() && on) || (b.is_some() && a.is_some() && a != b);
-        m.pause = m.pause.max(f.longest_gap);
+        m.pause = m.pause.max(f.longest_wait);
         if moved {
             m.moved += 1;
-            m.pause_moved = m.pause_moved.max(f.longest_gap);
+            m.pause_moved = m.pause_moved.max(f.longest_wait);
         }
     }
     m
@@ -297,7 +298,7 @@ impl EcmpBed {
             }
             EventKind::Restart => self.restart_director(d),
         }
-        let routed = self.wait_routes(route_limit);
+        let routed = watch.wait(&self.expected_hops(), route_limit);
         std::thread::sleep(after);
         let attempts = new.stop();
         let ends = flows.stop();
@@ -379,21 +380,21 @@ fn add_traffic_events(
         .iter()
         .enumerate()
         .filter(|(i, _)| moved(*i))
-        .max_by_key(|(_, f)| f.longest_gap);
+        .max_by_key(|(_, f)| f.longest_wait);
     if let Some((i, f)) = longest
-        && let Some(end) = f.gap_end
+        && let Some(end) = f.wait_end
     {
         let from = owners.0[i].map_or("?".into(), super::director_name);
         let to = owners.1[i].map_or("?".into(), super::director_name);
         timeline.add_at(
-            end - f.longest_gap,
-            format!("longest pause of a moved flow ({from} to {to}) starts: its last answer"),
+            end - f.longest_wait,
+            format!("longest pause of a moved flow ({from} to {to}) starts: a request sent"),
         );
         timeline.add_at(
             end,
             format!(
-                "  ... it ends: answered again ({} ms, asked every 200 ms)",
-                f.longest_gap.as_millis()
+                "  ... it ends: the answer comes ({} ms later)",
+                f.longest_wait.as_millis()
             ),
         );
     }
@@ -450,13 +451,15 @@ mod tests {
         assert_eq!(owner(&tables, 4), None);
     }
 
-    fn flow(lost: bool, gap_ms: u64) -> FlowEnd {
+    fn flow(lost: bool, wait_ms: u64) -> FlowEnd {
         FlowEnd {
             port: 0,
             server: "rs1".into(),
             lost: lost.then(|| "timed out".into()),
-            longest_gap: Duration::from_millis(gap_ms),
+            longest_gap: Duration::from_millis(wait_ms + 500),
             gap_end: None,
+            longest_wait: Duration::from_millis(wait_ms),
+            wait_end: None,
             answers: 10,
         }
     }

@@ -1,6 +1,6 @@
-//! The client's traffic through the VIP during an event: long-lived flows asking every 200 ms
+//! The client's traffic through the VIP during an event: long-lived flows asking every 500 ms
 //! (each on a thread of its own, recording its longest pause), new connections every 50 ms,
-//! and the router's next hops polled every 100 ms.
+//! and the router's next hops on each change.
 
 use super::VIP;
 use crate::bird::next_hops;
@@ -14,11 +14,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long a flow or a new connection waits for an answer before it counts as lost.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
-/// How often each long-lived flow asks. At 50 ms and 100 ms, 36 flows (720 and 360 requests
-/// a second through the bridges, IPVS and the real servers' threads) overloaded the VM's two
-/// emulated CPUs on a busy host: the BFD sessions (100 ms × 3) timed out and the router
-/// dropped healthy directors.
-pub const FLOW_INTERVAL: Duration = Duration::from_millis(200);
+/// How often each long-lived flow asks. At 50, 100 and 200 ms, 36 flows (720, 360 and 180
+/// requests a second through the bridges, IPVS and the real servers' threads: packet work in
+/// softirq, which no niceness holds back) overloaded the VM's two emulated CPUs on a busy
+/// host: the BFD sessions (100 ms × 3) timed out and the router dropped healthy directors.
+/// The pause is measured per request ([`FlowEnd::longest_wait`]), so the interval only has
+/// to be short next to the outage for some flow to ask in it (36 flows, spread in phase).
+pub const FLOW_INTERVAL: Duration = Duration::from_millis(500);
 /// How often a new connection is opened (one after the other).
 pub const NEW_INTERVAL: Duration = Duration::from_millis(50);
 
@@ -100,6 +102,11 @@ pub struct FlowEnd {
     pub longest_gap: Duration,
     /// When the longest gap ended.
     pub gap_end: Option<SystemTime>,
+    /// The longest a request waited for its answer (among those answered after
+    /// [`Flows::measure`]): the pause the flow saw, whatever the asking interval.
+    pub longest_wait: Duration,
+    /// When that request was answered.
+    pub wait_end: Option<SystemTime>,
     /// Answers after the first.
     pub answers: usize,
 }
@@ -183,19 +190,28 @@ fn keep_asking(
         lost: None,
         longest_gap: Duration::ZERO,
         gap_end: None,
+        longest_wait: Duration::ZERO,
+        wait_end: None,
         answers: 0,
     };
     let mut last = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(FLOW_INTERVAL);
+        let sent = Instant::now();
         match ask(&mut s) {
             Ok(who) if who == end.server => {
                 let gap = last.elapsed();
                 last = Instant::now();
                 end.answers += 1;
-                if measuring.load(Ordering::Relaxed) && gap > end.longest_gap {
-                    end.longest_gap = gap;
-                    end.gap_end = Some(SystemTime::now());
+                if measuring.load(Ordering::Relaxed) {
+                    if sent.elapsed() > end.longest_wait {
+                        end.longest_wait = sent.elapsed();
+                        end.wait_end = Some(SystemTime::now());
+                    }
+                    if gap > end.longest_gap {
+                        end.longest_gap = gap;
+                        end.gap_end = Some(SystemTime::now());
+                    }
                 }
             }
             Ok(who) => {
@@ -279,51 +295,96 @@ impl Drop for NewConns {
 /// The router's next hops, each with when they were first seen.
 pub type RouteChanges = Vec<(SystemTime, Vec<String>)>;
 
-/// The router's next hops for the VIP, polled every 100 ms: each change with its time.
+/// The router's next hops for the VIP, read again whenever `ip monitor route` in the router's
+/// namespace reports a change (polling `ip route` spawns a process every few milliseconds,
+/// which in the emulated VM costs a vCPU): each change with its time.
 #[derive(Debug)]
 pub struct RouteWatch {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<RouteChanges>>,
+    monitor: std::process::Child,
+    changes: Arc<std::sync::Mutex<RouteChanges>>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl RouteWatch {
-    /// Starts polling in the router's namespace `rt`; the first entry is the route at start.
+    /// Starts watching in the router's namespace `rt`; the first entry is the route at start.
     pub fn start(rt: &str) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let rt = rt.to_string();
+        use std::io::BufRead;
+        let mut monitor = std::process::Command::new(crate::netns::ip_cmd())
+            .args(["-n", rt, "monitor", "route"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("ip monitor route");
+        let out = monitor.stdout.take().expect("stdout");
+        let changes = Arc::new(std::sync::Mutex::new(vec![(
+            SystemTime::now(),
+            next_hops(rt, VIP),
+        )]));
+        let (rt, seen) = (rt.to_string(), changes.clone());
         let thread = std::thread::spawn(move || {
-            let mut changes: RouteChanges = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                let hops = next_hops(&rt, VIP);
-                if changes.last().is_none_or(|(_, h)| *h != hops) {
-                    changes.push((SystemTime::now(), hops));
+            // A multipath route's `nexthop` lines are indented: one read per route line.
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with(char::is_whitespace) {
+                    continue;
                 }
-                std::thread::sleep(Duration::from_millis(100));
+                let (t, hops) = (SystemTime::now(), next_hops(&rt, VIP));
+                let mut c = seen.lock().unwrap_or_else(|e| e.into_inner());
+                if c.last().is_none_or(|(_, h)| *h != hops) {
+                    c.push((t, hops));
+                }
             }
-            changes
         });
         Self {
-            stop,
+            monitor,
+            changes,
             thread: Some(thread),
+        }
+    }
+
+    /// The changes so far.
+    pub fn changes(&self) -> RouteChanges {
+        self.changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until the next hops are `want` (sorted addresses), up to `limit`: when they
+    /// became so.
+    pub fn wait(&self, want: &[String], limit: Duration) -> Option<SystemTime> {
+        let start = Instant::now();
+        loop {
+            if let Some((t, h)) = self.changes().last()
+                && h.as_slice() == want
+            {
+                return Some(*t);
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Stops; the changes.
     pub fn stop(mut self) -> RouteChanges {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .map(|t| t.join().expect("route watch"))
-            .unwrap_or_default()
+        self.halt();
+        self.changes()
+    }
+
+    fn halt(&mut self) {
+        let _ = self.monitor.kill();
+        let _ = self.monitor.wait();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
 impl Drop for RouteWatch {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.halt();
     }
 }
