@@ -110,11 +110,12 @@ fn three_directors_share_flows_and_survive_drain_addition_kill_and_restart() {
                 Duration::from_secs(limit),
                 Duration::from_secs(3),
             );
-            println!("{}", e.measured);
-            eprint!("{}", e.timeline);
+            // All on stdout, in order: the timeline, lost flows, the machine-readable line.
+            print!("{}", e.timeline);
             for f in e.flows.iter().filter(|f| f.lost.is_some()) {
-                eprintln!("  flow :{} lost: {:?}", f.port, f.lost);
+                println!("  flow :{} lost: {:?}", f.port, f.lost);
             }
+            println!("{}", e.measured);
             let v = e.measured.violations();
             if e.measured.route.is_none() {
                 panic!("{v:?}");

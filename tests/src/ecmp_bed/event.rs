@@ -183,21 +183,26 @@ pub fn parse_conns(text: &str) -> Vec<(u16, u32)> {
         .collect()
 }
 
-/// The director (1-based) whose table holds the entry for client port `port` refreshed last
-/// (the longest time to expiry: each packet resets it, a flow the router moved away leaves a
-/// stale entry counting down behind), if any holds one.
-pub fn owner(tables: &[Vec<(u16, u32)>], port: u16) -> Option<usize> {
-    tables
+/// The director (1-based) a flow (client port `port`) goes through, from two reads of every
+/// director's connection table a little apart (`first`, `second`): the one whose entry the
+/// flow refreshed in between (each packet resets its time to expiry, while an entry the router
+/// moved the flow away from counts down; the timeouts differ by state, so one read cannot
+/// tell); among several, or none, the longest time to expiry.
+pub fn owner(first: &[Vec<(u16, u32)>], second: &[Vec<(u16, u32)>], port: u16) -> Option<usize> {
+    let expiry = |t: &Vec<(u16, u32)>| t.iter().filter(|(p, _)| *p == port).map(|(_, e)| *e).max();
+    let candidates: Vec<(bool, u32, usize)> = second
         .iter()
         .enumerate()
         .filter_map(|(i, t)| {
-            t.iter()
-                .filter(|(p, _)| *p == port)
-                .map(|(_, e)| (*e, i + 1))
-                .max()
+            let e2 = expiry(t)?;
+            let refreshed = first.get(i).and_then(expiry).is_none_or(|e1| e2 >= e1);
+            Some((refreshed, e2, i + 1))
         })
-        .max_by_key(|(e, d)| (*e, std::cmp::Reverse(*d)))
-        .map(|(_, d)| d)
+        .collect();
+    candidates
+        .iter()
+        .max_by_key(|(refreshed, e, d)| (*refreshed, *e, std::cmp::Reverse(*d)))
+        .map(|(_, _, d)| *d)
 }
 
 /// The numbers of an event from its records (pure: see [`Measured`]).
@@ -443,12 +448,33 @@ mod tests {
     }
 
     #[test]
-    fn a_flow_belongs_to_the_director_that_refreshed_its_entry_last() {
-        let tables = vec![vec![(1, 880), (2, 899)], vec![(1, 899)], vec![(3, 10)]];
-        assert_eq!(owner(&tables, 1), Some(2));
-        assert_eq!(owner(&tables, 2), Some(1));
-        assert_eq!(owner(&tables, 3), Some(3));
-        assert_eq!(owner(&tables, 4), None);
+    fn a_flow_belongs_to_the_director_that_refreshed_its_entry_in_between() {
+        let first = vec![
+            vec![(1, 880), (2, 899)],
+            vec![(1, 58), (4, 899)],
+            vec![(3, 10)],
+        ];
+        let second = vec![
+            vec![(1, 878), (2, 899)],
+            vec![(1, 59), (4, 897)],
+            vec![(3, 9)],
+        ];
+        // Port 1 moved from d1 (899 s when established, counting down) to d2 (a 60 s state).
+        assert_eq!(owner(&first, &second, 1), Some(2));
+        assert_eq!(owner(&first, &second, 2), Some(1));
+        // Nobody refreshed: the longest time to expiry.
+        assert_eq!(owner(&first, &second, 3), Some(3));
+        assert_eq!(owner(&first, &second, 4), Some(2));
+        assert_eq!(owner(&first, &second, 5), None);
+        // A new entry in the second read counts as refreshed.
+        assert_eq!(
+            owner(
+                &[vec![], vec![(6, 899)]],
+                &[vec![(6, 50)], vec![(6, 898)]],
+                6
+            ),
+            Some(1)
+        );
     }
 
     fn flow(lost: bool, wait_ms: u64) -> FlowEnd {

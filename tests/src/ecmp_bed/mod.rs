@@ -283,10 +283,15 @@ impl EcmpBed {
         }
     }
 
-    /// Brings a killed director back: cable in, BIRD and pulse started again (pulse adopts
-    /// the route and the IPVS table the killed one left).
+    /// Brings a killed director back as a rebooted host comes back: without the IPVS table
+    /// and the announcement route it had (a reboot forgets both), then the cable, then BIRD
+    /// and pulse. (Not a restart over the old table: the dying lvsd saw every real server
+    /// fail once the cable was out and left them all at weight 0, and a pulse adopting the
+    /// route over that table lets BIRD announce it before lvsd has checked a server again.)
     pub fn restart_director(&mut self, d: usize) {
         self.reap(d);
+        let ns = self.director_ns(d);
+        sh(&ns, "ipvsadm -C; ip route flush table 100");
         self.set_link(d, true);
         self.start_director(d);
     }
@@ -388,11 +393,14 @@ impl EcmpBed {
         parse_conns(&self.ipvsadm(d, &["-Lnc"]))
     }
 
-    /// Which director each client port's flow goes through now (the one whose entry for it
-    /// was refreshed last), from every director's connection table.
+    /// Which director each client port's flow goes through now ([`owner`]: every director's
+    /// connection table read twice, 1.5 s apart; the flows ask every 500 ms).
     pub fn owners(&self, ports: &[u16]) -> Vec<Option<usize>> {
-        let tables: Vec<Vec<(u16, u32)>> = (1..=DIRECTORS).map(|d| self.conns(d)).collect();
-        ports.iter().map(|p| owner(&tables, *p)).collect()
+        let read = || -> Vec<Vec<(u16, u32)>> { (1..=DIRECTORS).map(|d| self.conns(d)).collect() };
+        let first = read();
+        std::thread::sleep(Duration::from_millis(1500));
+        let second = read();
+        ports.iter().map(|p| owner(&first, &second, *p)).collect()
     }
 
     /// The router's BIRD log lines since `since` about sessions and BFD (`d2: State changed

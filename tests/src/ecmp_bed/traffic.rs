@@ -102,8 +102,8 @@ pub struct FlowEnd {
     pub longest_gap: Duration,
     /// When the longest gap ended.
     pub gap_end: Option<SystemTime>,
-    /// The longest a request waited for its answer (among those answered after
-    /// [`Flows::measure`]): the pause the flow saw, whatever the asking interval.
+    /// The longest a request waited for its answer, counted from [`Flows::measure`] for one
+    /// sent before: the pause the flow saw, whatever the asking interval.
     pub longest_wait: Duration,
     /// When that request was answered.
     pub wait_end: Option<SystemTime>,
@@ -115,7 +115,7 @@ pub struct FlowEnd {
 #[derive(Debug)]
 pub struct Flows {
     stop: Arc<AtomicBool>,
-    measuring: Arc<AtomicBool>,
+    measuring: Arc<std::sync::OnceLock<Instant>>,
     threads: Vec<JoinHandle<FlowEnd>>,
     /// The flows' client ports, in order.
     pub ports: Vec<u16>,
@@ -136,7 +136,7 @@ impl Flows {
                 .collect()
         });
         let stop = Arc::new(AtomicBool::new(false));
-        let measuring = Arc::new(AtomicBool::new(false));
+        let measuring = Arc::new(std::sync::OnceLock::new());
         let ports = opened.iter().map(|(_, _, p)| *p).collect();
         let threads = opened
             .into_iter()
@@ -153,9 +153,10 @@ impl Flows {
         }
     }
 
-    /// From now on the flows' pauses count (a pause before the event is not the event's).
+    /// From now on the flows' pauses count (a pause before the event is not the event's; a
+    /// request waiting across this moment counts from it).
     pub fn measure(&self) {
-        self.measuring.store(true, Ordering::Relaxed);
+        let _ = self.measuring.set(Instant::now());
     }
 
     /// Stops every flow (each finishes the request it is in) and closes them.
@@ -182,7 +183,7 @@ fn keep_asking(
     server: String,
     port: u16,
     stop: &AtomicBool,
-    measuring: &AtomicBool,
+    measuring: &std::sync::OnceLock<Instant>,
 ) -> FlowEnd {
     let mut end = FlowEnd {
         port,
@@ -203,9 +204,11 @@ fn keep_asking(
                 let gap = last.elapsed();
                 last = Instant::now();
                 end.answers += 1;
-                if measuring.load(Ordering::Relaxed) {
-                    if sent.elapsed() > end.longest_wait {
-                        end.longest_wait = sent.elapsed();
+                if let Some(&from) = measuring.get() {
+                    // A request sent before the event waits for it from the event on only.
+                    let wait = last.saturating_duration_since(sent.max(from));
+                    if wait > end.longest_wait {
+                        end.longest_wait = wait;
                         end.wait_end = Some(SystemTime::now());
                     }
                     if gap > end.longest_gap {
