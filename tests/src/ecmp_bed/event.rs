@@ -305,6 +305,8 @@ impl EcmpBed {
         }
         let routed = watch.wait(&self.expected_hops(), route_limit);
         std::thread::sleep(after);
+        // Read while the flows still ask: closing them resets their entries' times to expiry.
+        let owners = (before, self.owners(&flows.ports));
         let attempts = new.stop();
         let ends = flows.stop();
         let changes = watch.stop();
@@ -312,10 +314,6 @@ impl EcmpBed {
             let _ = k.join();
             self.reap(d);
         }
-        let owners = (
-            before,
-            self.owners(&ends.iter().map(|f| f.port).collect::<Vec<_>>()),
-        );
         let hop = super::director_ip(d);
         let route_at = changes
             .iter()
