@@ -375,7 +375,8 @@ fn ecmp_lab() -> ExitCode {
     println!("after {} ms the router's route reads:", t.as_millis());
     show(&bed.exec("rt", "ip", &["route", "show", VIP]));
     say("pulsectl status on d1");
-    show(&bed.pulsectl(1, &["status"]));
+    let lvsd_socket = bed.lvsd_socket(1).display().to_string();
+    show(&bed.pulsectl(1, &["status", "--lvsd-socket", &lvsd_socket]));
     say("ipvsadm -Ln on d1 (the same on d2 and d3)");
     print!("{}", bed.ipvsadm(1, &["-Ln"]));
 

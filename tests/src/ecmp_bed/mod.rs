@@ -403,15 +403,16 @@ impl EcmpBed {
         ports.iter().map(|p| owner(&first, &second, *p)).collect()
     }
 
-    /// The router's BIRD log lines since `since` about sessions and BFD (`d2: State changed
-    /// to down`), with their times (BIRD logs UTC in the VM: `2026-12-06 22:06:50.123`).
+    /// The router's BIRD log lines since `since` where a session stops or comes up (`d2:
+    /// State changed to stop`), with their times (BIRD logs UTC in the VM: `2026-12-06 22:06:50.123`).
     pub fn router_events(
         &self,
         since: std::time::SystemTime,
     ) -> Vec<(std::time::SystemTime, String)> {
         let log = std::fs::read_to_string(self.dir.join("router.bird.log")).unwrap_or_default();
         log.lines()
-            .filter(|l| l.contains("State changed") || l.contains("BFD") || l.contains("bfd"))
+            // A session's teardown also logs flush, down and start: its stop is the moment.
+            .filter(|l| l.contains("State changed to stop") || l.contains("State changed to up"))
             .filter_map(|l| {
                 let mut w = l.splitn(3, ' ');
                 let (date, time, rest) = (w.next()?, w.next()?, w.next()?);
