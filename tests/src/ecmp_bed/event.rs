@@ -260,9 +260,9 @@ pub fn measure(
 impl EcmpBed {
     /// Runs `kind` on director `d` under [`FLOWS`] long-lived flows (opened just before) and
     /// new connections: the event at t = 0, then traffic until the router's route has
-    /// changed (up to `route_limit`) and `after` longer. Panics when the route does not reach
-    /// what is expected within the limit only after the measurement (see
-    /// [`Measured::violations`]).
+    /// changed (up to `route_limit`) and `after` longer. A route that did not change within
+    /// the limit is reported, not a panic: [`Measured::route`] is `None`, one of
+    /// [`Measured::violations`].
     pub fn event(
         &mut self,
         run: usize,
