@@ -49,8 +49,8 @@ bash tests/vm/run-tests.sh --pair -- --skip ipv6_crash_of_the_active_director
 
 step "ecmp = 1 on a real kernel: three directors behind a BIRD router's ECMP, drain/add/kill/restart x3 (tests/tests/ecmp_vm.rs)"
 # About 5 minutes: 4 min 46 s on 2026-12-06 with the binaries already built (the VM 4 min 12 s),
-# on a host shared with other builds. BFD at 100 ms x 3 under TCG wants the CPU: on a busy host
-# the router's sessions flapped until qemu ran at nice -10 (docs/benchmarks.md, ECMP section).
+# on a host shared with other builds. BFD at 100 ms x 3 under TCG wants the CPU: the bed keeps
+# its own load low for that (docs/benchmarks.md, ECMP section).
 bash tests/vm/run-tests.sh --ecmp
 
 step "tests"
