@@ -203,6 +203,8 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
                     g.core.handle_timeout(now);
                 }
                 if let Some(v) = &mut d.view {
+                    // Whatever waits in the inbox first (after a stall, as for heartbeats).
+                    v.receive();
                     v.core.handle_timeout(now);
                 }
             }
@@ -221,6 +223,7 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
                 let _ = reply.send(answer);
             }
             Some(reply) = metrics.recv() => {
+                d.receive_view();
                 let _ = reply.send(d.status());
             }
         }
@@ -348,8 +351,17 @@ impl Driver {
         st
     }
 
+    /// `ecmp = 1`: feeds the group view what waits in its inbox, so a status never shows a
+    /// director stale whose datagram is already here.
+    fn receive_view(&mut self) {
+        if let Some(v) = &mut self.view {
+            v.receive();
+        }
+    }
+
     /// A control-socket request.
     fn control(&mut self, req: Request) -> Response {
+        self.receive_view();
         let cmd = match req {
             Request::Status => None,
             Request::Reload => {
