@@ -4,6 +4,11 @@
 //! leaves when it fails, comes back, survives a SIGKILLed pulse's restart without a withdrawal,
 //! leaves on `pulsectl release` and returns on `pulsectl takeover`, and leaves when pulse is
 //! stopped. Root and `bird` only.
+//!
+//! The group view: three directors (no routing daemon) with the same lvs.cf but for `primary`
+//! and a heartbeat key; each shows the others' announcements over its control socket and in
+//! `pulsectl status`, a release and a withdrawal, a flood at one of them, a killed director
+//! (not heard after 3 keepalives) and a reload with another `serial_no`. Root only.
 
 use pulse_e2e::bird::{Birds, example, next_hops, require_bird};
 use pulse_e2e::netns::{Topology, holds_throughout, require_netns, wait_for};
@@ -462,6 +467,19 @@ fn the_group_view_shows_every_directors_announcements() {
             && text.contains("10.1.0.12  announced  announced   heard "),
         "{text}"
     );
+
+    // d2 reloads a file with another serial_no: d1 flags it (and d2 flags d1).
+    let cf = g.dirs[1].path().join("lvs.cf");
+    let text = std::fs::read_to_string(&cf).expect("lvs.cf");
+    std::fs::write(&cf, text.replace("serial_no = 1\n", "serial_no = 2\n")).expect("lvs.cf");
+    let pid = g.pulses[1].0.as_ref().expect("d2 runs").id();
+    pulse_e2e::netns::signal(pid, "HUP");
+    let flagged = wait_for(Duration::from_secs(10), || {
+        g.seen(0, 1)
+            .is_some_and(|d| d.config_mismatch && d.config.is_some_and(|c| c.serial_no == 2))
+            && g.seen(1, 0).is_some_and(|d| d.config_mismatch)
+    });
+    assert!(flagged.is_some(), "d2's reload not flagged; {}", g.logs());
     for p in &mut g.pulses {
         p.signal("TERM");
     }
