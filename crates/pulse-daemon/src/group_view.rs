@@ -316,6 +316,13 @@ mod tests {
     }
 
     #[test]
+    fn the_status_names_every_rejection_reason() {
+        let mut ours: Vec<&str> = pulse_director::GroupRejection::REASONS.to_vec();
+        ours.push("queue_full");
+        assert_eq!(ours, pulse_control::EcmpGroupStatus::REJECTION_REASONS);
+    }
+
+    #[test]
     fn the_group_digest_leaves_out_primary_only() {
         let (a, b) = (cfg("10.1.0.11", 1), cfg("10.1.0.12", 1));
         assert_ne!(a.digest(), b.digest());
