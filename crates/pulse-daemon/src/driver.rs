@@ -82,6 +82,8 @@ struct Driver {
     view: Option<crate::group_view::ViewShell>,
     /// `ecmp = 1`: `pulsectl release` withdrew everything (told to the other directors).
     released: bool,
+    /// SIGTERM: every VIP withdrawn outside the group core (told to the other directors).
+    stopping: bool,
 }
 
 pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> {
@@ -154,6 +156,7 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
         group,
         view,
         released: false,
+        stopping: false,
         opts,
     };
     let mut links = d.watch_links(monitored)?;
@@ -467,6 +470,9 @@ impl Driver {
         if let Some(g) = &self.group {
             g.withdraw_all();
         }
+        // The other directors see the withdrawal now rather than a silence in 3 keepalives.
+        self.stopping = true;
+        self.flush_view();
         self.director.handle_shutdown(Instant::now());
         self.flush();
         // `service = fos`: the stop_cmds run (each bounded by fos_command_timeout) before the
@@ -497,6 +503,20 @@ impl Driver {
         Ok(())
     }
 
+    /// `ecmp = 1`: tells the group view what this director announces (sent at once if it
+    /// changed) and sends what it queued.
+    fn flush_view(&mut self) {
+        if let (Some(g), Some(v)) = (&self.group, &mut self.view) {
+            let stopping = self.stopping;
+            v.core.set_local(
+                Instant::now(),
+                |vip| !stopping && g.core.announced(vip),
+                self.released || stopping,
+            );
+            v.flush();
+        }
+    }
+
     /// Carry out everything the director asked for, then send its heartbeats. Actions are
     /// handed to workers (none blocks), so the heartbeats go out at once.
     fn flush(&mut self) {
@@ -505,12 +525,8 @@ impl Driver {
         }
         if let Some(g) = &mut self.group {
             g.flush();
-            if let Some(v) = &mut self.view {
-                v.core
-                    .set_local(Instant::now(), |vip| g.core.announced(vip), self.released);
-                v.flush();
-            }
         }
+        self.flush_view();
         while let Some(t) = self.director.poll_transmit() {
             self.heartbeat_sent = true;
             // UDP to a configured address: the socket buffer takes it or the send fails at

@@ -480,7 +480,17 @@ fn the_group_view_shows_every_directors_announcements() {
             && g.seen(1, 0).is_some_and(|d| d.config_mismatch)
     });
     assert!(flagged.is_some(), "d2's reload not flagged; {}", g.logs());
-    for p in &mut g.pulses {
-        p.signal("TERM");
-    }
+
+    // d2 stopped: it says so on its way out (released, nothing announced) before going silent.
+    g.pulses[1].signal("TERM");
+    let v = g.seen(0, 1).expect("d1 answers");
+    assert!(
+        v.released && v.announced == Some(vec![]) && !v.stale,
+        "{v:?}; {:?}; {}",
+        g.status(0)
+            .and_then(|s| s.ecmp_group)
+            .map(|g| g.rejected_by_reason),
+        g.logs()
+    );
+    g.pulses[0].signal("TERM");
 }
