@@ -1,6 +1,6 @@
 //! `ecmp = 1`'s group view I/O around `pulse_director::GroupView`: one UDP socket on this
-//! director's `ecmp_director` address and the heartbeat port, a task that reads it into an
-//! [`Inbox`] (one small queue per other director; everything else is dropped there, counted,
+//! director's `ecmp_director` address and the heartbeat port, a thread of its own that reads it
+//! into an [`Inbox`] (one small queue per other director; everything else is dropped there, counted,
 //! without a MAC computed; a full queue drops, the loop never waits on it), and the datagrams
 //! the core asks to send (`try_send_to`: never blocks). It decides nothing, and nothing it
 //! hears changes a route (docs/ecmp.md, "The group view").
@@ -13,7 +13,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
@@ -23,7 +22,7 @@ use tracing::{debug, info, warn};
 /// per wake-up.
 pub(crate) const QUEUE_PER_DIRECTOR: usize = 16;
 
-/// What the receive task hands to the loop.
+/// What the receive thread hands to the loop.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     queues: Mutex<BTreeMap<IpAddr, VecDeque<Vec<u8>>>>,
@@ -100,16 +99,22 @@ pub(crate) fn group_digest(cfg: &LvsConfig) -> [u8; 8] {
 /// A datagram from the socket.
 pub(crate) type Received = (SocketAddr, Vec<u8>);
 
-/// The view's core, its socket, and what the receive task queued.
+/// The group socket's receive buffer asked for (the kernel doubles it; `SO_RCVBUFFORCE`, as
+/// root, passes `net.core.rmem_max`): room for a burst while the reader is descheduled, about
+/// 100 ms of a 20,000 datagrams/s flood, a bounded amount of kernel memory.
+const RECV_BUFFER: usize = 1 << 20;
+
+/// The view's core, its socket, and what the receive thread queued.
 #[derive(Debug)]
 pub(crate) struct ViewShell {
     pub(crate) core: GroupView,
-    socket: Arc<UdpSocket>,
+    /// Blocking (the receive thread waits on it); sends use `MSG_DONTWAIT`.
+    socket: std::net::UdpSocket,
     pub(crate) inbox: Arc<Inbox>,
 }
 
 impl ViewShell {
-    /// Binds the socket and starts the receive task. `None` (logged) when there is nothing to
+    /// Binds the socket and starts the receive thread. `None` (logged) when there is nothing to
     /// view (fewer than two directors) or it cannot run: no `ecmp_director` address on this
     /// host, the port taken, more VIPs than a datagram holds. The view is informational: the
     /// director serves without it.
@@ -157,11 +162,8 @@ impl ViewShell {
             }
         };
         let addr = SocketAddr::new(me, cfg.heartbeat_port);
-        let socket = match std::net::UdpSocket::bind(addr)
-            .and_then(|s| s.set_nonblocking(true).map(|()| s))
-            .and_then(UdpSocket::from_std)
-        {
-            Ok(s) => Arc::new(s),
+        let socket = match std::net::UdpSocket::bind(addr) {
+            Ok(s) => s,
             Err(e) => {
                 warn!(%addr, error = %e, "ecmp: cannot bind the group view socket; no group view");
                 return None;
@@ -173,9 +175,31 @@ impl ViewShell {
             mode = if signed { "authenticated" } else { "unauthenticated" },
             "ecmp: group view"
         );
+        {
+            use nix::sys::socket::{setsockopt, sockopt};
+            if setsockopt(&socket, sockopt::RcvBufForce, &RECV_BUFFER).is_err() {
+                let _ = setsockopt(&socket, sockopt::RcvBuf, &RECV_BUFFER);
+            }
+        }
         let peers = plan.directors.iter().copied().filter(|d| *d != me);
         let inbox = Arc::new(Inbox::new(peers, cfg.heartbeat_port));
-        tokio::spawn(recv_loop(socket.clone(), Arc::downgrade(&inbox)));
+        let reader = match socket.try_clone() {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "ecmp: cannot share the group view socket; no group view");
+                return None;
+            }
+        };
+        let weak = Arc::downgrade(&inbox);
+        // A thread, not a task of the (single-threaded) runtime: the socket is read while the
+        // loop computes MACs or waits on anything else.
+        if let Err(e) = std::thread::Builder::new()
+            .name("ecmp-view".into())
+            .spawn(move || recv_loop(&reader, &weak))
+        {
+            warn!(error = %e, "ecmp: cannot start the group view reader; no group view");
+            return None;
+        }
         Some(Self {
             core,
             socket,
@@ -183,18 +207,27 @@ impl ViewShell {
         })
     }
 
-    /// Feeds the core what the receive task queued.
+    /// Feeds the core what the receive thread queued.
     pub(crate) fn receive(&mut self) {
         for (from, data) in self.inbox.take() {
             let _ = self.core.handle_datagram(Instant::now(), from, &data);
         }
     }
 
-    /// Sends what the core queued. UDP to a configured address: the socket buffer takes it or
-    /// the send fails at once.
+    /// Sends what the core queued. UDP to a configured address with `MSG_DONTWAIT`: the
+    /// socket buffer takes it or the send fails at once.
     pub(crate) fn flush(&mut self) {
+        use nix::sys::socket::{MsgFlags, SockaddrStorage, sendto};
+        use std::os::fd::AsRawFd;
         while let Some(t) = self.core.poll_transmit() {
-            if let Err(e) = self.socket.try_send_to(&t.payload, t.dest) {
+            let to = SockaddrStorage::from(t.dest);
+            let sent = sendto(
+                self.socket.as_raw_fd(),
+                &t.payload,
+                &to,
+                MsgFlags::MSG_DONTWAIT,
+            );
+            if let Err(e) = sent {
                 debug!(dest = %t.dest, error = %e, "ecmp: group datagram not sent");
             }
         }
@@ -209,7 +242,7 @@ impl ViewShell {
             .iter()
             .map(|(k, v)| ((*k).to_string(), *v))
             .collect();
-        // Strangers are dropped by the receive task before the core sees them.
+        // Strangers are dropped by the receive thread before the core sees them.
         let strangers = self.inbox.strangers.load(Ordering::Relaxed);
         if strangers > 0 {
             *rejected.entry("not_a_director".into()).or_default() += strangers;
@@ -263,12 +296,12 @@ impl ViewShell {
 /// Reads the socket into the [`Inbox`]: no MAC here, only the source address looked up, so it
 /// keeps up with a flood and the socket's buffer does not overflow with junk. Ends with pulse
 /// (the inbox gone).
-async fn recv_loop(sock: Arc<UdpSocket>, inbox: std::sync::Weak<Inbox>) {
+fn recv_loop(sock: &std::net::UdpSocket, inbox: &std::sync::Weak<Inbox>) {
     // One byte more than the longest datagram: a longer one arrives truncated and is refused
     // for its length.
     let mut buf = [0u8; pulse_proto::group::MAX_LEN + 1];
     loop {
-        match sock.recv_from(&mut buf).await {
+        match sock.recv_from(&mut buf) {
             Ok((n, from)) => match inbox.upgrade() {
                 Some(i) => i.push(from, &buf[..n]),
                 None => return,
