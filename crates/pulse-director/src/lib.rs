@@ -15,10 +15,14 @@
 
 pub mod fos;
 pub mod group;
+pub mod group_view;
 pub mod plan;
 
 pub use fos::{Failover, FosAction, FosPlan, FosService, FosServiceStatus, FosState, Which};
 pub use group::{Group, GroupAction, GroupPlan, GroupVip, LvsdView, ServerCounts, Why};
+pub use group_view::{
+    DirectorView, GroupRejection, GroupView, STALE_KEEPALIVES, ViewConfig, ViewTransmit,
+};
 pub use plan::{Plan, VipClaim, plan};
 pub use pulse_proto::fsm::{Command as HeartbeatCommand, CommandError, Rejection, Transmit};
 
