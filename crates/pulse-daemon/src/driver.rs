@@ -335,6 +335,9 @@ impl Driver {
                 if let Some(g) = &mut self.group {
                     info!("ecmp: rejoining the group");
                     g.core.handle_rejoin(Instant::now());
+                    // lvsd starts again if a drain stopped it; the VIPs follow its reports.
+                    self.director.set_lvsd_wanted(Instant::now(), true);
+                    self.flush();
                 }
                 None
             }
@@ -453,6 +456,12 @@ impl Driver {
         }
         if let Some(g) = &mut self.group {
             g.flush();
+            if std::mem::take(&mut g.stop_lvsd) {
+                self.director.set_lvsd_wanted(Instant::now(), false);
+                while let Some(a) = self.director.poll_action() {
+                    self.act(a);
+                }
+            }
         }
         while let Some(t) = self.director.poll_transmit() {
             self.heartbeat_sent = true;
