@@ -4,7 +4,8 @@
 //! leaves when it fails, comes back, survives a SIGKILLed pulse's restart without a withdrawal,
 //! leaves on `pulsectl release` (whose drain ends once nothing arrives, well before
 //! `ecmp_drain`, and stops lvsd) and returns on `pulsectl takeover` (lvsd started again), and
-//! leaves when pulse is stopped. Root and `bird` only.
+//! leaves when pulse is stopped; a SIGTERM mid-drain stops pulse and lvsd at once. Root and
+//! `bird` only.
 
 use pulse_control::{Request, Response, Status};
 use pulse_e2e::bird::{Birds, example, next_hops, require_bird};
@@ -234,5 +235,33 @@ fn the_vip_route_follows_health_restart_release_and_stop() {
     // Stopped: withdrawn before lvsd removes the service.
     pulse.signal("TERM");
     assert!(routed(false), "a stopped pulse left its route; {}", logs());
+
+    // SIGTERM mid-drain: pulse stops at once (the drain does not hold the shutdown up) and
+    // takes its lvsd with it.
+    pulse = start("pulse3");
+    assert!(routed(true), "not announced after a restart; {}", logs());
+    let lvsd_pid = pulse
+        .lvsd()
+        .unwrap_or_else(|| panic!("no lvsd under pulse; {}", logs()));
+    pulsectl(dir.path(), "release");
+    assert!(routed(false), "release did not withdraw; {}", logs());
+    assert_eq!(status(dir.path()).ecmp[0].reason, "released, draining");
+    let stopping = Instant::now();
+    pulse.signal("TERM");
+    let stopped = stopping.elapsed();
+    println!(
+        "SIGTERM mid-drain: pulse exited after {} ms",
+        stopped.as_millis()
+    );
+    assert!(stopped < Duration::from_secs(5), "{stopped:?}; {}", logs());
+    assert!(
+        wait_for(Duration::from_secs(5), || pulse_e2e::netns::exited(
+            lvsd_pid
+        ))
+        .is_some(),
+        "lvsd left running; {}",
+        logs()
+    );
+    assert!(next_hops(&rt, VIP).is_empty());
     drop(birds);
 }
