@@ -217,8 +217,29 @@ mod tests {
         let v = view_of(&status);
         assert!(v.programmed);
         assert_eq!(v.services["web"], ServerCounts { up: 1, unknown: 1 });
+        assert_eq!(v.traffic["web"], ServiceTraffic::default());
+        // The service's counters (not the servers'): connections and packets in.
+        let mut busy = status.clone();
+        busy.services[0].traffic = pulse_control::Traffic {
+            conns: 3,
+            in_packets: 40,
+            out_packets: 7,
+            in_bytes: 5000,
+            out_bytes: 600,
+        };
+        assert_eq!(
+            view_of(&busy).traffic["web"],
+            ServiceTraffic {
+                conns: 3,
+                in_packets: 40
+            }
+        );
         let mut out = status.clone();
         out.services[0].in_kernel = false;
         assert!(!view_of(&out).programmed);
+        assert!(
+            view_of(&out).traffic.is_empty(),
+            "not in the kernel: no counters"
+        );
     }
 }
