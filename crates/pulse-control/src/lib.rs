@@ -214,7 +214,7 @@ pub struct EcmpVipStatus {
     /// Its route is in the announcement table (the router sends flows here).
     pub announced: bool,
     /// `serving`, `lvsd down`, `lvsd starting`, `ipvs not programmed`,
-    /// `too few servers (web: 0 of 1)`, `released`.
+    /// `too few servers (web: 0 of 1)`, `released, draining`, `released, drained`.
     pub reason: String,
 }
 

@@ -386,6 +386,9 @@ impl Driver {
                 if let Some(g) = &mut self.group {
                     info!("ecmp: rejoining the group");
                     g.core.handle_rejoin(Instant::now());
+                    // lvsd starts again if a drain stopped it; the VIPs follow its reports.
+                    self.director.set_lvsd_wanted(Instant::now(), true);
+                    self.flush();
                 }
                 self.released = false;
                 None
@@ -525,6 +528,12 @@ impl Driver {
         }
         if let Some(g) = &mut self.group {
             g.flush();
+            if std::mem::take(&mut g.stop_lvsd) {
+                self.director.set_lvsd_wanted(Instant::now(), false);
+                while let Some(a) = self.director.poll_action() {
+                    self.act(a);
+                }
+            }
         }
         self.flush_view();
         while let Some(t) = self.director.poll_transmit() {

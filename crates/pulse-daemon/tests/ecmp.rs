@@ -2,24 +2,35 @@
 //! checks for real, the kernel's IPVS untouched) and BIRD with the example configurations of
 //! `etc/bird/`. The VIP's route appears at the router once the real server passes its check,
 //! leaves when it fails, comes back, survives a SIGKILLed pulse's restart without a withdrawal,
-//! leaves on `pulsectl release` and returns on `pulsectl takeover`, and leaves when pulse is
-//! stopped. Root and `bird` only.
+//! leaves on `pulsectl release` (whose drain ends once nothing arrives, well before
+//! `ecmp_drain`, and stops lvsd) and returns on `pulsectl takeover` (lvsd started again), and
+//! leaves when pulse is stopped; a SIGTERM mid-drain stops pulse and lvsd at once. Root and
+//! `bird` only.
 //!
 //! The group view: three directors (no routing daemon) with the same lvs.cf but for `primary`
 //! and a heartbeat key; each shows the others' announcements over its control socket and in
 //! `pulsectl status`, a release and a withdrawal, a flood at one of them, a killed director
 //! (not heard after 3 keepalives) and a reload with another `serial_no`. Root only.
 
+use pulse_control::{Request, Response, Status};
 use pulse_e2e::bird::{Birds, example, next_hops, require_bird};
 use pulse_e2e::netns::{Topology, holds_throughout, require_netns, wait_for};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const VIP: &str = "10.0.0.100";
 
 struct Pulse(Option<Child>);
 
 impl Pulse {
+    /// Its lvsd (its only child: the test-mode wrapper execs lvsd), if one runs.
+    fn lvsd(&self) -> Option<u32> {
+        let pid = self.0.as_ref()?.id();
+        pulse_e2e::netns::children(pid)
+            .into_iter()
+            .find(|c| !pulse_e2e::netns::exited(*c))
+    }
+
     fn signal(&mut self, sig: &str) {
         if let Some(c) = &mut self.0 {
             pulse_e2e::netns::signal(c.id(), sig);
@@ -45,6 +56,17 @@ fn pulsectl(dir: &std::path::Path, cmd: &str) {
         .output()
         .expect("pulsectl");
     assert!(o.status.success(), "pulsectl {cmd}: {o:?}");
+}
+
+fn status(dir: &std::path::Path) -> Status {
+    match pulse_control::call(
+        &dir.join("pulse.sock"),
+        &Request::Status,
+        Duration::from_secs(5),
+    ) {
+        Ok(Response::Ok { status }) => *status,
+        other => panic!("pulse's status: {other:?}"),
+    }
 }
 
 #[test]
@@ -74,7 +96,7 @@ fn the_vip_route_follows_health_restart_release_and_stop() {
     std::fs::write(
         &cf,
         "serial_no = 1\nprimary = 10.1.0.11\nnetwork = direct\necmp = 1\n\
-         ecmp_director = 10.1.0.11\necmp_drain = 1\nvirtual web {\n    active = 1\n    \
+         ecmp_director = 10.1.0.11\necmp_drain = 20\nvirtual web {\n    active = 1\n    \
          address = 10.0.0.100 lo\n    port = 80\n    timeout = 1\n    reentry = 1\n    \
          server rs1 {\n        address = 10.9.0.1\n        active = 1\n    }\n}\n",
     )
@@ -143,15 +165,109 @@ fn the_vip_route_follows_health_restart_release_and_stop() {
         logs()
     );
 
-    // Release drains by withdrawal; takeover rejoins.
+    // Release drains by withdrawal. lvsd in test mode reports no traffic (no IPVS), as a
+    // director reports once the router has moved every flow away: the drain ends after the
+    // quiet window (1 s of unchanged counters) instead of ecmp_drain (20 s), and lvsd stops.
+    let lvsd_pid = wait_for(Duration::from_secs(10), || pulse.lvsd().is_some())
+        .and(pulse.lvsd())
+        .unwrap_or_else(|| panic!("no lvsd under pulse; {}", logs()));
+    let released = Instant::now();
     pulsectl(dir.path(), "release");
+    assert_eq!(
+        status(dir.path()).ecmp[0].reason,
+        "released, draining",
+        "{}",
+        logs()
+    );
     assert!(routed(false), "release did not withdraw; {}", logs());
+    let withdrawn = released.elapsed();
+    assert!(
+        wait_for(Duration::from_secs(30), || pulse_e2e::netns::exited(
+            lvsd_pid
+        ))
+        .is_some(),
+        "lvsd still runs after the drain; {}",
+        logs()
+    );
+    let drained = released.elapsed();
+    println!(
+        "release: route gone at the router after {} ms, lvsd stopped after {} ms (ecmp_drain 20 s)",
+        withdrawn.as_millis(),
+        drained.as_millis()
+    );
+    assert!(
+        drained < Duration::from_secs(5),
+        "the drain waited {drained:?}: not ended by quiet; {}",
+        logs()
+    );
+    // Stopped as asked, not a failure: not restarted, its socket does not answer, and pulse
+    // says so.
+    assert!(
+        pulse_e2e::netns::holds_throughout(Duration::from_secs(2), || pulse.lvsd().is_none())
+            .is_ok(),
+        "lvsd was started again while released; {}",
+        logs()
+    );
+    assert!(
+        pulse_control::call(
+            &dir.path().join("lvsd.sock"),
+            &Request::Lvs,
+            Duration::from_secs(2)
+        )
+        .is_err(),
+        "lvsd's socket still answers"
+    );
+    let st = status(dir.path());
+    assert!(!st.lvsd_running, "{st:?}");
+    assert_eq!(st.ecmp[0].reason, "released, drained");
+    assert!(!st.ecmp[0].announced);
+    assert!(next_hops(&rt, VIP).is_empty(), "announced while released");
+
+    // Takeover rejoins: lvsd starts again and the route returns once it reports rs1 up.
+    let rejoined = Instant::now();
     pulsectl(dir.path(), "takeover");
     assert!(routed(true), "takeover did not rejoin; {}", logs());
+    println!(
+        "takeover: route back at the router after {} ms",
+        rejoined.elapsed().as_millis()
+    );
+    assert!(
+        pulse.lvsd().is_some_and(|p| p != lvsd_pid),
+        "lvsd not started again"
+    );
+    assert_eq!(status(dir.path()).ecmp[0].reason, "serving");
 
     // Stopped: withdrawn before lvsd removes the service.
     pulse.signal("TERM");
     assert!(routed(false), "a stopped pulse left its route; {}", logs());
+
+    // SIGTERM mid-drain: pulse stops at once (the drain does not hold the shutdown up) and
+    // takes its lvsd with it.
+    pulse = start("pulse3");
+    assert!(routed(true), "not announced after a restart; {}", logs());
+    let lvsd_pid = pulse
+        .lvsd()
+        .unwrap_or_else(|| panic!("no lvsd under pulse; {}", logs()));
+    pulsectl(dir.path(), "release");
+    assert!(routed(false), "release did not withdraw; {}", logs());
+    assert_eq!(status(dir.path()).ecmp[0].reason, "released, draining");
+    let stopping = Instant::now();
+    pulse.signal("TERM");
+    let stopped = stopping.elapsed();
+    println!(
+        "SIGTERM mid-drain: pulse exited after {} ms",
+        stopped.as_millis()
+    );
+    assert!(stopped < Duration::from_secs(5), "{stopped:?}; {}", logs());
+    assert!(
+        wait_for(Duration::from_secs(5), || pulse_e2e::netns::exited(
+            lvsd_pid
+        ))
+        .is_some(),
+        "lvsd left running; {}",
+        logs()
+    );
+    assert!(next_hops(&rt, VIP).is_empty());
     drop(birds);
 }
 

@@ -74,6 +74,9 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
         Format::Text => {
             match req {
                 Request::Takeover => eprintln!("takeover done"),
+                Request::Release if !status.ecmp.is_empty() => eprintln!(
+                    "released: every VIP withdrawn; lvsd stops once no traffic arrives (at most ecmp_drain)"
+                ),
                 Request::Release => eprintln!("released; the partner took over"),
                 Request::Status
                 | Request::Reload
