@@ -154,21 +154,6 @@ pub struct EcmpGroupStatus {
     pub rejected_by_reason: BTreeMap<String, u64>,
 }
 
-impl EcmpGroupStatus {
-    /// Every key `rejected_by_reason` can have, in the metrics' order:
-    /// `pulse_director::GroupRejection::REASONS` and the receive queue's `queue_full` (a test
-    /// of pulse's status translation keeps the two equal).
-    pub const REJECTION_REASONS: [&'static str; 7] = [
-        "not_a_director",
-        "malformed",
-        "bad_mac",
-        "unsigned",
-        "replay",
-        "reflected",
-        "queue_full",
-    ];
-}
-
 /// One director of the group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EcmpDirectorStatus {

@@ -36,6 +36,9 @@ pub enum GroupRejection {
     Replay,
     /// It carries this director's own boot id (our datagram sent back to us).
     Reflected,
+    /// pulse's receive queue for that director was full (more arrived than pulse reads); the
+    /// shell counts these, the core never sees them.
+    QueueFull,
 }
 
 impl GroupRejection {
@@ -47,6 +50,7 @@ impl GroupRejection {
         "unsigned",
         "replay",
         "reflected",
+        "queue_full",
     ];
 
     /// A short stable name, one of [`Self::REASONS`].
@@ -58,6 +62,7 @@ impl GroupRejection {
             Self::Unsigned => "unsigned",
             Self::Replay => "replay",
             Self::Reflected => "reflected",
+            Self::QueueFull => "queue_full",
         }
     }
 }

@@ -430,7 +430,15 @@ fn attack_a_flood_costs_bounded_time_and_no_memory_and_keeps_the_schedule() {
 #[test]
 fn every_rejection_reason_is_listed() {
     use GroupRejection::*;
-    let all = [NotADirector, Malformed, BadMac, Unsigned, Replay, Reflected];
+    let all = [
+        NotADirector,
+        Malformed,
+        BadMac,
+        Unsigned,
+        Replay,
+        Reflected,
+        QueueFull,
+    ];
     let names: Vec<&str> = all.iter().map(|r| r.reason()).collect();
     assert_eq!(names, GroupRejection::REASONS);
 }

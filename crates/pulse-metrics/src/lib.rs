@@ -331,7 +331,7 @@ fn ecmp_group_metrics(
         director,
         |d| Some(flag(d.config_mismatch)),
     )?;
-    let reasons = pulse_control::EcmpGroupStatus::REJECTION_REASONS;
+    let reasons = pulse_director::GroupRejection::REASONS;
     counters(
         e,
         "pulse_ecmp_group_datagrams_rejected",
