@@ -42,10 +42,7 @@ step "IPVS on a real kernel: lvsd and the IPVS client in a QEMU VM (tests/vm/)"
 bash tests/vm/run-tests.sh
 
 step "the whole director pair on a real kernel: pulse + lvsd x2, real servers, client (tests/tests/pair_vm.rs)"
-# Not yet in CI: ipv6_crash_of_the_active_director. It passes alone, but run after the other
-# scenarios in one VM, 40-81 of ~85 steady-state requests time out, all on some real servers
-# (seen 2026-12-06, not yet explained). It stays #[ignore]d and shows here as filtered out.
-bash tests/vm/run-tests.sh --pair -- --skip ipv6_crash_of_the_active_director
+bash tests/vm/run-tests.sh --pair
 
 step "ecmp = 1 on a real kernel: three directors behind a BIRD router's ECMP, drain/add/kill/restart x3 (tests/tests/ecmp_vm.rs)"
 # About 5 minutes: 4 min 46 s on 2026-12-06 with the binaries already built (the VM 4 min 12 s),

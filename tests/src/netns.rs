@@ -92,6 +92,27 @@ impl Topology {
             must(&["-n", &ns, "addr", "add", a, "dev", ifname]);
         }
     }
+
+    /// Waits (up to `limit`) until no namespace of the topology holds a tentative IPv6
+    /// address, and panics naming the ones that still do. A veth's link-local address goes
+    /// through duplicate address detection when the link comes up (`accept_dad`, one probe
+    /// and `retrans_time`, 1 s, later; longer under TCG), and until then the kernel sends no
+    /// neighbour solicitation on that link at all: `ndisc_send_ns` takes its source from
+    /// `ipv6_get_lladdr`, which skips tentative addresses, and returns without sending. A real
+    /// server whose link-local address is still tentative cannot resolve the client's
+    /// address, so its direct-routing answers are dropped; an IPv6 bed is ready only after
+    /// this (a host that has been up for seconds is, too).
+    pub fn wait_for_dad(&self, limit: Duration) {
+        let tentative = |ns: &String| {
+            let o = ip(&["-n", ns, "-6", "-o", "addr", "show", "tentative"]);
+            !o.stdout.is_empty()
+        };
+        let done = wait_for(limit, || !self.created.iter().any(tentative));
+        if done.is_none() {
+            let left: Vec<&String> = self.created.iter().filter(|ns| tentative(ns)).collect();
+            panic!("IPv6 addresses still tentative after {limit:?} in {left:?}");
+        }
+    }
 }
 
 impl Drop for Topology {
@@ -562,6 +583,7 @@ impl Bed {
             let a = format!("{}/64", h.addr6());
             self.ip(*h, &["-6", "addr", "add", &a, "dev", "eth0", "nodad"]);
         }
+        self.topology.wait_for_dad(Duration::from_secs(10));
     }
 }
 

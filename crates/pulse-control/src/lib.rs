@@ -131,6 +131,53 @@ pub struct Status {
     /// `ecmp = 1`: whether this director announces each VIP, and why (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ecmp: Vec<EcmpVipStatus>,
+    /// `ecmp = 1`: the group as this director hears it from the group datagrams of the other
+    /// `ecmp_director`s (informational; absent outside `ecmp = 1` or without a view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecmp_group: Option<EcmpGroupStatus>,
+}
+
+/// `ecmp = 1`: every configured director and what it announces, as this director last heard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcmpGroupStatus {
+    /// Every `ecmp_director`, in lvs.cf order, this one included.
+    pub directors: Vec<EcmpDirectorStatus>,
+    /// A director not heard for this long is stale (3 × `keepalive`).
+    pub stale_after_ms: u64,
+    /// Group datagrams sent.
+    pub sent: u64,
+    /// Group datagrams accepted.
+    pub received: u64,
+    /// Group datagrams dropped, by reason: `not_a_director`, `malformed`, `bad_mac`,
+    /// `unsigned`, `replay`, `reflected`, and `queue_full` (more arrived than pulse reads).
+    #[serde(default)]
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// One director of the group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EcmpDirectorStatus {
+    /// Its `ecmp_director` address.
+    pub address: String,
+    /// It is the director answering.
+    pub this: bool,
+    /// How long ago its last datagram was accepted (`null`: never; 0 for this director).
+    pub last_heard_ms_ago: Option<u64>,
+    /// Not heard within `stale_after_ms` (or never).
+    pub stale: bool,
+    /// Its `serial_no` and group digest (lvs.cf without `primary`), as last heard.
+    pub config: Option<ConfigIdentity>,
+    /// Its serial or digest differs from this director's.
+    pub config_mismatch: bool,
+    /// It was released (`pulsectl release`).
+    pub released: bool,
+    /// The VIPs it announces, in ascending address order (`null` when unknown: never heard, or
+    /// it has other VIPs than this director).
+    pub announced: Option<Vec<String>>,
+    /// The VIPs it withdrew (ours that are not in `announced`; `null` when that is unknown).
+    pub withdrawn: Option<Vec<String>>,
+    /// How many VIPs it announces (known even when its VIPs differ).
+    pub announced_count: Option<u32>,
 }
 
 /// One change of a node's state.
@@ -152,7 +199,7 @@ pub struct EcmpVipStatus {
     /// Its route is in the announcement table (the router sends flows here).
     pub announced: bool,
     /// `serving`, `lvsd down`, `lvsd starting`, `ipvs not programmed`,
-    /// `too few servers (web: 0 of 1)`, `released`.
+    /// `too few servers (web: 0 of 1)`, `released, draining`, `released, drained`.
     pub reason: String,
 }
 

@@ -55,6 +55,7 @@ fn status() -> Response {
             failover: Vec::new(),
             transitions: Vec::new(),
             ecmp: Vec::new(),
+            ecmp_group: None,
             config: identity,
         }),
     }
@@ -176,4 +177,48 @@ fn a_server_override_is_on_the_wire_only_when_set() {
         serde_json::to_string(&req).unwrap(),
         r#"{"cmd":"server","virtual":"web","server":"a","admin":"disabled"}"#
     );
+}
+
+/// `ecmp = 1`'s group view: pinned as `pulsectl status --json` and scripts read it.
+#[test]
+fn ecmp_group_json_is_pinned() {
+    const JSON: &str = r#"{"directors":[{"address":"10.1.0.11","this":true,"last_heard_ms_ago":0,"stale":false,"config":{"serial_no":7,"digest":"ab"},"config_mismatch":false,"released":false,"announced":["10.0.0.100"],"withdrawn":["10.0.0.101"],"announced_count":1},{"address":"10.1.0.12","this":false,"last_heard_ms_ago":null,"stale":true,"config":null,"config_mismatch":false,"released":false,"announced":null,"withdrawn":null,"announced_count":null}],"stale_after_ms":300,"sent":4,"received":0,"rejected_by_reason":{"bad_mac":2}}"#;
+    let g = EcmpGroupStatus {
+        directors: vec![
+            EcmpDirectorStatus {
+                address: "10.1.0.11".into(),
+                this: true,
+                last_heard_ms_ago: Some(0),
+                stale: false,
+                config: Some(ConfigIdentity {
+                    serial_no: 7,
+                    digest: "ab".into(),
+                }),
+                config_mismatch: false,
+                released: false,
+                announced: Some(vec!["10.0.0.100".into()]),
+                withdrawn: Some(vec!["10.0.0.101".into()]),
+                announced_count: Some(1),
+            },
+            EcmpDirectorStatus {
+                address: "10.1.0.12".into(),
+                this: false,
+                last_heard_ms_ago: None,
+                stale: true,
+                config: None,
+                config_mismatch: false,
+                released: false,
+                announced: None,
+                withdrawn: None,
+                announced_count: None,
+            },
+        ],
+        stale_after_ms: 300,
+        sent: 4,
+        received: 0,
+        rejected_by_reason: [("bad_mac".to_string(), 2)].into(),
+    };
+    assert_eq!(serde_json::to_string(&g).unwrap(), JSON);
+    assert_eq!(serde_json::from_str::<EcmpGroupStatus>(JSON).unwrap(), g);
+    // A status without it (outside `ecmp = 1`) stays as it was: `STATUS_JSON` above.
 }

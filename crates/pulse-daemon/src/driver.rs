@@ -50,6 +50,8 @@ pub(crate) enum Ev {
     GroupRouteDone(std::net::IpAddr, bool, bool),
     /// `ecmp = 1`: lvsd's latest table and health.
     LvsdView(pulse_director::LvsdView),
+    /// `ecmp = 1`: lvs.cf was reloaded: its serial and group digest, for the group view.
+    GroupConfig(i64, [u8; 8]),
 }
 
 struct Driver {
@@ -76,6 +78,12 @@ struct Driver {
     fos: Option<crate::fos::FosShell>,
     /// `ecmp = 1`: the group's announce/withdraw core and its I/O (docs/ecmp.md).
     group: Option<crate::group::GroupShell>,
+    /// `ecmp = 1`: the group view (informational: never read by `group`).
+    view: Option<crate::group_view::ViewShell>,
+    /// `ecmp = 1`: `pulsectl release` withdrew everything (told to the other directors).
+    released: bool,
+    /// SIGTERM: every VIP withdrawn outside the group core (told to the other directors).
+    stopping: bool,
 }
 
 pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> {
@@ -107,6 +115,7 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
         "piranha (unauthenticated)"
     };
     info!(links = plan.links.len(), mode, "heartbeat");
+    let view_key = key.clone();
     let hb_cfg = setup::heartbeat_config(&cfg, &plan, key, &opts);
     let settings = setup::settings(&cfg, &opts);
     let monitored = setup::monitored_interfaces(&plan);
@@ -122,6 +131,11 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
         )?),
         None => None,
     };
+    let view = group.as_ref().and_then(|g| {
+        let local = pulse_sys::resolve::local_addresses();
+        crate::group_view::ViewShell::start(&cfg, g.core.plan(), view_key, &local)
+    });
+    let view_inbox = view.as_ref().map(|v| v.inbox.clone());
     let director = Director::new(hb_cfg, plan, settings, Instant::now());
     let mut d = Driver {
         director,
@@ -140,6 +154,9 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
         was_active: false,
         fos,
         group,
+        view,
+        released: false,
+        stopping: false,
         opts,
     };
     let mut links = d.watch_links(monitored)?;
@@ -157,11 +174,18 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
     loop {
         d.flush();
         let group_due = d.group.as_ref().and_then(|g| g.core.poll_timeout());
-        let deadline = match (d.director.poll_timeout(), group_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-        .map(tokio::time::Instant::from_std);
+        let view_due = d.view.as_ref().and_then(|v| v.core.poll_timeout());
+        let deadline = [d.director.poll_timeout(), group_due, view_due]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(tokio::time::Instant::from_std);
+        let view_wake = async {
+            match &view_inbox {
+                Some(i) => i.wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         let timer = async {
             match deadline {
                 Some(t) => tokio::time::sleep_until(t).await,
@@ -181,6 +205,16 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
                 {
                     g.core.handle_timeout(now);
                 }
+                if let Some(v) = &mut d.view {
+                    // Whatever waits in the inbox first (after a stall, as for heartbeats).
+                    v.receive();
+                    v.core.handle_timeout(now);
+                }
+            }
+            () = view_wake => {
+                if let Some(v) = &mut d.view {
+                    v.receive();
+                }
             }
             Some(ev) = events_rx.recv() => d.on_event(ev),
             _ = term.recv() => return d.shutdown(15, &mut events_rx).await,
@@ -192,6 +226,7 @@ pub(crate) async fn run(opts: Options, prepared: setup::Prepared) -> Result<()> 
                 let _ = reply.send(answer);
             }
             Some(reply) = metrics.recv() => {
+                d.receive_view();
                 let _ = reply.send(d.status());
             }
         }
@@ -286,6 +321,11 @@ impl Driver {
                 self.director.handle_fos_check(now, service, id, result);
             }
             Ev::FosPing(result) => self.director.handle_fos_connectivity(now, result),
+            Ev::GroupConfig(serial_no, digest) => {
+                if let Some(v) = &mut self.view {
+                    v.core.set_config(serial_no, digest);
+                }
+            }
         }
     }
 
@@ -310,11 +350,21 @@ impl Driver {
         if let Some(g) = &self.group {
             st.ecmp = g.status();
         }
+        st.ecmp_group = self.view.as_ref().map(crate::group_view::ViewShell::status);
         st
+    }
+
+    /// `ecmp = 1`: feeds the group view what waits in its inbox, so a status never shows a
+    /// director stale whose datagram is already here.
+    fn receive_view(&mut self) {
+        if let Some(v) = &mut self.view {
+            v.receive();
+        }
     }
 
     /// A control-socket request.
     fn control(&mut self, req: Request) -> Response {
+        self.receive_view();
         let cmd = match req {
             Request::Status => None,
             Request::Reload => {
@@ -329,13 +379,18 @@ impl Driver {
                     info!("ecmp: release: withdrawing every VIP, then draining");
                     g.core.handle_release(Instant::now());
                 }
+                self.released = true;
                 None
             }
             Request::Takeover if self.group.is_some() => {
                 if let Some(g) = &mut self.group {
                     info!("ecmp: rejoining the group");
                     g.core.handle_rejoin(Instant::now());
+                    // lvsd starts again if a drain stopped it; the VIPs follow its reports.
+                    self.director.set_lvsd_wanted(Instant::now(), true);
+                    self.flush();
                 }
+                self.released = false;
                 None
             }
             Request::Takeover => Some(pulse_director::HeartbeatCommand::Takeover),
@@ -376,7 +431,10 @@ impl Driver {
         let (opts, events) = (self.opts.clone(), self.events.clone());
         tokio::task::spawn_blocking(move || {
             let result = setup::reload(&opts).map_err(|e| format!("{e:#}"));
-            let _ = events.send(Ev::Reloaded(Box::new(result)));
+            if let Ok((r, Some(digest))) = &result {
+                let _ = events.send(Ev::GroupConfig(r.settings.serial_no, *digest));
+            }
+            let _ = events.send(Ev::Reloaded(Box::new(result.map(|r| r.0))));
         });
     }
 
@@ -415,6 +473,9 @@ impl Driver {
         if let Some(g) = &self.group {
             g.withdraw_all();
         }
+        // The other directors see the withdrawal now rather than a silence in 3 keepalives.
+        self.stopping = true;
+        self.flush_view();
         self.director.handle_shutdown(Instant::now());
         self.flush();
         // `service = fos`: the stop_cmds run (each bounded by fos_command_timeout) before the
@@ -445,6 +506,20 @@ impl Driver {
         Ok(())
     }
 
+    /// `ecmp = 1`: tells the group view what this director announces (sent at once if it
+    /// changed) and sends what it queued.
+    fn flush_view(&mut self) {
+        if let (Some(g), Some(v)) = (&self.group, &mut self.view) {
+            let stopping = self.stopping;
+            v.core.set_local(
+                Instant::now(),
+                |vip| !stopping && g.core.announced(vip),
+                self.released || stopping,
+            );
+            v.flush();
+        }
+    }
+
     /// Carry out everything the director asked for, then send its heartbeats. Actions are
     /// handed to workers (none blocks), so the heartbeats go out at once.
     fn flush(&mut self) {
@@ -453,7 +528,14 @@ impl Driver {
         }
         if let Some(g) = &mut self.group {
             g.flush();
+            if std::mem::take(&mut g.stop_lvsd) {
+                self.director.set_lvsd_wanted(Instant::now(), false);
+                while let Some(a) = self.director.poll_action() {
+                    self.act(a);
+                }
+            }
         }
+        self.flush_view();
         while let Some(t) = self.director.poll_transmit() {
             self.heartbeat_sent = true;
             // UDP to a configured address: the socket buffer takes it or the send fails at

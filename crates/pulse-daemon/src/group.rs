@@ -5,7 +5,7 @@
 
 use crate::driver::Ev;
 use pulse_control::{Health, LvsStatus, Request, Response};
-use pulse_director::{Group, GroupAction, GroupPlan, LvsdView, ServerCounts};
+use pulse_director::{Group, GroupAction, GroupPlan, LvsdView, ServerCounts, ServiceTraffic};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -17,7 +17,8 @@ use tracing::{info, warn};
 /// How often lvsd's table and health are read.
 const POLL: Duration = Duration::from_millis(500);
 
-/// lvsd's status as the group core sees it: programmed when every service is in the kernel.
+/// lvsd's status as the group core sees it: programmed when every service is in the kernel;
+/// the services' counters tell a drain when the router sends nothing more.
 pub(crate) fn view_of(status: &LvsStatus) -> LvsdView {
     LvsdView {
         programmed: status.services.iter().all(|s| s.in_kernel),
@@ -38,6 +39,18 @@ pub(crate) fn view_of(status: &LvsStatus) -> LvsdView {
                 )
             })
             .collect(),
+        traffic: status
+            .services
+            .iter()
+            .filter(|s| s.in_kernel)
+            .map(|s| {
+                let t = ServiceTraffic {
+                    conns: s.traffic.conns,
+                    in_packets: s.traffic.in_packets,
+                };
+                (s.name.clone(), t)
+            })
+            .collect(),
     }
 }
 
@@ -46,6 +59,8 @@ pub(crate) fn view_of(status: &LvsStatus) -> LvsdView {
 pub(crate) struct GroupShell {
     pub(crate) core: Group,
     routes: std_mpsc::Sender<(IpAddr, bool)>,
+    /// The drain is over: the driver has the director stop lvsd (taken by `Driver::flush`).
+    pub(crate) stop_lvsd: bool,
 }
 
 impl GroupShell {
@@ -112,6 +127,7 @@ impl GroupShell {
         Ok(Self {
             core: Group::new(Instant::now(), plan),
             routes: tx,
+            stop_lvsd: false,
         })
     }
 
@@ -153,7 +169,8 @@ impl GroupShell {
                     Why::TooFewServers { service, up, need } => {
                         format!("too few servers ({service}: {up} of {need})")
                     }
-                    Why::Released => "released".into(),
+                    Why::Draining => "released, draining".into(),
+                    Why::Released => "released, drained".into(),
                 },
             })
             .collect()
@@ -169,11 +186,11 @@ impl GroupShell {
                 GroupAction::Withdraw(v) => {
                     let _ = self.routes.send((v, false));
                 }
-                // lvsd stays up with its table (pulse supervises it and would count its exit
-                // as a failure); with no route nothing attracts new flows, the remaining ones
-                // finish, and `pulsectl takeover` rejoins at once.
+                // The router sends nothing more: lvsd stops (and removes its services) through
+                // the director, which then counts its exit as asked for, not as a failure.
                 GroupAction::StopServing => {
-                    info!("ecmp: drain over; released (pulsectl takeover rejoins the group)");
+                    info!("ecmp: released and drained (pulsectl takeover rejoins the group)");
+                    self.stop_lvsd = true;
                 }
             }
         }
@@ -200,8 +217,29 @@ mod tests {
         let v = view_of(&status);
         assert!(v.programmed);
         assert_eq!(v.services["web"], ServerCounts { up: 1, unknown: 1 });
+        assert_eq!(v.traffic["web"], ServiceTraffic::default());
+        // The service's counters (not the servers'): connections and packets in.
+        let mut busy = status.clone();
+        busy.services[0].traffic = pulse_control::Traffic {
+            conns: 3,
+            in_packets: 40,
+            out_packets: 7,
+            in_bytes: 5000,
+            out_bytes: 600,
+        };
+        assert_eq!(
+            view_of(&busy).traffic["web"],
+            ServiceTraffic {
+                conns: 3,
+                in_packets: 40
+            }
+        );
         let mut out = status.clone();
         out.services[0].in_kernel = false;
         assert!(!view_of(&out).programmed);
+        assert!(
+            view_of(&out).traffic.is_empty(),
+            "not in the kernel: no counters"
+        );
     }
 }

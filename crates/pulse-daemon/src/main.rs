@@ -20,6 +20,7 @@ use std::process::ExitCode;
 mod driver;
 mod fos;
 mod group;
+mod group_view;
 mod lvsd;
 mod metrics;
 mod notify;

@@ -72,14 +72,19 @@ pub(crate) fn prepare(opts: &Options) -> Result<Prepared> {
     })
 }
 
-/// A SIGHUP's work, on a blocking thread: read, validate, plan (resolving names).
-pub(crate) fn reload(opts: &Options) -> Result<Reload> {
+/// A SIGHUP's work, on a blocking thread: read, validate, plan (resolving names). With
+/// `ecmp = 1`, also the group digest the group view compares (`group_view::group_digest`).
+pub(crate) fn reload(opts: &Options) -> Result<(Reload, Option<[u8; 8]>)> {
     let cfg = load(&opts.config)?;
     let plan = plan(&cfg, &local_addresses(), resolve)?;
-    Ok(Reload {
-        settings: settings(&cfg, opts),
-        plan,
-    })
+    let group = cfg.ecmp.then(|| crate::group_view::group_digest(&cfg));
+    Ok((
+        Reload {
+            settings: settings(&cfg, opts),
+            plan,
+        },
+        group,
+    ))
 }
 
 /// lvs.cf through the one loader the three binaries share (size cap, bytes that are not UTF-8

@@ -119,6 +119,7 @@ pub(crate) fn render(d: &DirectorStatus, arps_sent: u64) -> Status {
             .collect(),
         // Filled in by the driver from the group core (`ecmp = 1`).
         ecmp: Vec::new(),
+        ecmp_group: None,
     }
 }
 

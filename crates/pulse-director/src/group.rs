@@ -21,20 +21,33 @@
 //! - pulse restarts over an intact table: the routes it finds are adopted and kept while lvsd
 //!   comes back (for [`START_GRACE`]) and while servers are still unchecked (unknown counts as
 //!   alive for keeping, not for announcing, as lvsd's sorry-server rule), so no withdrawal flaps.
-//! - `pulsectl release` drains: withdraw every VIP, keep serving until the router has moved new
-//!   flows away (observed through [`Group::handle_quiet`]) or `ecmp_drain` has passed, then stop.
+//! - `pulsectl release` drains: withdraw every VIP, keep serving until the router has moved the
+//!   flows away (observed: the VIPs' IPVS counters stand still for [`DRAIN_QUIET`] once every
+//!   withdrawal is done) or `ecmp_drain` has passed, then stop lvsd until a rejoin.
 
 use pulse_lvscf::LvsConfig;
 use pulse_lvscf::model::Host;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+use tracing::info;
 
 /// How long adopted routes are kept after pulse starts while lvsd has not reported yet.
 pub const START_GRACE: Duration = Duration::from_secs(10);
 
 /// The pause before a route change the kernel refused is tried again.
 pub const ROUTE_RETRY: Duration = Duration::from_secs(1);
+
+/// A drain ends early once no new connection and no incoming packet reached the VIPs' virtual
+/// services for this long after every withdrawal was done: the router has converged and sends
+/// this director nothing (after the withdrawal the router has no path here at all, so the
+/// established flows move too and `sloppy_tcp` carries them on elsewhere). The route reaches
+/// BIRD's router in about 40 ms (tests/tests/ecmp_bird.rs), so one second is over twenty times
+/// that; it is also two of the shell's 500 ms reads of lvsd, so one read that misses a packet
+/// cannot end the drain alone. A flow that sends nothing for a whole second proves nothing
+/// either way; the next packet it sends goes where the router now points. `ecmp_drain` bounds
+/// the drain when traffic never stops (or lvsd cannot be read).
+pub const DRAIN_QUIET: Duration = Duration::from_secs(1);
 
 /// One VIP of the group and the virtual services on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +124,16 @@ pub struct ServerCounts {
     pub unknown: u32,
 }
 
+/// A virtual service's IPVS counters (`ipvsadm -Ln --stats`): they only grow while the
+/// service stays in the kernel, and start again from zero when it is added anew.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServiceTraffic {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Packets in (from clients).
+    pub in_packets: u64,
+}
+
 /// What lvsd reports: whether its table is programmed, and each virtual service's servers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LvsdView {
@@ -118,6 +141,8 @@ pub struct LvsdView {
     pub programmed: bool,
     /// By `virtual` block name.
     pub services: BTreeMap<String, ServerCounts>,
+    /// The kernel's counters by `virtual` block name (absent: not in the kernel, or test mode).
+    pub traffic: BTreeMap<String, ServiceTraffic>,
 }
 
 /// What the shell carries out.
@@ -127,7 +152,7 @@ pub enum GroupAction {
     Announce(IpAddr),
     /// `ip route del VIP/32 table T`.
     Withdraw(IpAddr),
-    /// The drain is over: stop lvsd (its table goes) and report the release done.
+    /// The drain is over: stop lvsd (its table goes; not a failure) until a rejoin.
     StopServing,
 }
 
@@ -151,7 +176,9 @@ pub enum Why {
         /// `ecmp_min_servers`.
         need: u32,
     },
-    /// Released (draining or drained).
+    /// Released, draining: withdrawn, lvsd still serves what the router sends here.
+    Draining,
+    /// Released and drained: lvsd stopped until `pulsectl takeover` rejoins.
     Released,
 }
 
@@ -181,8 +208,15 @@ enum Route {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Release {
     None,
-    Draining { until: Instant },
+    Draining { since: Instant, until: Instant },
     Done,
+}
+
+/// The VIPs' counters as last seen during a drain, and since when they stand still.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Quiet {
+    counters: Vec<ServiceTraffic>,
+    since: Instant,
 }
 
 /// The decisions of one director of the group.
@@ -194,6 +228,8 @@ pub struct Group {
     view: Option<LvsdView>,
     routes: BTreeMap<IpAddr, Route>,
     release: Release,
+    /// During a drain, once every withdrawal is done: the counters watched for quiet.
+    quiet: Option<Quiet>,
     /// The routes were read (or the read failed): until then nothing is changed.
     routes_known: bool,
     /// [`START_GRACE`] has passed.
@@ -213,6 +249,7 @@ impl Group {
             view: None,
             routes,
             release: Release::None,
+            quiet: None,
             routes_known: false,
             grace_over: false,
             actions: Vec::new(),
@@ -241,6 +278,8 @@ impl Group {
     pub fn handle_lvsd_started(&mut self, now: Instant) {
         self.lvsd = Lvsd::Running;
         self.view = None;
+        // A new lvsd's counters start again: the quiet window starts again with them.
+        self.quiet = None;
         self.decide(now);
     }
 
@@ -248,16 +287,19 @@ impl Group {
     pub fn handle_lvsd_exited(&mut self, now: Instant) {
         self.lvsd = Lvsd::Down;
         self.view = None;
+        self.quiet = None;
         self.decide(now);
     }
 
-    /// lvsd's latest report.
+    /// lvsd's latest report. During a drain its counters tell when the router has moved the
+    /// flows away ([`DRAIN_QUIET`]).
     pub fn handle_lvsd_view(&mut self, now: Instant, view: LvsdView) {
         if self.lvsd == Lvsd::Down {
             return;
         }
         self.lvsd = Lvsd::Running;
         self.view = Some(view);
+        self.watch_quiet(now);
         self.decide(now);
     }
 
@@ -280,21 +322,27 @@ impl Group {
         self.decide(now);
     }
 
-    /// `pulsectl release`: withdraw every VIP, keep serving for `ecmp_drain` (or until
-    /// [`Self::handle_quiet`]), then [`GroupAction::StopServing`]. Repeating it changes nothing.
+    /// `pulsectl release`: withdraw every VIP, keep serving until the counters stand still
+    /// for [`DRAIN_QUIET`] after the withdrawals (or [`Self::handle_quiet`]) or for at most
+    /// `ecmp_drain`, then [`GroupAction::StopServing`]. Repeating it changes nothing: neither
+    /// the bound nor the quiet window starts again.
     pub fn handle_release(&mut self, now: Instant) {
         if self.release == Release::None {
             self.release = Release::Draining {
+                since: now,
                 until: now + self.plan.drain,
             };
+            self.quiet = None;
         }
         self.decide(now);
     }
 
-    /// The director rejoins after a release (the shell starts lvsd again): VIPs are announced
-    /// again once lvsd reports them servable.
+    /// The director rejoins after a release (the shell starts lvsd again if it was stopped):
+    /// VIPs are announced again once lvsd reports them servable. During the drain lvsd still
+    /// runs and its reports count at once.
     pub fn handle_rejoin(&mut self, now: Instant) {
         self.release = Release::None;
+        self.quiet = None;
         self.decide(now);
     }
 
@@ -305,7 +353,7 @@ impl Group {
         if let Release::Draining { .. } = self.release
             && self.all_absent()
         {
-            self.finish_drain();
+            self.finish_drain(now, "quiet");
         }
         self.decide(now);
     }
@@ -315,10 +363,10 @@ impl Group {
         if now >= self.started + START_GRACE {
             self.grace_over = true;
         }
-        if let Release::Draining { until } = self.release
+        if let Release::Draining { until, .. } = self.release
             && now >= until
         {
-            self.finish_drain();
+            self.finish_drain(now, "ecmp_drain passed");
         }
         self.decide(now);
     }
@@ -332,7 +380,7 @@ impl Group {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut t: Option<Instant> = None;
         let mut at = |i: Instant| t = Some(t.map_or(i, |t| t.min(i)));
-        if let Release::Draining { until } = self.release {
+        if let Release::Draining { until, .. } = self.release {
             at(until);
         }
         if !self.grace_over && self.view.is_none() && self.lvsd != Lvsd::Down {
@@ -367,16 +415,60 @@ impl Group {
         self.routes.values().all(|r| *r == Route::Absent)
     }
 
-    fn finish_drain(&mut self) {
+    fn finish_drain(&mut self, now: Instant, why: &'static str) {
+        if let Release::Draining { since, .. } = self.release {
+            let ms = u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(0);
+            info!(ms, why, "ecmp: drain over; stopping lvsd");
+        }
         self.release = Release::Done;
+        self.quiet = None;
+        // lvsd is being stopped: its reports (late ones too) count again only once it is
+        // started anew, so a rejoin waits for the new lvsd instead of trusting the old one.
+        self.lvsd = Lvsd::Down;
+        self.view = None;
         self.actions.push(GroupAction::StopServing);
+    }
+
+    /// During a drain with every withdrawal done: the VIPs' counters unchanged for
+    /// [`DRAIN_QUIET`] end it. Any change starts the window again from this report: more
+    /// traffic, and also counters that went down (a service added anew, lvsd restarted), which
+    /// are a new starting point, neither traffic nor quiet.
+    fn watch_quiet(&mut self, now: Instant) {
+        let (Release::Draining { .. }, Some(view), true) =
+            (self.release, &self.view, self.all_absent())
+        else {
+            self.quiet = None;
+            return;
+        };
+        let counters: Vec<ServiceTraffic> = self
+            .plan
+            .vips
+            .iter()
+            .flat_map(|v| &v.services)
+            .map(|s| view.traffic.get(s).copied().unwrap_or_default())
+            .collect();
+        match &self.quiet {
+            Some(q) if q.counters == counters => {
+                if now.saturating_duration_since(q.since) >= DRAIN_QUIET {
+                    self.finish_drain(now, "no traffic since the withdrawal");
+                }
+            }
+            _ => {
+                self.quiet = Some(Quiet {
+                    counters,
+                    since: now,
+                })
+            }
+        }
     }
 
     /// Whether `vip` may be announced; `keep`: it is announced already (unknown servers count
     /// as alive, and adopted routes survive lvsd's restart within the grace).
     fn why(&self, now: Instant, vip: &GroupVip, keep: bool) -> Why {
-        if self.release != Release::None {
-            return Why::Released;
+        match self.release {
+            Release::None => {}
+            Release::Draining { .. } => return Why::Draining,
+            Release::Done => return Why::Released,
         }
         match self.lvsd {
             Lvsd::Down => return Why::LvsdDown,

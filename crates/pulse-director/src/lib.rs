@@ -15,10 +15,16 @@
 
 pub mod fos;
 pub mod group;
+pub mod group_view;
 pub mod plan;
 
 pub use fos::{Failover, FosAction, FosPlan, FosService, FosServiceStatus, FosState, Which};
-pub use group::{Group, GroupAction, GroupPlan, GroupVip, LvsdView, ServerCounts, Why};
+pub use group::{
+    Group, GroupAction, GroupPlan, GroupVip, LvsdView, ServerCounts, ServiceTraffic, Why,
+};
+pub use group_view::{
+    DirectorView, GroupRejection, GroupView, STALE_KEEPALIVES, ViewConfig, ViewTransmit,
+};
 pub use plan::{Plan, VipClaim, plan};
 pub use pulse_proto::fsm::{Command as HeartbeatCommand, CommandError, Rejection, Transmit};
 
@@ -276,6 +282,8 @@ pub struct Director {
     last_reannounce: Option<Instant>,
     lvsd: Lvsd,
     lvsd_restart_pause: Duration,
+    /// `ecmp = 1`: a release drained, lvsd stays stopped until a rejoin.
+    lvsd_parked: bool,
     stray_reaped: bool,
     /// lvsd forwards new connections to the partner (a draining release).
     handing_off: bool,
@@ -321,6 +329,7 @@ impl Director {
             last_reannounce: None,
             lvsd: Lvsd::Stopped,
             lvsd_restart_pause: LVSD_RESTART_MIN,
+            lvsd_parked: false,
             stray_reaped: false,
             handing_off: false,
             drain: None,
@@ -606,12 +615,29 @@ impl Director {
         self.process(now);
     }
 
+    /// `ecmp = 1`: a release's drain is over (`false`: lvsd is stopped, its exit is no failure,
+    /// and it is not started again) or the director rejoins its group (`true`: lvsd starts
+    /// again, at once or as soon as a stop under way has finished).
+    pub fn set_lvsd_wanted(&mut self, now: Instant, wanted: bool) {
+        self.lvsd_parked = !wanted;
+        if wanted {
+            self.ensure_lvsd(now);
+        } else {
+            info!("stopping lvsd until the director rejoins");
+            self.stop_lvsd();
+        }
+        self.process(now);
+    }
+
     /// lvsd ended (`how`: its exit status, for the log).
     pub fn handle_lvsd_exited(&mut self, now: Instant, how: &str) {
         match self.lvsd {
             Lvsd::Stopping => {
                 info!("lvsd stopped");
                 self.lvsd = Lvsd::Stopped;
+                // Wanted again while it was stopping (a rejoin right after a drain, an
+                // activation right after a deactivation): start it now.
+                self.ensure_lvsd(now);
             }
             _ => {
                 warn!(status = %how, "lvsd exited");
@@ -1133,7 +1159,11 @@ impl Director {
             // `service = fos` runs no lvsd (piranha ran fos instead).
             return;
         }
-        if !self.settings.run_lvsd || !(self.settings.warm_standby || self.hb.is_active()) {
+        if !self.settings.run_lvsd
+            || self.lvsd_parked
+            || self.shut_down
+            || !(self.settings.warm_standby || self.hb.is_active())
+        {
             return;
         }
         match self.lvsd {

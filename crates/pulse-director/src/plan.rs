@@ -60,6 +60,27 @@ pub fn plan(
                 .ok_or_else(|| anyhow::anyhow!("cannot resolve {what} {h} to an address")),
         }
     };
+    if cfg.ecmp && !cfg.ecmp_directors.is_empty() {
+        // `ecmp = 1`: one lvs.cf for the whole group (pushed or copied alike to every
+        // director, docs/ecmp.md), so this director is the `ecmp_director` it holds, not
+        // `primary`; every director is active and none has a partner, so there are no links.
+        let mut mine = None;
+        for h in &cfg.ecmp_directors {
+            let ip = resolve(h)
+                .ok_or_else(|| anyhow::anyhow!("cannot resolve ecmp_director {h} to an address"))?;
+            if local.contains(&ip) {
+                mine.get_or_insert(ip);
+            }
+        }
+        if mine.is_none() {
+            let all: Vec<String> = cfg.ecmp_directors.iter().map(ToString::to_string).collect();
+            bail!(
+                "this host holds none of the ecmp_director addresses ({})",
+                all.join(", ")
+            );
+        }
+        return lvs_plan(cfg, &resolve, true, Vec::new());
+    }
     let Some(primary_ip) = addr(&cfg.primary, "primary")? else {
         bail!("no `primary` address in the configuration");
     };
@@ -104,9 +125,20 @@ pub fn plan(
         _ if !primary => bail!("We are backup node and backup is marked inactive -- exiting pulse"),
         _ => {}
     }
+    lvs_plan(cfg, &resolve, primary, links)
+}
+
+/// The VIP claims of the active `virtual` blocks (or, with `service = fos`, of the failover
+/// services) for a director whose part (`primary`, `links`) is decided.
+fn lvs_plan(
+    cfg: &LvsConfig,
+    resolve: &impl Fn(&Host) -> Option<IpAddr>,
+    primary: bool,
+    links: Vec<Link>,
+) -> Result<Plan> {
     let mut vips: Vec<VipClaim> = Vec::new();
     if cfg.service == ServiceMode::Fos {
-        let fos = fos_plan(cfg, &resolve, &mut vips)?;
+        let fos = fos_plan(cfg, resolve, &mut vips)?;
         return Ok(Plan {
             primary,
             links,
@@ -273,6 +305,24 @@ mod tests {
         let b = plan(&c, &["192.0.2.12".parse::<IpAddr>().expect("ip")], resolve).expect("plan");
         assert!(!b.primary);
         assert_eq!(b.links[0].local, "192.0.2.12:539".parse().expect("addr"));
+    }
+
+    #[test]
+    fn one_ecmp_file_serves_every_director_of_the_group() {
+        // `primary` names one director only; the group's other members find themselves
+        // among the `ecmp_director`s, with no partner and no links, each active.
+        let c = cfg("ecmp = 1\necmp_director = 192.0.2.11\necmp_director = 192.0.2.13\n");
+        for me in ["192.0.2.11", "192.0.2.13"] {
+            let p = plan(&c, &[me.parse::<IpAddr>().expect("ip")], resolve).expect("plan");
+            assert!(p.primary && p.links.is_empty(), "{me}: {p:?}");
+            assert_eq!(p.vips.len(), 1, "{me}");
+        }
+        let e = plan(&c, &["192.0.2.12".parse::<IpAddr>().expect("ip")], resolve)
+            .expect_err("the backup address is not a director of the group");
+        assert_eq!(
+            e.to_string(),
+            "this host holds none of the ecmp_director addresses (192.0.2.11, 192.0.2.13)"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! `ecmp = 1`: one director's announce/withdraw decisions on a simulated clock.
 
-use pulse_director::group::{ROUTE_RETRY, START_GRACE};
-use pulse_director::{Group, GroupAction, GroupPlan, GroupVip, LvsdView, ServerCounts, Why};
+use pulse_director::group::{DRAIN_QUIET, ROUTE_RETRY, START_GRACE};
+use pulse_director::{
+    Group, GroupAction, GroupPlan, GroupVip, LvsdView, ServerCounts, ServiceTraffic, Why,
+};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -38,8 +40,29 @@ fn view(up: u32, unknown: u32) -> LvsdView {
             .iter()
             .map(|s| (s.to_string(), ServerCounts { up, unknown }))
             .collect(),
+        ..LvsdView::default()
     }
 }
+
+/// Three servers up each, and the kernel's counters of `web`, `dns` and `ntp` (conns, packets in).
+fn counted(web: (u64, u64), dns: (u64, u64), ntp: (u64, u64)) -> LvsdView {
+    let t = |(conns, in_packets)| ServiceTraffic { conns, in_packets };
+    LvsdView {
+        traffic: [("web", t(web)), ("dns", t(dns)), ("ntp", t(ntp))]
+            .into_iter()
+            .map(|(n, t)| (n.to_string(), t))
+            .collect(),
+        ..view(3, 0)
+    }
+}
+
+/// Every service with `n` connections and `10 * n` packets in.
+fn traffic(n: u64) -> LvsdView {
+    counted((n, 10 * n), (n, 10 * n), (n, 10 * n))
+}
+
+/// The shell's poll of lvsd.
+const POLL: Duration = Duration::from_millis(500);
 
 /// A director, its kernel table's routes, and the actions it took.
 struct Sim {
@@ -113,6 +136,24 @@ impl Sim {
     fn lvsd(&mut self, v: LvsdView) -> Vec<GroupAction> {
         self.g.handle_lvsd_view(self.now, v);
         self.step()
+    }
+
+    /// One poll later, lvsd reports `v`.
+    fn poll(&mut self, v: LvsdView) -> Vec<GroupAction> {
+        let mut done = self.advance(POLL);
+        done.extend(self.lvsd(v));
+        done
+    }
+
+    /// lvsd reports `v` on every poll until the drain stops (or `limit`); how long that took.
+    fn poll_until_stopped(&mut self, limit: Duration, v: impl Fn(u64) -> LvsdView) -> Duration {
+        let start = self.now;
+        let mut i = 0;
+        while !self.stopped && self.now < start + limit {
+            i += 1;
+            self.poll(v(i));
+        }
+        self.now - start
     }
 
     fn table(&self) -> Vec<String> {
@@ -255,19 +296,233 @@ fn release_withdraws_keeps_serving_for_the_drain_then_stops() {
     assert_eq!(sim.step().len(), 2);
     assert!(sim.table.is_empty());
     assert!(!sim.stopped);
-    // Serving goes on (lvsd is not stopped) for ecmp_drain.
+    assert_eq!(sim.g.status(sim.now)[0].2, Why::Draining);
+    // Serving goes on (lvsd is not stopped) for ecmp_drain when lvsd says nothing.
     assert_eq!(sim.advance(Duration::from_millis(4999)), vec![]);
     assert!(!sim.stopped);
     assert_eq!(
         sim.advance(Duration::from_millis(1)),
         vec![GroupAction::StopServing]
     );
-    // Released: lvsd's reports do not announce again until a rejoin.
+    assert_eq!(
+        sim.g.status(sim.now)[0],
+        (ip("10.0.0.100"), false, Why::Released)
+    );
+    // Released: a repeated release and the stopping lvsd's last reports change nothing.
     sim.g.handle_release(sim.now);
     assert_eq!(sim.lvsd(view(3, 0)), vec![]);
+    assert_eq!(sim.advance(Duration::from_secs(60)), vec![]);
+    // The rejoin waits for the lvsd started anew (the stopped one's late reports do not count).
     sim.g.handle_rejoin(sim.now);
-    assert_eq!(sim.step().len(), 2);
+    assert_eq!(sim.step(), vec![]);
+    assert_eq!(sim.lvsd(view(3, 0)), vec![]);
+    assert_eq!(sim.g.status(sim.now)[0].2, Why::LvsdDown);
+    sim.g.handle_lvsd_exited(sim.now);
+    sim.g.handle_lvsd_started(sim.now);
+    assert_eq!(sim.step(), vec![]);
+    assert_eq!(sim.lvsd(view(3, 0)).len(), 2);
     assert_eq!(sim.table(), both());
+    assert_eq!(
+        sim.log
+            .iter()
+            .filter(|a| **a == GroupAction::StopServing)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn counters_standing_still_after_the_withdrawal_end_the_drain_early() {
+    let mut sim = serving();
+    sim.lvsd(traffic(500));
+    sim.g.handle_release(sim.now);
+    sim.step();
+    assert!(sim.table.is_empty());
+    // The first report after the withdrawal is the starting point; a second later, unchanged:
+    // the router sends nothing here.
+    let took = sim.poll_until_stopped(Duration::from_secs(10), |_| traffic(500));
+    assert_eq!(
+        took,
+        POLL + DRAIN_QUIET,
+        "the first poll, then the quiet window"
+    );
+    assert_eq!(sim.log.last(), Some(&GroupAction::StopServing));
+    assert_eq!(sim.g.status(sim.now)[1].2, Why::Released);
+    // Nothing more: no second stop at the bound.
+    assert_eq!(sim.advance(Duration::from_secs(10)), vec![]);
+}
+
+#[test]
+fn traffic_keeps_the_drain_going_until_ecmp_drain() {
+    // New packets on one service only (the others stand still), then new connections only.
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    let took = sim.poll_until_stopped(Duration::from_secs(10), |i| {
+        counted((7, 70 + i), (1, 1), (0, 0))
+    });
+    assert_eq!(took, Duration::from_secs(5), "ended by ecmp_drain");
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    let took = sim.poll_until_stopped(Duration::from_secs(10), |i| {
+        counted((7, 70), (1, 1), (i, 0))
+    });
+    assert_eq!(took, Duration::from_secs(5), "ended by ecmp_drain");
+    // Traffic that stops mid-drain: quiet one window after the last change.
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    let took = sim.poll_until_stopped(Duration::from_secs(10), |i| traffic(i.min(4)));
+    assert_eq!(took, POLL * 4 + DRAIN_QUIET);
+}
+
+#[test]
+fn counters_that_go_down_or_start_again_are_neither_traffic_nor_quiet() {
+    // A service added anew (a reload) starts its counters again: a new starting point.
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    sim.poll(traffic(100));
+    sim.poll(traffic(3));
+    // One window after the drop, not after the first report (which would be too early)…
+    assert_eq!(sim.poll(traffic(3)), vec![]);
+    // …and not never: the lower counters standing still are quiet.
+    assert_eq!(sim.poll(traffic(3)), vec![GroupAction::StopServing]);
+
+    // Counters that move between services with the same sum are traffic, not quiet.
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    sim.poll(counted((10, 100), (0, 0), (0, 0)));
+    sim.poll(counted((0, 0), (10, 100), (0, 0)));
+    assert_eq!(sim.poll(counted((0, 0), (10, 100), (0, 0))), vec![]);
+    assert_eq!(
+        sim.poll(counted((0, 0), (10, 100), (0, 0))),
+        vec![GroupAction::StopServing]
+    );
+
+    // lvsd restarted mid-drain (it crashed; the kernel kept serving): its reports start from
+    // zero and the window starts again with the new lvsd's first report.
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    sim.poll(traffic(100));
+    sim.poll(traffic(100));
+    sim.g.handle_lvsd_exited(sim.now);
+    assert_eq!(sim.step(), vec![], "nothing left to withdraw");
+    // Its last words do not count (it is down), nor does silence while it is away.
+    assert_eq!(sim.poll(traffic(100)), vec![]);
+    assert_eq!(sim.poll(traffic(100)), vec![]);
+    sim.g.handle_lvsd_started(sim.now);
+    sim.step();
+    sim.poll(traffic(0));
+    assert_eq!(sim.poll(traffic(0)), vec![]);
+    assert_eq!(sim.poll(traffic(0)), vec![GroupAction::StopServing]);
+    // The bound stays: a restart that keeps lvsd silent still ends at ecmp_drain.
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    sim.g.handle_lvsd_exited(sim.now);
+    sim.g.handle_lvsd_started(sim.now);
+    sim.step();
+    assert_eq!(
+        sim.advance(Duration::from_secs(5)),
+        vec![GroupAction::StopServing]
+    );
+}
+
+#[test]
+fn quiet_counts_only_once_every_withdrawal_is_done() {
+    let mut sim = serving();
+    sim.refuse = true;
+    sim.g.handle_release(sim.now);
+    sim.step();
+    // Refused withdrawals: the router still sends flows here whatever the counters say.
+    for _ in 0..5 {
+        let done = sim.poll(traffic(9));
+        assert!(
+            !done.contains(&GroupAction::StopServing),
+            "quiet before the withdrawal"
+        );
+    }
+    assert_eq!(sim.table(), both());
+    // The retry withdraws; that poll's report is the starting point.
+    sim.refuse = false;
+    sim.poll(traffic(9));
+    assert!(sim.table.is_empty());
+    let took = sim.poll_until_stopped(Duration::from_secs(10), |_| traffic(9));
+    assert!(sim.stopped);
+    assert_eq!(took, DRAIN_QUIET, "one window after the withdrawal");
+}
+
+#[test]
+fn a_repeated_release_restarts_neither_the_bound_nor_the_quiet_window() {
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    sim.poll(traffic(1));
+    sim.g.handle_release(sim.now);
+    assert_eq!(sim.step(), vec![]);
+    sim.poll(traffic(1));
+    sim.g.handle_release(sim.now);
+    assert_eq!(sim.poll(traffic(1)), vec![GroupAction::StopServing]);
+    // Without reports: the bound counts from the first release.
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    sim.advance(Duration::from_secs(3));
+    sim.g.handle_release(sim.now);
+    assert_eq!(
+        sim.advance(Duration::from_secs(2)),
+        vec![GroupAction::StopServing]
+    );
+}
+
+#[test]
+fn a_rejoin_mid_drain_announces_at_once_and_lvsd_is_never_stopped() {
+    let mut sim = serving();
+    sim.g.handle_release(sim.now);
+    sim.step();
+    sim.poll(traffic(1));
+    sim.g.handle_rejoin(sim.now);
+    assert_eq!(
+        sim.step().len(),
+        2,
+        "lvsd runs and serves: announced at once"
+    );
+    assert_eq!(sim.table(), both());
+    assert_eq!(sim.poll(traffic(1)), vec![]);
+    assert_eq!(sim.advance(Duration::from_secs(10)), vec![]);
+    assert!(!sim.stopped);
+    assert_eq!(sim.g.status(sim.now)[0].2, Why::Serving);
+    // And a later release drains afresh: a full window after its own withdrawal.
+    sim.g.handle_release(sim.now);
+    assert_eq!(sim.step().len(), 2);
+    let took = sim.poll_until_stopped(Duration::from_secs(10), |_| traffic(1));
+    assert_eq!(took, POLL + DRAIN_QUIET);
+}
+
+#[test]
+fn a_pulse_restarted_while_released_rejoins_once_lvsd_serves() {
+    // A release lives in the running pulse only (as in an active/backup pair): a pulse started
+    // over the drained director's table (no route, lvsd stopped) joins the group like a new one.
+    let mut sim = Sim::new(&[]);
+    assert_eq!(sim.advance(START_GRACE), vec![]);
+    sim.g.handle_lvsd_started(sim.now);
+    sim.step();
+    assert_eq!(
+        sim.lvsd(view(0, 3)),
+        vec![],
+        "unchecked servers are not announced"
+    );
+    assert_eq!(sim.lvsd(view(3, 0)).len(), 2);
+    // Killed mid-drain (routes withdrawn, lvsd left serving): the same.
+    let mut sim = Sim::new(&[]);
+    sim.g.handle_lvsd_started(sim.now);
+    sim.step();
+    assert_eq!(sim.lvsd(traffic(5)).len(), 2);
+    assert!(!sim.stopped);
 }
 
 #[test]

@@ -891,6 +891,38 @@ fn shutdown_releases_stops_lvsd_and_the_partner_takes_over_at_once() {
 }
 
 #[test]
+fn lvsd_stopped_as_asked_is_no_failure_and_starts_again_when_wanted() {
+    // `ecmp = 1`: a drained release stops lvsd (`set_lvsd_wanted(false)`), a rejoin starts it.
+    let mut w = World::settled();
+    let now = w.now;
+    w.d(0).set_lvsd_wanted(now, false);
+    w.pump(0);
+    w.run_for(Duration::from_secs(30));
+    assert_eq!(w.nodes[0].lvsds, 0, "stopped, and not restarted");
+    assert!(
+        w.holds(0) && !w.holds(1),
+        "no failover: the stop was asked for"
+    );
+    assert!(!w.d(0).status().lvsd_running);
+    let now = w.now;
+    w.d(0).set_lvsd_wanted(now, true);
+    w.pump(0);
+    w.run_for(Duration::from_millis(20));
+    assert_eq!(w.nodes[0].lvsds, 1);
+    assert!(w.d(0).status().lvsd_running);
+    // Wanted again while it is stopping: started once the stop is done.
+    let now = w.now;
+    w.d(0).set_lvsd_wanted(now, false);
+    w.pump(0);
+    w.d(0).set_lvsd_wanted(now, true);
+    w.pump(0);
+    assert_eq!(w.nodes[0].lvsds, 1, "not two at once");
+    w.run_for(Duration::from_millis(20));
+    assert_eq!(w.nodes[0].lvsds, 1, "started again after the stop");
+    assert!(w.holds(0) && !w.holds(1));
+}
+
+#[test]
 fn lvsd_is_started_once_with_stray_reaping_first() {
     let mut hb = hb_config(1, Auth::Legacy, 1, 0);
     hb.links.clear();

@@ -536,7 +536,7 @@ pub const KEYWORDS: &[Keyword] = &[
     )),
     pulse(g(
         "ecmp_drain",
-        "Seconds a released director keeps serving after withdrawing its routes",
+        "Most seconds a released director keeps serving; it stops sooner once no traffic arrives",
         |b, st, c| put(&mut c.ecmp_drain, b.seconds(st)),
         |c| text(c.ecmp_drain),
     )),

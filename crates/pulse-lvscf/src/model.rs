@@ -285,8 +285,9 @@ pub struct LvsConfig {
     /// `ecmp_min_servers` (Pulse): a VIP is announced only while at least this many of its real
     /// servers pass their checks.
     pub ecmp_min_servers: u32,
-    /// `ecmp_drain` (Pulse): how long a release keeps serving after withdrawing the routes, so
-    /// the router moves new flows away before lvsd stops.
+    /// `ecmp_drain` (Pulse): how long a release keeps serving at most after withdrawing the
+    /// routes, so the router moves the flows away before lvsd stops (sooner once no traffic
+    /// arrives).
     pub ecmp_drain: Seconds,
 }
 

@@ -285,8 +285,64 @@ impl Scrape {
             "pulse_gratuitous_arps_sent",
             "Gratuitous ARP frames sent",
             st.counters.arps_sent,
-        )
+        )?;
+        match &st.ecmp_group {
+            Some(g) => ecmp_group_metrics(e, g),
+            None => Ok(()),
+        }
     }
+}
+
+/// `ecmp = 1`'s group view (informational): each director as this one hears it.
+fn ecmp_group_metrics(
+    e: &mut DescriptorEncoder<'_>,
+    g: &pulse_control::EcmpGroupStatus,
+) -> fmt::Result {
+    let director = |d: &&pulse_control::EcmpDirectorStatus| [("director", d.address.clone())];
+    gauges(
+        e,
+        "pulse_ecmp_director_heard",
+        "ecmp = 1: 1 while the director is heard within 3 keepalives (this director: 1)",
+        &g.directors,
+        director,
+        |d| Some(flag(!d.stale)),
+    )?;
+    gauges(
+        e,
+        "pulse_ecmp_director_last_heard_seconds",
+        "ecmp = 1: seconds since the director's last group datagram (absent: never)",
+        g.directors.iter().filter(|d| !d.this),
+        director,
+        |d| d.last_heard_ms_ago.map(|ms| ms as f64 / 1e3),
+    )?;
+    gauges(
+        e,
+        "pulse_ecmp_director_announced_vips",
+        "ecmp = 1: VIPs the director announces, as last heard (absent: never heard)",
+        &g.directors,
+        director,
+        |d| d.announced_count.map(f64::from),
+    )?;
+    gauges(
+        e,
+        "pulse_ecmp_director_config_mismatch",
+        "ecmp = 1: 1 if the director's serial_no or group digest differs from ours",
+        &g.directors,
+        director,
+        |d| Some(flag(d.config_mismatch)),
+    )?;
+    let reasons = pulse_director::GroupRejection::REASONS;
+    counters(
+        e,
+        "pulse_ecmp_group_datagrams_rejected",
+        &format!(
+            "ecmp = 1: group datagrams dropped, by reason ({})",
+            reasons.join(", ")
+        ),
+        reasons.iter().copied(),
+        |r| [("reason", *r)],
+        |r| g.rejected_by_reason.get(*r).copied().unwrap_or(0),
+    )
 }
 
 /// Every (virtual service, real server) pair of a snapshot.

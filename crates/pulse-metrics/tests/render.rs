@@ -217,3 +217,63 @@ fn failover_services_have_a_state_and_restarts() {
     let lvs = render(status(), Lvsd::NotRunning);
     assert!(!lvs.contains("pulse_failover_state{"), "{lvs}");
 }
+
+#[test]
+fn the_ecmp_group_view_has_a_series_per_director() {
+    let mut st = status();
+    st.ecmp_group = Some(
+        serde_json::from_str(
+            r#"{"directors":[
+            {"address":"10.1.0.11","this":true,"last_heard_ms_ago":0,"stale":false,"config":null,
+             "config_mismatch":false,"released":false,"announced":["10.0.0.100"],"withdrawn":[],
+             "announced_count":1},
+            {"address":"10.1.0.12","this":false,"last_heard_ms_ago":1500,"stale":true,"config":null,
+             "config_mismatch":true,"released":false,"announced":null,"withdrawn":null,
+             "announced_count":3},
+            {"address":"10.1.0.13","this":false,"last_heard_ms_ago":null,"stale":true,"config":null,
+             "config_mismatch":false,"released":false,"announced":null,"withdrawn":null,
+             "announced_count":null}],
+            "stale_after_ms":600,"sent":9,"received":4,"rejected_by_reason":{"bad_mac":5}}"#,
+        )
+        .expect("group JSON"),
+    );
+    let text = render(st, Lvsd::NotRunning);
+    let s = samples(&text);
+    let get = |k: &str| s.get(k).copied();
+    assert_eq!(
+        get(r#"pulse_ecmp_director_heard{director="10.1.0.11"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        get(r#"pulse_ecmp_director_heard{director="10.1.0.12"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        get(r#"pulse_ecmp_director_last_heard_seconds{director="10.1.0.12"}"#),
+        Some(1.5)
+    );
+    assert_eq!(
+        get(r#"pulse_ecmp_director_last_heard_seconds{director="10.1.0.13"}"#),
+        None
+    );
+    assert_eq!(
+        get(r#"pulse_ecmp_director_announced_vips{director="10.1.0.12"}"#),
+        Some(3.0)
+    );
+    assert_eq!(
+        get(r#"pulse_ecmp_director_config_mismatch{director="10.1.0.12"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(r#"pulse_ecmp_group_datagrams_rejected_total{reason="bad_mac"}"#),
+        Some(5.0)
+    );
+    assert_eq!(
+        get(r#"pulse_ecmp_group_datagrams_rejected_total{reason="queue_full"}"#),
+        Some(0.0)
+    );
+    // Outside `ecmp = 1`: no group series.
+    let plain = render(status(), Lvsd::NotRunning);
+    assert!(!plain.contains("pulse_ecmp_"), "{plain}");
+}

@@ -7,6 +7,8 @@
 //! - [`fsm`]: the failover state machine ([`Heartbeat`]): piranha's rules (docs/reference/piranha.md §4.5)
 //!   with its bugs fixed, over any number of redundant links.
 //!
+//! - [`group`]: `ecmp = 1`'s group datagram (which VIPs a director announces, its
+//!   configuration), informational, HMAC-SHA256 over it and both directors' addresses.
 //! - [`arp`] and [`ndisc`]: the frames that announce a VIP (gratuitous ARP, unsolicited
 //!   neighbour advertisement), built as bytes for the daemon to send.
 //!
@@ -19,6 +21,7 @@
 
 pub mod arp;
 pub mod fsm;
+pub mod group;
 pub mod ndisc;
 pub mod wire;
 
@@ -26,4 +29,5 @@ pub use fsm::{
     ActivateReason, Command, CommandError, Config, DeactivateReason, Event, Heartbeat, Link,
     LinkCounters, Rejection, Status, TRANSITIONS_KEPT, Transition, Transmit, WireMode,
 };
+pub use group::{GroupDatagram, GroupDecodeError, GroupPath};
 pub use wire::{AuthHeartbeat, DecodeError, Direction, HeartbeatKey, LegacyMagic, LinkPath};

@@ -235,6 +235,9 @@ pub struct HeartbeatKey {
     primary_to_backup: [u8; 32],
     backup_to_primary: [u8; 32],
     challenge: [u8; 32],
+    /// `ecmp = 1`: the MAC key of the group datagrams (`crate::group`), one for every director
+    /// (a group has no roles; the MAC binds sender and receiver addresses instead).
+    group: [u8; 32],
 }
 
 impl std::fmt::Debug for HeartbeatKey {
@@ -243,7 +246,7 @@ impl std::fmt::Debug for HeartbeatKey {
     }
 }
 
-fn hmac(key: &[u8]) -> Hmac<Sha256> {
+pub(crate) fn hmac(key: &[u8]) -> Hmac<Sha256> {
     #[allow(clippy::expect_used)]
     <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
 }
@@ -264,7 +267,13 @@ impl HeartbeatKey {
             primary_to_backup: derive(bytes, Direction::PrimaryToBackup.label()),
             backup_to_primary: derive(bytes, Direction::BackupToPrimary.label()),
             challenge: derive(bytes, b"pulse challenge"),
+            group: derive(bytes, b"pulse ecmp group"),
         })
+    }
+
+    /// A MAC of the `ecmp = 1` group datagrams (`crate::group`).
+    pub(crate) fn group_mac(&self) -> Hmac<Sha256> {
+        hmac(&self.group)
     }
 
     fn mac(&self, direction: Direction) -> Hmac<Sha256> {

@@ -455,9 +455,11 @@ pub(crate) fn edit_file(
         // The partner first: if it refuses, neither file changes. Its address and the
         // transport come from the file in use (a broken one: from the edited file).
         let via = if before.is_valid() { &before } else { &after };
-        if !push::send(&new_bytes, file, via, &opts.partner)? {
+        let pushed = push::send(&new_bytes, file, via, &opts.partner)?;
+        if let Some(host) = &pushed.refused {
             eprintln!(
-                "{name}: not changed: the partner refused the edited file; nothing changed on either director"
+                "{name}: not changed: {host} refused the edited file; {}",
+                pushed.left()
             );
             return Ok(exit::INVALID);
         }
@@ -473,7 +475,7 @@ pub(crate) fn edit_file(
     };
     eprintln!("{name}: {what}{serial}");
     if opts.push {
-        eprintln!("{name}: the partner has the same file");
+        eprintln!("{name}: the same file is on every director it was pushed to");
     }
     if opts.push || reload {
         return push::reload(&opts.partner.socket, &after.config);

@@ -74,6 +74,9 @@ pub(crate) fn run(socket: &Path, req: Request, format: Format) -> Result<u8> {
         Format::Text => {
             match req {
                 Request::Takeover => eprintln!("takeover done"),
+                Request::Release if !status.ecmp.is_empty() => eprintln!(
+                    "released: every VIP withdrawn; lvsd stops once no traffic arrives (at most ecmp_drain)"
+                ),
                 Request::Release => eprintln!("released; the partner took over"),
                 Request::Status
                 | Request::Reload
@@ -287,6 +290,15 @@ fn ago(ms: u64) -> String {
     }
 }
 
+/// A silence: `600 ms`, `4.2 s`, then as [`duration`].
+fn since(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => duration(ms as f64 / 1000.0),
+    }
+}
+
 fn duration(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
     match s {
@@ -415,7 +427,95 @@ fn render(st: &Status) -> String {
         );
         row(if i == 0 { "ecmp:" } else { "" }, line);
     }
+    if let Some(g) = &st.ecmp_group {
+        for (i, line) in group_table(g).into_iter().enumerate() {
+            row(if i == 0 { "group:" } else { "" }, line);
+        }
+    }
     out
+}
+
+/// `ecmp = 1`: director × VIP, announced or withdrawn, and each director's state, as this
+/// director last heard from the others (informational).
+fn group_table(g: &pulse_control::EcmpGroupStatus) -> Vec<String> {
+    // The group digest (lvs.cf without `primary`) is compared, not `config:`'s.
+    let ours = g
+        .directors
+        .iter()
+        .find(|d| d.this)
+        .and_then(|d| d.config.as_ref());
+    let mut vips: Vec<String> = g
+        .directors
+        .iter()
+        .filter(|d| d.this)
+        .flat_map(|d| {
+            d.announced
+                .iter()
+                .flatten()
+                .chain(d.withdrawn.iter().flatten())
+                .cloned()
+        })
+        .collect();
+    vips.sort_by_key(|v| v.parse::<std::net::IpAddr>().ok());
+    let name_w = g
+        .directors
+        .iter()
+        .map(|d| d.address.len())
+        .max()
+        .unwrap_or(0)
+        .max(8)
+        + 2;
+    let col_w = |v: &str| v.len().max("withdrawn".len()) + 2;
+    let mut head = format!("{:<name_w$}", "director");
+    for v in &vips {
+        head.push_str(&format!("{v:<w$}", w = col_w(v)));
+    }
+    head.push_str("state");
+    let mut lines = vec![head];
+    for d in &g.directors {
+        let mut line = format!("{:<name_w$}", d.address);
+        for v in &vips {
+            let cell = match (&d.announced, d.stale && !d.this) {
+                (Some(a), false) if a.contains(v) => "announced",
+                (Some(_), false) => "withdrawn",
+                _ => "?",
+            };
+            line.push_str(&format!("{cell:<w$}", w = col_w(v)));
+        }
+        let mut state = match (d.this, d.last_heard_ms_ago, d.stale) {
+            (true, _, _) => "this director".to_string(),
+            (false, None, _) => "never heard".to_string(),
+            (false, Some(ms), true) => format!("not heard for {}", since(ms)),
+            (false, Some(ms), false) => format!("heard {}", ago(ms)),
+        };
+        if d.released {
+            state.push_str("; released");
+        }
+        if let (Some(c), Some(o)) = (d.config.as_ref().filter(|_| d.config_mismatch), ours) {
+            state.push_str(&format!(
+                "; different lvs.cf: serial_no {} digest {} (ours {} digest {})",
+                c.serial_no, c.digest, o.serial_no, o.digest
+            ));
+        }
+        if d.announced.is_none()
+            && !d.stale
+            && let Some(n) = d.announced_count
+        {
+            state.push_str(&format!("; other VIPs, announces {n}"));
+        }
+        line.push_str(&state);
+        lines.push(line);
+    }
+    let rejected: u64 = g.rejected_by_reason.values().sum();
+    if rejected > 0 {
+        let by: Vec<String> = g
+            .rejected_by_reason
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        lines.push(format!("datagrams rejected: {}", by.join(", ")));
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -515,6 +615,7 @@ mod tests {
                 announced: false,
                 reason: "released".into(),
             }],
+            ecmp_group: None,
             config: ConfigIdentity {
                 serial_no: 31,
                 digest: "bb".into(),
@@ -536,6 +637,85 @@ failover:  web 192.0.2.100:80  running  restarts 1 (3 since start); last error: 
 ecmp:      10.0.0.100  withdrawn  (released)
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn group_table_shows_each_director_and_vip() {
+        use pulse_control::{EcmpDirectorStatus, EcmpGroupStatus};
+        let id = |serial_no, digest: &str| {
+            Some(ConfigIdentity {
+                serial_no,
+                digest: digest.into(),
+            })
+        };
+        let strs = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let d = |address: &str| EcmpDirectorStatus {
+            address: address.into(),
+            this: false,
+            last_heard_ms_ago: Some(120),
+            stale: false,
+            config: id(7, "aa"),
+            config_mismatch: false,
+            released: false,
+            announced: strs(&["10.0.0.100", "10.0.0.101"]),
+            withdrawn: strs(&[]),
+            announced_count: Some(2),
+        };
+        let g = EcmpGroupStatus {
+            directors: vec![
+                EcmpDirectorStatus {
+                    this: true,
+                    last_heard_ms_ago: Some(0),
+                    announced: strs(&["10.0.0.101"]),
+                    withdrawn: strs(&["10.0.0.100"]),
+                    announced_count: Some(1),
+                    ..d("10.1.0.11")
+                },
+                d("10.1.0.12"),
+                EcmpDirectorStatus {
+                    last_heard_ms_ago: Some(4200),
+                    stale: true,
+                    ..d("10.1.0.13")
+                },
+                EcmpDirectorStatus {
+                    config: id(8, "bb"),
+                    config_mismatch: true,
+                    announced: None,
+                    withdrawn: None,
+                    announced_count: Some(3),
+                    ..d("10.1.0.14")
+                },
+                EcmpDirectorStatus {
+                    last_heard_ms_ago: None,
+                    stale: true,
+                    config: None,
+                    announced: None,
+                    withdrawn: None,
+                    announced_count: None,
+                    ..d("10.1.0.15")
+                },
+                EcmpDirectorStatus {
+                    released: true,
+                    announced: strs(&[]),
+                    withdrawn: strs(&["10.0.0.100", "10.0.0.101"]),
+                    ..d("10.1.0.16")
+                },
+            ],
+            stale_after_ms: 300,
+            sent: 10,
+            received: 9,
+            rejected_by_reason: [("replay".to_string(), 3)].into(),
+        };
+        let expected = "\
+director   10.0.0.100  10.0.0.101  state
+10.1.0.11  withdrawn   announced   this director
+10.1.0.12  announced   announced   heard 120 ms ago
+10.1.0.13  ?           ?           not heard for 4.2 s
+10.1.0.14  ?           ?           heard 120 ms ago; different lvs.cf: serial_no 8 digest bb (ours 7 digest aa); other VIPs, announces 3
+10.1.0.15  ?           ?           never heard
+10.1.0.16  withdrawn   withdrawn   heard 120 ms ago; released
+datagrams rejected: replay 3";
+        assert_eq!(group_table(&g).join("\n"), expected);
     }
 
     #[test]

@@ -67,6 +67,30 @@ impl Default for PartnerOpts {
     }
 }
 
+/// Where a push goes: `--to`; else, with `ecmp = 1`, every other `ecmp_director` of the group
+/// (in file order: one lvs.cf for the whole group, docs/ecmp.md); else the partner.
+fn destinations(cfg: &LvsConfig, opts: &PartnerOpts) -> Result<Vec<String>> {
+    if let Some(h) = &opts.to {
+        return Ok(vec![h.clone()]);
+    }
+    if cfg.ecmp && !cfg.ecmp_directors.is_empty() {
+        let local = pulse_sys::resolve::local_addresses();
+        let mut others = Vec::new();
+        for h in &cfg.ecmp_directors {
+            let ip = pulse_sys::resolve::resolve(h)
+                .with_context(|| format!("cannot resolve ecmp_director {h}"))?;
+            if !local.contains(&ip) && !others.contains(&ip.to_string()) {
+                others.push(ip.to_string());
+            }
+        }
+        if others.is_empty() {
+            bail!("lvs.cf names no other ecmp_director than this host");
+        }
+        return Ok(others);
+    }
+    partner_host(cfg).map(|h| vec![h])
+}
+
 /// The partner's address: the other end of the first heartbeat link, as pulse plans it.
 fn partner_host(cfg: &LvsConfig) -> Result<String> {
     let plan = pulse_director::plan(
@@ -118,14 +142,72 @@ fn quote(s: &str) -> String {
     }
 }
 
+/// What a push did.
+#[derive(Debug)]
+pub(crate) struct Pushed {
+    /// The directors that have the file now (and reloaded), in the order they got it.
+    pub(crate) accepted: Vec<String>,
+    /// The director that refused it (its reasons are on stderr); the rest were not tried.
+    pub(crate) refused: Option<String>,
+    /// How many directors it was for (1: the partner of a pair).
+    pub(crate) planned: usize,
+}
+
+impl Pushed {
+    /// What the refusal left, for the operator: `nothing changed on any director`, or who has
+    /// the new file already.
+    pub(crate) fn left(&self) -> String {
+        if self.accepted.is_empty() && self.planned == 1 {
+            "nothing changed on either director".into()
+        } else if self.accepted.is_empty() {
+            "nothing changed on any director".into()
+        } else {
+            format!(
+                "{} took it already (push again once the refusal is fixed)",
+                self.accepted.join(", ")
+            )
+        }
+    }
+}
+
 /// Send `bytes` (the file being installed; `local` names it in messages) to the partner named
-/// by `via` (the configuration in use here). `Ok(true)`: the partner has it and reloaded;
-/// `Ok(false)`: the partner refused it (its reasons are on stderr).
-pub(crate) fn send(bytes: &[u8], local: &Path, via: &Parsed, opts: &PartnerOpts) -> Result<bool> {
-    let host = match &opts.to {
-        Some(h) => h.clone(),
-        None => partner_host(&via.config)?,
+/// by `via` (the configuration in use here), or with `ecmp = 1` to every other director of the
+/// group, one after the other: a refusal stops there (so an edit is written here only when
+/// every director took it). An error (a director unreachable) names who took it before.
+pub(crate) fn send(bytes: &[u8], local: &Path, via: &Parsed, opts: &PartnerOpts) -> Result<Pushed> {
+    let hosts = destinations(&via.config, opts)?;
+    let mut pushed = Pushed {
+        accepted: Vec::new(),
+        refused: None,
+        planned: hosts.len(),
     };
+    for host in hosts {
+        let took = send_to(&host, bytes, local, via, opts).with_context(|| {
+            if pushed.accepted.is_empty() {
+                String::new()
+            } else {
+                format!("{} took the file already", pushed.accepted.join(", "))
+            }
+        })?;
+        if took {
+            pushed.accepted.push(host);
+        } else {
+            pushed.refused = Some(host);
+            break;
+        }
+    }
+    Ok(pushed)
+}
+
+/// One director's half of [`send`]: `Ok(true)` it has the file and reloaded, `Ok(false)` it
+/// refused it.
+fn send_to(
+    host: &str,
+    bytes: &[u8],
+    local: &Path,
+    via: &Parsed,
+    opts: &PartnerOpts,
+) -> Result<bool> {
     let remote_file = opts.remote_file.as_deref().unwrap_or(local);
     let mut remote = vec![
         "pulsectl".to_string(),
@@ -146,7 +228,7 @@ pub(crate) fn send(bytes: &[u8], local: &Path, via: &Parsed, opts: &PartnerOpts)
     let rsh = rsh(via);
     let mut child = Command::new(&rsh[0])
         .args(&rsh[1..])
-        .arg(&host)
+        .arg(host)
         .arg(&line)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -218,15 +300,20 @@ pub(crate) fn push(file: &Path, opts: &PartnerOpts) -> Result<u8> {
         eprintln!("{name}: invalid; not pushed");
         return Ok(exit::INVALID);
     }
-    if send(&locked.content, file, &loaded.parsed, opts)? {
-        eprintln!(
-            "{name}: pushed to the partner (serial_no {})",
-            loaded.parsed.config.serial_no
-        );
-        Ok(exit::OK)
-    } else {
-        eprintln!("{name}: the partner refused it; nothing changed on either director");
-        Ok(exit::INVALID)
+    let pushed = send(&locked.content, file, &loaded.parsed, opts)?;
+    match &pushed.refused {
+        None => {
+            eprintln!(
+                "{name}: pushed to {} (serial_no {})",
+                pushed.accepted.join(", "),
+                loaded.parsed.config.serial_no
+            );
+            Ok(exit::OK)
+        }
+        Some(host) => {
+            eprintln!("{name}: {host} refused it; {}", pushed.left());
+            Ok(exit::INVALID)
+        }
     }
 }
 

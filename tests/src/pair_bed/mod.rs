@@ -103,6 +103,9 @@ impl PairBed {
             topology,
         };
         bed.build_network();
+        if bed.config.ipv6 {
+            bed.topology.wait_for_dad(Duration::from_secs(10));
+        }
         let mut ipb = Command::new(ip_cmd())
             .args(["-n", &bed.ns("br"), "-batch", "-"])
             .stdin(std::process::Stdio::piped())
@@ -653,9 +656,18 @@ impl PairBed {
                 self.log_path(d).display(),
                 self.log(d)
             ));
-            let o = self.exec(d.name(), "ipvsadm", &["-Ln"]);
+            let o = self.exec(d.name(), "ipvsadm", &["-Ln", "--stats"]);
             s.push_str(&format!(
-                "--- {d} ipvsadm -Ln:\n{}",
+                "--- {d} ipvsadm -Ln --stats:\n{}",
+                String::from_utf8_lossy(&o.stdout)
+            ));
+        }
+        // Each host's neighbour table: who a packet would be sent to, and which entries never
+        // resolved (the first thing to look at when some requests time out).
+        for host in ["d1", "d2", "cl", "rs1", "rs2", "rs3"] {
+            let o = self.exec(host, "ip", &["neigh", "show", "nud", "all"]);
+            s.push_str(&format!(
+                "--- {host} neighbours (both families):\n{}",
                 String::from_utf8_lossy(&o.stdout)
             ));
         }
