@@ -349,6 +349,7 @@ impl EcmpBed {
                 "ecmp: withdrawn",
                 "ecmp: announced",
                 "drain over",
+                "released and drained",
                 "started lvsd",
                 "stopping lvsd",
                 "lvsd stopped",
