@@ -138,11 +138,19 @@ impl Flows {
         let stop = Arc::new(AtomicBool::new(false));
         let measuring = Arc::new(std::sync::OnceLock::new());
         let ports = opened.iter().map(|(_, _, p)| *p).collect();
+        // Spread in phase over the interval: flows asking all at once would leave most of it
+        // with no request in flight, and an outage shorter than the rest unseen.
         let threads = opened
             .into_iter()
-            .map(|(s, server, port)| {
+            .enumerate()
+            .map(|(i, (s, server, port))| {
                 let (stop, measuring) = (stop.clone(), measuring.clone());
-                std::thread::spawn(move || keep_asking(s, server, port, &stop, &measuring))
+                let phase =
+                    FLOW_INTERVAL * u32::try_from(i).unwrap_or(0) / u32::try_from(n).unwrap_or(1);
+                std::thread::spawn(move || {
+                    std::thread::sleep(phase);
+                    keep_asking(s, server, port, &stop, &measuring)
+                })
             })
             .collect();
         Self {
