@@ -45,8 +45,8 @@ step "the whole director pair on a real kernel: pulse + lvsd x2, real servers, c
 bash tests/vm/run-tests.sh --pair
 
 step "ecmp = 1 on a real kernel: three directors behind a BIRD router's ECMP, drain/add/kill/restart x3 (tests/tests/ecmp_vm.rs)"
-# About 5 minutes: 4 min 46 s on 2026-12-06 with the binaries already built (the VM 4 min 12 s),
-# on a host shared with other builds. BFD at 100 ms x 3 under TCG wants the CPU: the bed keeps
+# About 3.5 minutes: 3 min 12 s on 2026-12-06 with the binaries already built (the VM 3 min 6 s;
+# 4 min 46 s on a host shared with three other builds). BFD at 100 ms x 3 under TCG wants the CPU: the bed keeps
 # its own load low for that (docs/benchmarks.md, ECMP section).
 bash tests/vm/run-tests.sh --ecmp
 
