@@ -408,7 +408,7 @@ fn ecmp_lab() -> ExitCode {
             3,
         ),
         (
-            "drain d1 (pulsectl release: the route withdrawn, ecmp_drain = 5 s)",
+            "drain d1 (pulsectl release: the route withdrawn; lvsd stops once nothing arrives)",
             EventKind::Drain,
             1,
             7,

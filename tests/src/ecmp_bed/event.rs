@@ -351,7 +351,6 @@ impl EcmpBed {
                 "drain over",
                 "released and drained",
                 "started lvsd",
-                "stopping lvsd",
                 "lvsd stopped",
             ],
         );
