@@ -26,15 +26,20 @@ pub(crate) fn view_of(status: &LvsStatus) -> LvsdView {
             .services
             .iter()
             .map(|s| {
-                let count = |h: Health| {
-                    u32::try_from(s.servers.iter().filter(|r| r.health == h).count())
-                        .unwrap_or(u32::MAX)
+                let count = |keep: &dyn Fn(&pulse_control::ServerStatus) -> bool| {
+                    u32::try_from(s.servers.iter().filter(|r| keep(r)).count()).unwrap_or(u32::MAX)
                 };
+                // An unchecked server keeps an adopted route only if the table it inherited
+                // sends it connections: a director whose cable was pulled had its lvsd quiesce
+                // every server (weight 0) before it died, and a restart over that table must
+                // not keep attracting flows it would reset.
+                let serving =
+                    |r: &pulse_control::ServerStatus| r.kernel_weight.is_some_and(|w| w > 0);
                 (
                     s.name.clone(),
                     ServerCounts {
-                        up: count(Health::Up),
-                        unknown: count(Health::Unknown),
+                        up: count(&|r| r.health == Health::Up),
+                        unknown: count(&|r| r.health == Health::Unknown && serving(r)),
                     },
                 )
             })
@@ -233,6 +238,19 @@ mod tests {
                 conns: 3,
                 in_packets: 40
             }
+        );
+        // Unchecked servers at weight 0 in the inherited table (quiesced before a crash) do
+        // not count as alive, nor do ones the kernel lacks.
+        let mut quiesced = status.clone();
+        quiesced.services[0].servers[1].kernel_weight = Some(0);
+        assert_eq!(
+            view_of(&quiesced).services["web"],
+            ServerCounts { up: 1, unknown: 0 }
+        );
+        quiesced.services[0].servers[1].kernel_weight = None;
+        assert_eq!(
+            view_of(&quiesced).services["web"],
+            ServerCounts { up: 1, unknown: 0 }
         );
         let mut out = status.clone();
         out.services[0].in_kernel = false;

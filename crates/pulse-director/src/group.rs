@@ -120,7 +120,8 @@ impl GroupPlan {
 pub struct ServerCounts {
     /// Passed their checks.
     pub up: u32,
-    /// Not checked yet (lvsd just started and adopted the table).
+    /// Not checked yet (lvsd just started and adopted the table) and served by the inherited
+    /// table (weight above 0): these keep an adopted route, never announce one.
     pub unknown: u32,
 }
 
