@@ -84,9 +84,11 @@ impl Inbox {
     }
 }
 
-/// The digest the group compares: lvs.cf's without `primary`, which names this director and so
-/// differs on every one of them (`plan` needs it to be a local address), whatever else is equal
-/// (and without `primary_private` when the parser copied `primary` into it, as piranha does).
+/// The digest the group compares: lvs.cf's without `primary`. One file can serve the whole
+/// group (each director finds itself among the `ecmp_director`s), but files that each name
+/// their own director as `primary` (as before `ecmp_director` identified it) differ in that line
+/// only and are not flagged for it (nor for `primary_private` when the parser copied `primary`
+/// into it, as piranha does).
 pub(crate) fn group_digest(cfg: &LvsConfig) -> [u8; 8] {
     let mut c = cfg.clone();
     if c.primary_private == c.primary {
