@@ -30,6 +30,8 @@ const DRAIN_MAX: usize = 256;
 pub(crate) enum Ev {
     /// A claim's outcome.
     Claimed(pulse_director::VipClaim, Result<(), String>),
+    /// The VIP releases queued before an `EndHandoff` are done: lvsd may take back its table.
+    HandoffOver,
     /// lvsd started (its pid) or could not.
     LvsdStarted(Result<u32, String>),
     /// lvsd ended.
@@ -258,6 +260,9 @@ impl Driver {
         let now = Instant::now();
         match ev {
             Ev::Claimed(vip, result) => self.director.handle_claim_result(now, &vip, result),
+            Ev::HandoffOver => {
+                lvsd::end_handoff(self.opts.lvsd_socket.clone(), !self.opts.test_start);
+            }
             Ev::LvsdStarted(result) => {
                 if let Some(g) = &mut self.group {
                     if result.is_ok() {
@@ -602,9 +607,14 @@ impl Driver {
                     self.events.clone(),
                 ));
             }
-            Action::EndHandoff => {
-                lvsd::end_handoff(self.opts.lvsd_socket.clone(), !self.opts.test_start);
-            }
+            // Only once the VIPs are released (the VIP worker's queue is in order): until then
+            // a new connection can still reach this director, and it must go on to the
+            // partner, which the clients reach next. Taking the table back first let this
+            // director schedule such a connection itself, and its next packets, sent to the
+            // partner once the client's ARP moved, met a director that did not know it (two
+            // requests lost in the pair VM's planned release, between "deactivating" and
+            // "released VIP").
+            Action::EndHandoff => self.vips.send(VipsIn::Then(Ev::HandoffOver)),
             Action::Fos(a) => {
                 let Some(fos) = &self.fos else { return };
                 match a {

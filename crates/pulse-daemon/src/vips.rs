@@ -27,6 +27,9 @@ pub(crate) enum VipsIn {
     Release(VipClaim, bool),
     /// One gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6) per address.
     Announce(Vec<VipClaim>),
+    /// Send this event back once every request queued before it is done (the worker takes
+    /// them in order): what must not happen before the VIPs are gone waits for it.
+    Then(Ev),
 }
 
 /// The worker's queue and counters.
@@ -56,6 +59,11 @@ impl VipWorker {
                     VipsIn::Announce(vips) => {
                         for v in &vips {
                             announce(&mut arp, v, &sent);
+                        }
+                    }
+                    VipsIn::Then(ev) => {
+                        if events.send(ev).is_err() {
+                            return;
                         }
                     }
                 }

@@ -161,7 +161,10 @@ pub enum Action {
         /// The partner director's address.
         partner: IpAddr,
     },
-    /// lvsd goes back to the configured table after a draining release.
+    /// lvsd goes back to the configured table after a draining release. On a deactivation it
+    /// comes after the VIP releases, and the shell carries it out only once they are done:
+    /// until the VIPs are gone a new connection can still arrive here, and it must go on to
+    /// the partner, which knows every connection the clients will send it.
     EndHandoff,
     /// Save the replay floor (the highest authenticated sequence accepted) for the next start.
     PersistReplayFloor(u64),
@@ -287,6 +290,8 @@ pub struct Director {
     stray_reaped: bool,
     /// lvsd forwards new connections to the partner (a draining release).
     handing_off: bool,
+    /// A deactivation ends the handoff after its VIP releases are queued.
+    end_handoff_after_release: bool,
     /// A drain under way: the partner, when it began, when lvsd is asked again.
     drain: Option<Drain>,
     /// The last `ChildExited` given to the heartbeat was a VIP that could not be held.
@@ -332,6 +337,7 @@ impl Director {
             lvsd_parked: false,
             stray_reaped: false,
             handing_off: false,
+            end_handoff_after_release: false,
             drain: None,
             vip_gave_up: false,
             claim_failures: 0,
@@ -833,6 +839,9 @@ impl Director {
             self.on_event(now, e);
         }
         self.converge(now);
+        if std::mem::take(&mut self.end_handoff_after_release) {
+            self.end_handoff();
+        }
         self.sync_fos(now);
         // A partner draining towards us forwards new connections once we say `ready`: say it
         // only when every VIP is on our interface (a claim takes a worker round trip).
@@ -1001,7 +1010,9 @@ impl Director {
                 if !self.settings.warm_standby {
                     self.stop_lvsd();
                 }
-                self.end_handoff();
+                // After `converge` has queued the VIP releases (see `process`): the shell ends
+                // the handoff only once they are done.
+                self.end_handoff_after_release = true;
                 self.run_cmd("inactive_cmd");
             }
             Event::Reannounce => {

@@ -308,6 +308,7 @@ impl World {
                 return;
             };
             let Some(a) = d.poll_action() else { break };
+            let active = d.is_active();
             let partner_held = self.nodes[1 - n]
                 .director
                 .as_ref()
@@ -388,7 +389,18 @@ impl World {
                         Report::DrainProgress(answer),
                     ));
                 }
-                Action::EndHandoff | Action::PersistReplayFloor(_) => {}
+                Action::EndHandoff => {
+                    // A deactivated director takes its table back only after its VIP releases
+                    // (queued first, carried out in order): while it holds a VIP, a new
+                    // connection must still go on to the partner.
+                    assert!(
+                        active || node.held.is_empty(),
+                        "node {n} ended the handoff while still holding {:?} at {:?}",
+                        node.held,
+                        now - self.t0
+                    );
+                }
+                Action::PersistReplayFloor(_) => {}
                 Action::Fos(FosAction::Run { service, which, .. }) => {
                     node.fos_commands.push((service, which, now));
                     node.reports
