@@ -357,8 +357,18 @@ fn planned_release(config: PairConfig) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // When the client's ARP entry moves to the partner (its gratuitous ARP arrived): the
+    // one thing no log says, and what decides where a request goes.
+    let mut arp_moved = false;
     let moved = pulse_e2e::netns::wait_for(Duration::from_secs(10), || {
-        bed.active() == Some(other)
+        if !arp_moved && bed.client_vip_mac().as_deref() == Some(other.mac()) {
+            arp_moved = true;
+            timeline.add(format!(
+                "client's ARP entry for the VIP -> {other}'s MAC (polled)"
+            ));
+        }
+        arp_moved
+            && bed.active() == Some(other)
             && bed
                 .table(other)
                 .iter()
