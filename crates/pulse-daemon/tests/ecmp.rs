@@ -414,6 +414,18 @@ impl Group {
         })
     }
 
+    /// `pulsectl status` against director `i` (printed, for the log of a failure).
+    fn pulsectl_status(&self, i: usize) -> String {
+        let o = Command::new(pulse_e2e::pair_bed::binary("PULSE_PULSECTL", "pulsectl"))
+            .args(["status", "--socket"])
+            .arg(self.dirs[i].path().join("pulse.sock"))
+            .output()
+            .expect("pulsectl");
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        eprintln!("{text}");
+        text
+    }
+
     fn logs(&self) -> String {
         let dirs: Vec<String> = self
             .dirs
@@ -447,13 +459,7 @@ fn the_group_view_shows_every_directors_announcements() {
             .collect::<Vec<_>>(),
         g.logs()
     );
-    let text = Command::new(pulse_e2e::pair_bed::binary("PULSE_PULSECTL", "pulsectl"))
-        .args(["status", "--socket"])
-        .arg(g.dirs[0].path().join("pulse.sock"))
-        .output()
-        .expect("pulsectl");
-    let text = String::from_utf8_lossy(&text.stdout).into_owned();
-    eprintln!("{text}");
+    let text = g.pulsectl_status(0);
     assert!(
         text.contains("group:     director   10.0.0.53  10.0.0.100  state")
             && text.contains("10.1.0.12  announced  announced   heard "),
@@ -579,13 +585,7 @@ fn the_group_view_shows_every_directors_announcements() {
     let t = t.unwrap_or_else(|| panic!("d3 never went stale; {}", g.logs()));
     eprintln!("d3 killed: stale at d1 after {t:?}");
     assert!(t >= KEEPALIVE * 2, "stale too early: {t:?}");
-    let text = Command::new(pulse_e2e::pair_bed::binary("PULSE_PULSECTL", "pulsectl"))
-        .args(["status", "--socket"])
-        .arg(g.dirs[0].path().join("pulse.sock"))
-        .output()
-        .expect("pulsectl");
-    let text = String::from_utf8_lossy(&text.stdout).into_owned();
-    eprintln!("{text}");
+    let text = g.pulsectl_status(0);
     assert!(
         text.contains("10.1.0.13  ?          ?           not heard for")
             && text.contains("10.1.0.12  announced  announced   heard "),
