@@ -145,9 +145,13 @@ wait_for 5 bash -c 'exec 3<>/dev/tcp/192.0.2.50/80' || fatal "real server not li
 ok "real server listening"
 
 # What the system holds before the package: compared with what is left after the purge.
+# Pruned: state the system writes on its own. /var/backups is dpkg's database backup, written
+# by Debian's dpkg-db-backup.timer (daily, at midnight): a run crossing midnight saw
+# /var/backups/dpkg.status.0 and its siblings appear, like /var/lib/dpkg not the package's.
 snapshot() {
     find /etc /usr /var /run /opt /srv -xdev \
         \( -path /var/log -o -path /var/cache -o -path /var/lib/dpkg -o -path /var/lib/apt \
+        -o -path /var/backups \
         -o -path /var/lib/systemd -o -path /run/systemd -o -path /run/user -o -path /run/udev \
         -o -path /var/tmp -o -path /run/log -o -path /run/dbus -o -path /run/credentials \
         -o -path /run/lock -o -path /run/netns -o -path /var/lib/private -o -path /usr/lib/debug \) -prune -o -print 2>/dev/null |
